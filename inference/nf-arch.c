@@ -1,0 +1,289 @@
+/* nf-arch.c — graphs of the standard architectures and their seeded initialisation.
+ *
+ * What it does: builds the op lists of style-full/style-slim (TransformerNet layout),
+ * sr-johnson and sr-subpixel with the tensor names model files use, and fills weights
+ * with PyTorch's default initialisation drawn from a seeded PCG32.
+ * What it does not: load or save (nf-model.c), train (training/).
+ */
+#include "nf-arch.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "nf-error.h"
+
+static const char *const arch_names[] = {
+  "style-full", "style-slim", "sr-johnson", "sr-subpixel", NULL
+};
+
+const char *const *
+nf_arch_names (void)
+{
+  return arch_names;
+}
+
+/* ---- small helpers over the graph builder ---------------------------------- */
+
+static int
+conv (NfGraphBuilder *b, const char *name, int in, int cin, int cout, int k, int stride,
+    NfPadMode pad, gboolean bias)
+{
+  NfOp t = { .type = NF_OP_CONV2D, .k = k, .stride = stride, .padding = k / 2,
+    .pad_mode = pad, .cin = cin, .cout = cout, .has_bias = bias
+  };
+  return nf_graph_builder_add (b, &t, name, &in, 1, name);
+}
+
+static int
+deconv (NfGraphBuilder *b, const char *name, int in, int cin, int cout)
+{
+  NfOp t = { .type = NF_OP_CONV_TRANSPOSE2D, .k = 3, .stride = 2, .padding = 1,
+    .output_padding = 1, .cin = cin, .cout = cout, .has_bias = FALSE
+  };
+  return nf_graph_builder_add (b, &t, name, &in, 1, name);
+}
+
+static int
+inorm (NfGraphBuilder *b, const char *name, int in, int c)
+{
+  NfOp t = { .type = NF_OP_INSTANCE_NORM, .c = c, .eps = 1e-5f, .affine = TRUE };
+  return nf_graph_builder_add (b, &t, name, &in, 1, name);
+}
+
+static int
+bnorm (NfGraphBuilder *b, const char *name, int in, int c)
+{
+  NfOp t = { .type = NF_OP_BATCH_NORM, .c = c, .eps = 1e-5f };
+  return nf_graph_builder_add (b, &t, name, &in, 1, name);
+}
+
+static int
+simple (NfGraphBuilder *b, NfOpType type, int in, const char *out_name)
+{
+  NfOp t = { .type = type };
+  return nf_graph_builder_add (b, &t, NULL, &in, 1, out_name);
+}
+
+static int
+relu (NfGraphBuilder *b, int in, const char *out_prefix)
+{
+  char *n = g_strconcat (out_prefix, ".relu", NULL);
+  int v = simple (b, NF_OP_RELU, in, n);
+  g_free (n);
+  return v;
+}
+
+static int
+add (NfGraphBuilder *b, int a, int c, const char *out_name)
+{
+  NfOp t = { .type = NF_OP_ADD };
+  int in[2] = { a, c };
+  return nf_graph_builder_add (b, &t, NULL, in, 2, out_name);
+}
+
+static int
+upsample (NfGraphBuilder *b, int in, int factor, const char *out_name)
+{
+  NfOp t = { .type = NF_OP_UPSAMPLE_NEAREST, .factor = factor };
+  return nf_graph_builder_add (b, &t, NULL, &in, 1, out_name);
+}
+
+/* ---- the architectures ------------------------------------------------------ */
+
+/* TransformerNet (fast_neural_style) layout, widths w/2w/4w. */
+static NfGraph *
+build_style (int w, int n_res)
+{
+  NfGraphBuilder *b = nf_graph_builder_new ("x");
+  int v = 0;                    /* the input value id */
+  v = relu (b, inorm (b, "in1", conv (b, "conv1", v, 3, w, 9, 1, NF_PAD_REFLECT, TRUE), w),
+      "in1");                                                   // (N, w, H, W)
+  v = relu (b, inorm (b, "in2", conv (b, "conv2", v, w, 2 * w, 3, 2, NF_PAD_REFLECT, TRUE),
+          2 * w), "in2");                                       // (N, 2w, H/2, W/2)
+  v = relu (b, inorm (b, "in3", conv (b, "conv3", v, 2 * w, 4 * w, 3, 2, NF_PAD_REFLECT,
+              TRUE), 4 * w), "in3");                            // (N, 4w, H/4, W/4)
+  for (int i = 1; i <= n_res; i++) {
+    char *p = g_strdup_printf ("res%d", i);
+    char *c1 = g_strconcat (p, ".conv1", NULL), *n1 = g_strconcat (p, ".in1", NULL);
+    char *c2 = g_strconcat (p, ".conv2", NULL), *n2 = g_strconcat (p, ".in2", NULL);
+    int r = relu (b, inorm (b, n1, conv (b, c1, v, 4 * w, 4 * w, 3, 1, NF_PAD_REFLECT, TRUE),
+            4 * w), n1);
+    r = inorm (b, n2, conv (b, c2, r, 4 * w, 4 * w, 3, 1, NF_PAD_REFLECT, TRUE), 4 * w);
+    v = add (b, v, r, p);                                       // (N, 4w, H/4, W/4)
+    g_free (p);
+    g_free (c1);
+    g_free (n1);
+    g_free (c2);
+    g_free (n2);
+  }
+  v = upsample (b, v, 2, "up1");
+  v = relu (b, inorm (b, "in4", conv (b, "deconv1", v, 4 * w, 2 * w, 3, 1, NF_PAD_REFLECT,
+              TRUE), 2 * w), "in4");                            // (N, 2w, H/2, W/2)
+  v = upsample (b, v, 2, "up2");
+  v = relu (b, inorm (b, "in5", conv (b, "deconv2", v, 2 * w, w, 3, 1, NF_PAD_REFLECT, TRUE),
+          w), "in5");                                           // (N, w, H, W)
+  v = conv (b, "deconv3", v, w, 3, 9, 1, NF_PAD_REFLECT, TRUE); // (N, 3, H, W)
+  return nf_graph_builder_finish (b, v);
+}
+
+/* Johnson et al.'s SR network: batch norm after every conv but the last. */
+static NfGraph *
+build_sr_johnson (int scale, int w, int n_res)
+{
+  NfGraphBuilder *b = nf_graph_builder_new ("x");
+  int v = relu (b, bnorm (b, "bn1", conv (b, "conv1", 0, 3, w, 9, 1, NF_PAD_REFLECT, FALSE),
+          w), "bn1");                                           // (N, w, H, W)
+  for (int i = 1; i <= n_res; i++) {
+    char *p = g_strdup_printf ("res%d", i);
+    char *c1 = g_strconcat (p, ".conv1", NULL), *n1 = g_strconcat (p, ".bn1", NULL);
+    char *c2 = g_strconcat (p, ".conv2", NULL), *n2 = g_strconcat (p, ".bn2", NULL);
+    int r = relu (b, bnorm (b, n1, conv (b, c1, v, w, w, 3, 1, NF_PAD_REFLECT, FALSE), w), n1);
+    r = bnorm (b, n2, conv (b, c2, r, w, w, 3, 1, NF_PAD_REFLECT, FALSE), w);
+    v = add (b, v, r, p);
+    g_free (p);
+    g_free (c1);
+    g_free (n1);
+    g_free (c2);
+    g_free (n2);
+  }
+  for (int s = 1, i = 1; s < scale; s *= 2, i++) {
+    char *d = g_strdup_printf ("up%d", i), *n = g_strdup_printf ("up%d.bn", i);
+    v = relu (b, bnorm (b, n, deconv (b, d, v, w, w), w), n);   // (N, w, 2H, 2W)
+    g_free (d);
+    g_free (n);
+  }
+  v = conv (b, "conv_out", v, w, 3, 9, 1, NF_PAD_REFLECT, TRUE);
+  NfOp t = { .type = NF_OP_TANH_SCALE, .scale = 0.5f, .offset = 0.5f };
+  v = nf_graph_builder_add (b, &t, NULL, &v, 1, "y");           // (N, 3, sH, sW) in 0..1
+  return nf_graph_builder_finish (b, v);
+}
+
+/* Sub-pixel (ESPCN/EDSR-like) SR: residual body, one pixel shuffle at the end. */
+static NfGraph *
+build_sr_subpixel (int scale, int w, int n_res)
+{
+  NfGraphBuilder *b = nf_graph_builder_new ("x");
+  int head = conv (b, "conv1", 0, 3, w, 3, 1, NF_PAD_REFLECT, TRUE);    // (N, w, H, W)
+  int v = head;
+  for (int i = 1; i <= n_res; i++) {
+    char *p = g_strdup_printf ("res%d", i);
+    char *c1 = g_strconcat (p, ".conv1", NULL), *c2 = g_strconcat (p, ".conv2", NULL);
+    int r = relu (b, conv (b, c1, v, w, w, 3, 1, NF_PAD_REFLECT, TRUE), c1);
+    r = conv (b, c2, r, w, w, 3, 1, NF_PAD_REFLECT, TRUE);
+    v = add (b, v, r, p);
+    g_free (p);
+    g_free (c1);
+    g_free (c2);
+  }
+  v = conv (b, "conv2", v, w, w, 3, 1, NF_PAD_REFLECT, TRUE);
+  v = add (b, head, v, "body");
+  v = conv (b, "conv_up", v, w, 3 * scale * scale, 3, 1, NF_PAD_REFLECT, TRUE);
+  NfOp ps = { .type = NF_OP_PIXEL_SHUFFLE, .factor = scale };
+  v = nf_graph_builder_add (b, &ps, NULL, &v, 1, "shuffle");    // (N, 3, sH, sW)
+  NfOp cl = { .type = NF_OP_CLAMP, .min = 0.0f, .max = 1.0f };
+  v = nf_graph_builder_add (b, &cl, NULL, &v, 1, "y");
+  return nf_graph_builder_finish (b, v);
+}
+
+NfGraph *
+nf_arch_build_graph (const NfArchSpec *spec, GError **error)
+{
+  const char *a = spec->arch ? spec->arch : "";
+  int w = spec->width, n_res = spec->n_res, scale = spec->scale;
+  if (w < 0 || w > 1024 || n_res < 0 || n_res > 64) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+        "architecture %s: width %d or residual blocks %d out of range", a, w, n_res);
+    return NULL;
+  }
+  if (g_str_equal (a, "style-full"))
+    return build_style (w ? w : 32, n_res ? n_res : 5);
+  if (g_str_equal (a, "style-slim"))
+    return build_style (w ? w : 16, n_res ? n_res : 3);
+  if (g_str_equal (a, "sr-johnson")) {
+    if (scale != 2 && scale != 4) {
+      g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+          "sr-johnson upsamples by 2 or 4, not %d", scale);
+      return NULL;
+    }
+    return build_sr_johnson (scale, w ? w : 64, n_res ? n_res : 4);
+  }
+  if (g_str_equal (a, "sr-subpixel")) {
+    if (scale < 2 || scale > 4) {
+      g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+          "sr-subpixel upsamples by 2, 3 or 4, not %d", scale);
+      return NULL;
+    }
+    return build_sr_subpixel (scale, w ? w : 64, n_res ? n_res : 4);
+  }
+  char *known = g_strjoinv (", ", (char **) arch_names);
+  g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "unknown architecture \"%s\" (known: %s)",
+      a, known);
+  g_free (known);
+  return NULL;
+}
+
+/* PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases. */
+void
+nf_arch_init_weights (NfModel *m, guint64 seed)
+{
+  NfRng rng;
+  nf_rng_seed (&rng, seed);
+  const NfGraph *g = m->source_graph;
+  for (int i = 0; i < g->n_ops; i++) {
+    const NfOp *op = &g->ops[i];
+    char *wk = g_strconcat (op->name ? op->name : "", ".weight", NULL);
+    char *bk = g_strconcat (op->name ? op->name : "", ".bias", NULL);
+    NfModelTensor *wt = op->name ? nf_model_tensor (m, wk) : NULL;
+    NfModelTensor *bt = op->name ? nf_model_tensor (m, bk) : NULL;
+    if (op->type == NF_OP_CONV2D || op->type == NF_OP_CONV_TRANSPOSE2D) {
+      int fan_in = (op->type == NF_OP_CONV2D ? op->cin : op->cout) * op->k * op->k;
+      float bound = 1.0f / sqrtf ((float) fan_in);
+      size_t n = (size_t) op->cin * op->cout * op->k * op->k;
+      nf_rng_fill_uniform (&rng, wt->data, n, -bound, bound);
+      if (bt)
+        nf_rng_fill_uniform (&rng, bt->data, op->cout, -bound, bound);
+    } else if (op->type == NF_OP_INSTANCE_NORM || op->type == NF_OP_BATCH_NORM) {
+      if (wt)
+        nf_rng_fill_uniform (&rng, wt->data, op->c, 0.9f, 1.1f);
+      if (bt)
+        nf_rng_fill_uniform (&rng, bt->data, op->c, -0.05f, 0.05f);
+      if (op->type == NF_OP_BATCH_NORM) {
+        char *mk = g_strconcat (op->name, ".running_mean", NULL);
+        char *vk = g_strconcat (op->name, ".running_var", NULL);
+        nf_rng_fill_uniform (&rng, nf_model_tensor (m, mk)->data, op->c, -0.1f, 0.1f);
+        nf_rng_fill_uniform (&rng, nf_model_tensor (m, vk)->data, op->c, 0.5f, 1.5f);
+        g_free (mk);
+        g_free (vk);
+      }
+    }
+    g_free (wk);
+    g_free (bk);
+  }
+  nf_model_bind (m, NULL);
+}
+
+NfModel *
+nf_arch_new_model (const NfArchSpec *spec, guint64 seed, GError **error)
+{
+  NfGraph *g = nf_arch_build_graph (spec, error);
+  if (!g)
+    return NULL;
+  gboolean sr = g_str_has_prefix (spec->arch, "sr-");
+  NfModel *m = nf_model_new_for_graph (g, sr ? NF_TASK_SUPERRES : NF_TASK_STYLE,
+      sr ? spec->scale : 1, error);
+  nf_graph_free (g);
+  if (!m)
+    return NULL;
+  if (sr) {
+    m->in_lo = m->out_lo = 0.0f;
+    m->in_hi = m->out_hi = 1.0f;
+  }
+  nf_arch_init_weights (m, seed);
+  nf_model_set_metadata (m, "arch", spec->arch);
+  nf_model_set_metadata (m, "name", spec->arch);
+  char *seed_s = g_strdup_printf ("untrained: seeded random weights (seed %" G_GUINT64_FORMAT
+      ")", seed);
+  nf_model_set_metadata (m, "training", seed_s);
+  g_free (seed_s);
+  return m;
+}

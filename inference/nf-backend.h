@@ -1,0 +1,69 @@
+/* nf-backend.h — the interface every compute backend implements.
+ *
+ * A backend is a table of function pointers (like ggml's backend interface):
+ * lifetime, buffers, host transfers, a per-op prepare/release (where a backend builds
+ * oneDNN primitives, reorders weights, or picks cuDNN algorithms once per plan), and
+ * one forward function per op type. Values are NCHW float on the host side; a backend
+ * may hold them in any layout internally (upload/download convert).
+ *
+ * What it does not: decide the order of ops or allocate per-plan buffers (nf-engine).
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "nf-graph.h"
+
+G_BEGIN_DECLS
+
+typedef struct NfBackend NfBackend;
+
+/* One op as planned for fixed shapes. */
+typedef struct {
+  const NfOp *op;
+  NfShape in[NF_OP_MAX_INPUTS];
+  NfShape out;
+  void *state;                  /* backend-private, from prepare */
+} NfOpCall;
+
+typedef gboolean (*NfForwardFn) (NfBackend *be, NfOpCall *call, void *const *in,
+    void *out, GError **error);
+
+typedef struct {
+  const char *name;
+  /* NULL + error when the backend cannot run here (no GPU, no driver). */
+  NfBackend *(*create) (GError **error);
+  void (*destroy) (NfBackend *be);
+  gboolean (*supports_op) (NfBackend *be, const NfOp *op);
+
+  /* A buffer for one activation of shape s (in the backend's layout/precision,
+   * which may pad channels). */
+  void *(*alloc) (NfBackend *be, NfShape s, GError **error);
+  void (*free) (NfBackend *be, void *buf);
+  /* Host NCHW float <-> backend buffer of that shape. */
+  gboolean (*upload) (NfBackend *be, void *dst, const float *src, NfShape s, GError **error);
+  gboolean (*download) (NfBackend *be, float *dst, const void *src, NfShape s,
+      GError **error);
+
+  /* Optional (NULL: nothing to do). */
+  gboolean (*prepare) (NfBackend *be, NfOpCall *call, GError **error);
+  void (*release) (NfBackend *be, NfOpCall *call);
+  /* Waits for queued work (GPU); NULL for synchronous backends. */
+  gboolean (*synchronize) (NfBackend *be, GError **error);
+
+  NfForwardFn forward[NF_OP_COUNT];
+} NfBackendIface;
+
+struct NfBackend {
+  const NfBackendIface *iface;
+};
+
+/* Registry: "cpu-ref", "cpu", "cuda" (when built). NULL if unknown. */
+const NfBackendIface *nf_backend_lookup (const char *name);
+NfBackend *nf_backend_new (const char *name, GError **error);
+void nf_backend_free (NfBackend *be);
+
+extern const NfBackendIface nf_backend_cpu_ref;
+extern const NfBackendIface nf_backend_cpu;
+
+G_END_DECLS

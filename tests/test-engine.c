@@ -1,0 +1,2 @@
+/* placeholder while being written */
+int main (void) { return 77; }
