@@ -29,6 +29,15 @@ typedef struct {
 typedef gboolean (*NfForwardFn) (NfBackend *be, NfOpCall *call, void *const *in,
     void *out, GError **error);
 
+/* Backward of one op (training). in: the op's inputs, out: its output (as forward
+ * produced it), dout: dL/d(out). Results are ACCUMULATED (+=): din[j] = dL/d(in[j])
+ * (din[j] may be NULL: not needed), dweight/dbias = dL/d(weight), dL/d(bias) in the
+ * op's weight layout (NULL: not needed; host floats for CPU backends, device floats for
+ * GPU ones). Ops are run unfused for training (op->fuse_relu is FALSE). */
+typedef gboolean (*NfBackwardFn) (NfBackend *be, NfOpCall *call, void *const *in,
+    const void *out, const void *dout, void *const *din, void *dweight, void *dbias,
+    GError **error);
+
 typedef struct {
   const char *name;
   /* NULL + error when the backend cannot run here (no GPU, no driver). */
@@ -52,6 +61,10 @@ typedef struct {
   gboolean (*synchronize) (NfBackend *be, GError **error);
 
   NfForwardFn forward[NF_OP_COUNT];
+  /* NULL entries: this backend cannot train through that op. */
+  NfBackwardFn backward[NF_OP_COUNT];
+  /* Optional: set every element of a buffer of shape s to zero (gradients). */
+  gboolean (*zero) (NfBackend *be, void *buf, NfShape s, GError **error);
 } NfBackendIface;
 
 struct NfBackend {

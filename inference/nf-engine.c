@@ -30,6 +30,7 @@ struct NfEngine {
   GPtrArray *allocations;       /* distinct buffers to free */
   gboolean timing;
   double *op_ms;                /* n_ops */
+  void **grad_buf;              /* n_values, training only, allocated on first backward */
 };
 
 NfEngine *
@@ -50,6 +51,12 @@ unplan (NfEngine *e)
     for (int i = 0; i < e->n_ops; i++)
       if (e->prepared[i])
         e->be->iface->release (e->be, &e->calls[i]);
+  if (e->grad_buf) {
+    for (int v = 0; v < e->n_values; v++)
+      if (e->grad_buf[v])
+        e->be->iface->free (e->be, e->grad_buf[v]);
+    g_clear_pointer (&e->grad_buf, g_free);
+  }
   if (e->allocations) {
     for (guint i = 0; i < e->allocations->len; i++)
       e->be->iface->free (e->be, g_ptr_array_index (e->allocations, i));
@@ -309,6 +316,112 @@ nf_engine_run_host (NfEngine *e, const float *in, NfShape s, float *out, GError 
     return FALSE;
   return e->be->iface->download (e->be, out, nf_engine_output_buffer (e),
       nf_engine_output_shape (e), error);
+}
+
+static gboolean
+ensure_grad_buffers (NfEngine *e, GError **error)
+{
+  if (e->grad_buf)
+    return TRUE;
+  e->grad_buf = g_new0 (void *, e->n_values);
+  for (int v = 0; v < e->n_values; v++) {
+    if (nf_shape_numel (e->shapes[v]) == 0)
+      continue;                 /* value left unused by batch-norm folding */
+    e->grad_buf[v] = e->be->iface->alloc (e->be, e->shapes[v], error);
+    if (!e->grad_buf[v])
+      return FALSE;
+    if (e->be->iface->zero && !e->be->iface->zero (e->be, e->grad_buf[v], e->shapes[v], error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+void *
+nf_engine_grad_buffer (NfEngine *e, int value)
+{
+  if (!e->planned || value < 0 || value >= e->n_values)
+    return NULL;
+  if (!ensure_grad_buffers (e, NULL))
+    return NULL;
+  return e->grad_buf[value];
+}
+
+gboolean
+nf_engine_backward (NfEngine *e, NfParamGradFn param_grad, gpointer user_data,
+    GError **error)
+{
+  const NfBackendIface *bi = e->be->iface;
+  if (!e->planned || !e->opts.keep_all_values || !e->opts.no_fusion) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+        "backward needs an engine planned with keep_all_values and no_fusion");
+    return FALSE;
+  }
+  if (!bi->zero) {
+    g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
+        "backend %s cannot train (no gradient buffers)", bi->name);
+    return FALSE;
+  }
+  if (!ensure_grad_buffers (e, error))
+    return FALSE;
+  int out = e->model->graph->output;
+  for (int v = 0; v < e->n_values; v++)
+    if (v != out && e->grad_buf[v] && !bi->zero (e->be, e->grad_buf[v], e->shapes[v], error))
+      return FALSE;
+  for (int i = e->n_ops - 1; i >= 0; i--) {
+    NfOpCall *call = &e->calls[i];
+    const NfOp *op = call->op;
+    if (!bi->backward[op->type]) {
+      g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
+          "backend %s has no backward for op %d (%s)", bi->name, i,
+          nf_op_type_name (op->type));
+      return FALSE;
+    }
+    void *in[NF_OP_MAX_INPUTS], *din[NF_OP_MAX_INPUTS];
+    for (int j = 0; j < op->n_in; j++) {
+      in[j] = e->value_buf[op->in[j]];
+      din[j] = e->grad_buf[op->in[j]];
+    }
+    void *dw = NULL, *db = NULL;
+    if (param_grad && op->name && op->weight) {
+      char *wk = g_strconcat (op->name, ".weight", NULL);
+      char *bk = g_strconcat (op->name, ".bias", NULL);
+      dw = param_grad (wk, user_data);
+      db = op->bias ? param_grad (bk, user_data) : NULL;
+      g_free (wk);
+      g_free (bk);
+    }
+    if (!bi->backward[op->type] (e->be, call, in, e->value_buf[op->out],
+            e->grad_buf[op->out], din, dw, db, error)) {
+      g_prefix_error (error, "backward of op %d (%s): ", i, nf_op_type_name (op->type));
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+gboolean
+nf_engine_weights_changed (NfEngine *e, GError **error)
+{
+  if (!e->planned)
+    return TRUE;
+  const NfGraph *g = e->model->graph;
+  if (g->n_ops != e->n_ops) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+        "the model's graph changed shape since planning; plan again");
+    return FALSE;
+  }
+  for (int i = 0; i < e->n_ops; i++) {
+    e->ops[i].weight = g->ops[i].weight;
+    e->ops[i].bias = g->ops[i].bias;
+    if (!e->ops[i].name || !e->prepared[i])
+      continue;
+    e->be->iface->release (e->be, &e->calls[i]);
+    e->prepared[i] = FALSE;
+    if (!e->be->iface->prepare (e->be, &e->calls[i], error))
+      return FALSE;
+    e->prepared[i] = TRUE;
+  }
+  return TRUE;
 }
 
 void

@@ -47,6 +47,20 @@ gboolean nf_engine_run (NfEngine *e, GError **error);
 gboolean nf_engine_run_host (NfEngine *e, const float *in, NfShape s, float *out,
     GError **error);
 
+/* Training. Plan with keep_all_values and no_fusion; after nf_engine_run, write
+ * dL/d(output) into nf_engine_grad_buffer (e, graph output) and call backward: every
+ * other value's gradient buffer is zeroed, then ops run backward in reverse order.
+ * Afterwards nf_engine_grad_buffer (e, v) holds dL/dv for every value (the input's
+ * included). Parameter gradients are ACCUMULATED into the buffers param_grad returns
+ * for a tensor name ("conv1.weight", "in1.bias"); NULL skips that tensor. */
+typedef void *(*NfParamGradFn) (const char *tensor_name, gpointer user_data);
+gboolean nf_engine_backward (NfEngine *e, NfParamGradFn param_grad, gpointer user_data,
+    GError **error);
+void *nf_engine_grad_buffer (NfEngine *e, int value);
+/* Weights were changed in place (an optimiser step) or rebound: refresh the engine's
+ * weight pointers and let the backend re-prepare (e.g. re-reorder for oneDNN). */
+gboolean nf_engine_weights_changed (NfEngine *e, GError **error);
+
 /* Per-op timing of the last run (ms), when timing is enabled. */
 void nf_engine_set_timing (NfEngine *e, gboolean on);
 double nf_engine_op_ms (NfEngine *e, int op_index);

@@ -3,6 +3,7 @@
  * What it does: every op in NCHW float on the host, written for clarity with one
  * output element computed at a time and accumulation in double. It is the yardstick the
  * fast CPU backend and the CUDA backend are tested against.
+ * Backward passes are in nf-cpu-ref-backward.c.
  * What it does not: anything for speed (no threads, no blocking), batch_norm (folded
  * into the conv at load), or being used outside tests and debugging.
  */
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "nf-backend.h"
+#include "nf-cpu-ref-private.h"
 #include "nf-error.h"
 
 struct RefBackend {
@@ -56,6 +58,13 @@ static gboolean
 ref_copy_in (NfBackend *be, void *dst, const float *src, NfShape s, GError **error)
 {
   memcpy (dst, src, nf_shape_numel (s) * sizeof (float));
+  return TRUE;
+}
+
+static gboolean
+ref_zero (NfBackend *be, void *buf, NfShape s, GError **error)
+{
+  memset (buf, 0, nf_shape_numel (s) * sizeof (float));
   return TRUE;
 }
 
@@ -338,4 +347,19 @@ const NfBackendIface nf_backend_cpu_ref = {
     [NF_OP_AVG_POOL2D] = ref_pool2d,
     [NF_OP_MAX_POOL2D] = ref_pool2d,
   },
+  .backward = {
+    [NF_OP_CONV2D] = nf_ref_conv2d_backward,
+    [NF_OP_CONV_TRANSPOSE2D] = nf_ref_conv_transpose2d_backward,
+    [NF_OP_INSTANCE_NORM] = nf_ref_instance_norm_backward,
+    [NF_OP_RELU] = nf_ref_relu_backward,
+    [NF_OP_ADD] = nf_ref_add_backward,
+    [NF_OP_CONCAT] = nf_ref_concat_backward,
+    [NF_OP_UPSAMPLE_NEAREST] = nf_ref_upsample_nearest_backward,
+    [NF_OP_PIXEL_SHUFFLE] = nf_ref_pixel_shuffle_backward,
+    [NF_OP_TANH_SCALE] = nf_ref_tanh_scale_backward,
+    [NF_OP_CLAMP] = nf_ref_clamp_backward,
+    [NF_OP_AVG_POOL2D] = nf_ref_pool2d_backward,
+    [NF_OP_MAX_POOL2D] = nf_ref_pool2d_backward,
+  },
+  .zero = ref_zero,
 };

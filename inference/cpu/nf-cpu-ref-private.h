@@ -1,0 +1,23 @@
+/* nf-cpu-ref-private.h — the reference backend's backward functions, shared between
+ * nf-cpu-ref.c (which lists them in the backend table) and nf-cpu-ref-backward.c.
+ * Not part of the library's public API. */
+#pragma once
+
+#include "nf-backend.h"
+
+#define NF_REF_BACKWARD(op) \
+  gboolean nf_ref_##op##_backward (NfBackend *be, NfOpCall *call, void *const *in, \
+      const void *out, const void *dout, void *const *din, void *dweight, void *dbias, \
+      GError **error)
+
+NF_REF_BACKWARD (conv2d);
+NF_REF_BACKWARD (conv_transpose2d);
+NF_REF_BACKWARD (instance_norm);
+NF_REF_BACKWARD (relu);
+NF_REF_BACKWARD (add);
+NF_REF_BACKWARD (concat);
+NF_REF_BACKWARD (upsample_nearest);
+NF_REF_BACKWARD (pixel_shuffle);
+NF_REF_BACKWARD (tanh_scale);
+NF_REF_BACKWARD (clamp);
+NF_REF_BACKWARD (pool2d);
