@@ -347,6 +347,26 @@ nf_engine_grad_buffer (NfEngine *e, int value)
 }
 
 gboolean
+nf_engine_zero_grads (NfEngine *e, GError **error)
+{
+  if (!e->planned) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "engine not planned");
+    return FALSE;
+  }
+  if (!e->be->iface->zero) {
+    g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
+        "backend %s cannot train (no gradient buffers)", e->be->iface->name);
+    return FALSE;
+  }
+  if (!ensure_grad_buffers (e, error))
+    return FALSE;
+  for (int v = 0; v < e->n_values; v++)
+    if (e->grad_buf[v] && !e->be->iface->zero (e->be, e->grad_buf[v], e->shapes[v], error))
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
 nf_engine_backward (NfEngine *e, NfParamGradFn param_grad, gpointer user_data,
     GError **error)
 {
@@ -363,10 +383,6 @@ nf_engine_backward (NfEngine *e, NfParamGradFn param_grad, gpointer user_data,
   }
   if (!ensure_grad_buffers (e, error))
     return FALSE;
-  int out = e->model->graph->output;
-  for (int v = 0; v < e->n_values; v++)
-    if (v != out && e->grad_buf[v] && !bi->zero (e->be, e->grad_buf[v], e->shapes[v], error))
-      return FALSE;
   for (int i = e->n_ops - 1; i >= 0; i--) {
     NfOpCall *call = &e->calls[i];
     const NfOp *op = call->op;

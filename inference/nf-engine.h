@@ -47,12 +47,18 @@ gboolean nf_engine_run (NfEngine *e, GError **error);
 gboolean nf_engine_run_host (NfEngine *e, const float *in, NfShape s, float *out,
     GError **error);
 
-/* Training. Plan with keep_all_values and no_fusion; after nf_engine_run, write
- * dL/d(output) into nf_engine_grad_buffer (e, graph output) and call backward: every
- * other value's gradient buffer is zeroed, then ops run backward in reverse order.
+/* Training. Plan with keep_all_values and no_fusion, then per step:
+ *   nf_engine_run (forward);
+ *   nf_engine_zero_grads;
+ *   write dL/dv into nf_engine_grad_buffer (e, v) for the value(s) the loss reads
+ *     (the output, or intermediate values such as VGG layers: several may be seeded);
+ *   nf_engine_backward: ops run backward in reverse order, accumulating.
  * Afterwards nf_engine_grad_buffer (e, v) holds dL/dv for every value (the input's
  * included). Parameter gradients are ACCUMULATED into the buffers param_grad returns
- * for a tensor name ("conv1.weight", "in1.bias"); NULL skips that tensor. */
+ * for a tensor name ("conv1.weight", "in1.bias"); NULL skips that tensor.
+ * Models with batch_norm train the folded weights: not supported for parameter
+ * gradients (input gradients are right). */
+gboolean nf_engine_zero_grads (NfEngine *e, GError **error);
 typedef void *(*NfParamGradFn) (const char *tensor_name, gpointer user_data);
 gboolean nf_engine_backward (NfEngine *e, NfParamGradFn param_grad, gpointer user_data,
     GError **error);

@@ -338,6 +338,8 @@ test_network (NfArchSpec spec, int h, int w)
     g_hash_table_insert (ctx.grads, k, nf_alloc_floats (n));
   }
   engine_loss (eng, x, s, r, y);
+  CHECK (nf_engine_zero_grads (eng, &e), "zero grads");
+  g_clear_error (&e);
   memcpy (nf_engine_grad_buffer (eng, m->graph->output), r, nf_shape_numel (o) * 4);
   CHECK (nf_engine_backward (eng, lookup_grad, &ctx, &e), "backward: %s", e ? e->message : "");
   g_clear_error (&e);
