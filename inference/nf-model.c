@@ -318,13 +318,17 @@ nf_model_new_for_graph (const NfGraph *g, NfTask task, int scale, GError **error
 static gboolean
 parse_range (const char *s, float *lo, float *hi)
 {
-  char *end = NULL;
-  double a = g_ascii_strtod (s, &end);
-  if (end == s || !g_str_has_prefix (end, ".."))
+  const char *sep = strstr (s, "..");
+  if (!sep || sep == s || sep[2] == '\0')
     return FALSE;
-  const char *p = end + 2;
-  double b = g_ascii_strtod (p, &end);
-  if (end == p || *end != '\0' || !(a < b))
+  char *a_str = g_strndup (s, sep - s);
+  char *end = NULL;
+  double a = g_ascii_strtod (a_str, &end);
+  gboolean ok = end != a_str && *end == '\0';
+  g_free (a_str);
+  double b = g_ascii_strtod (sep + 2, &end);
+  ok = ok && end != sep + 2 && *end == '\0' && a < b && isfinite (a) && isfinite (b);
+  if (!ok)
     return FALSE;
   *lo = (float) a;
   *hi = (float) b;

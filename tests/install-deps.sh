@@ -9,7 +9,7 @@ PKGS=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
-  valgrind
+  liborc-0.4-dev-bin valgrind
 )
 missing=()
 for p in "${PKGS[@]}"; do

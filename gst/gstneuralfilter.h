@@ -1,0 +1,66 @@
+/* gstneuralfilter.h — GstNeuralFilter, the base class of neuralstyle and superres.
+ *
+ * What it does: owns the network (model file, compute backend, engine), finds the
+ * model file, loads a new model off the streaming thread when the model property
+ * changes while streaming and swaps it in between frames, converts frames to the
+ * planar float images the networks take and back (every supported format, any
+ * stride, sizes padded by reflection to what the network needs), blends with the
+ * input when a subclass asks, handles QoS and reports its processing time as latency,
+ * and posts every failure on the bus as an element error a user can act on.
+ * What it does not: caps transformation (superres does it), or any network arithmetic
+ * (inference/).
+ */
+#pragma once
+
+#include <gst/gst.h>
+#include <gst/video/video.h>
+#include <gst/video/gstvideofilter.h>
+
+#include "nf-model.h"
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_NEURAL_FILTER (gst_neural_filter_get_type ())
+G_DECLARE_DERIVABLE_TYPE (GstNeuralFilter, gst_neural_filter, GST, NEURAL_FILTER,
+    GstVideoFilter)
+
+typedef enum {
+  GST_NEURAL_FILTER_DEVICE_AUTO,
+  GST_NEURAL_FILTER_DEVICE_CPU,
+  GST_NEURAL_FILTER_DEVICE_CUDA,
+} GstNeuralFilterDevice;
+
+typedef enum {
+  GST_NEURAL_FILTER_PRECISION_AUTO,
+  GST_NEURAL_FILTER_PRECISION_FP32,
+  GST_NEURAL_FILTER_PRECISION_FP16,
+} GstNeuralFilterPrecision;
+
+#define GST_TYPE_NEURAL_FILTER_DEVICE (gst_neural_filter_device_get_type ())
+GType gst_neural_filter_device_get_type (void);
+#define GST_TYPE_NEURAL_FILTER_PRECISION (gst_neural_filter_precision_get_type ())
+GType gst_neural_filter_precision_get_type (void);
+
+/* The pixel formats both elements take (system memory). */
+#define GST_NEURAL_FILTER_FORMATS \
+  "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, I420, NV12 }"
+
+struct _GstNeuralFilterClass
+{
+  GstVideoFilterClass parent_class;
+
+  /* Which models this element runs (NF_TASK_STYLE or NF_TASK_SUPERRES). */
+  NfTask task;
+
+  /* Optional: called on the streaming thread for every frame; returns the weight of
+   * the network output in the result (1: the output only; 0: the input only). */
+  gdouble (*get_strength) (GstNeuralFilter * self);
+
+  gpointer _reserved[4];
+};
+
+/* The upscale factor of the model in use (1 for style models), or 0 while no model is
+ * loaded. Any thread. */
+gint gst_neural_filter_get_scale (GstNeuralFilter * self);
+
+G_END_DECLS
