@@ -13,8 +13,8 @@
  *   content reconstruction at relu2_2: loss at least 100x lower, PSNR vs photo > 20 dB;
  *   style reconstruction (relu1_1, relu2_1, relu3_1, the lesson's block-first layers):
  *     Gram loss at least 100x lower;
- *   Gatys transfer from noise (relu2_2 content, relu1_2/relu2_2/relu3_3 style, TV):
- *     weighted loss at least 10x lower.
+ *   Gatys transfer from noise (relu2_2 content, relu1_2/relu2_2/relu3_3 style with
+ *     weight 10, TV weight 1): weighted loss at least 10x lower.
  * The optimisations stop as soon as the factor is reached (content: after a fixed
  * number of iterations, for the PSNR), so the test takes about 30 s on 2 cores.
  * Does not: test the losses alone (test-train-losses.c) or the tool's options.
@@ -447,12 +447,14 @@ test_real (const char *dir, NfBackend *be, int size)
     printf ("  style: Gram loss %.0fx lower (threshold 100x)\n", ratio);
     CHECK (ratio >= 100, "style reconstruction %.1fx", ratio);
 
-    /* Gatys transfer with the tool's default weights */
+    /* Gatys transfer, style weight 10 (the tool's default is 1: that balance ends near
+     * 9-12x below the noise start after 60 iterations, the style-heavier one passes 10x
+     * in a dozen) */
     NfLayerWeight tl[] = { {"relu1_2", 1}, {"relu2_2", 1}, {"relu3_3", 1} };
     NfPixoptSpec ts = {.vgg = v,.be = be,.width = w,.height = h,
       .content_rgb = content,.content_layer = "relu2_2",.content_weight = 1.0,
       .style_rgb = style,.style_width = sw,.style_height = sh,.n_style_layers = 3,
-      .style_layers = tl,.style_weight = 1000.0,.tv_weight = 1.0
+      .style_layers = tl,.style_weight = 10.0,.tv_weight = 1.0
     };
     ratio = optimise ("VGG16 Gatys transfer", &ts, 60, 10, NULL);
     printf ("  transfer: weighted loss %.1fx lower (threshold 10x)\n", ratio);

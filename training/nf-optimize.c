@@ -88,7 +88,7 @@ static GOptionEntry entries[] = {
       "transfer: content layer (relu2_2)", "L"},
   {"content-weight", 0, 0, G_OPTION_ARG_DOUBLE, &opt_content_weight, "transfer (1)", "W"},
   {"style-weight", 0, 0, G_OPTION_ARG_DOUBLE, &opt_style_weight,
-      "style: 1; transfer: 1000", "W"},
+      "Weight of the style term (1)", "W"},
   {"tv-weight", 0, 0, G_OPTION_ARG_DOUBLE, &opt_tv_weight,
       "Total variation weight (content/style: 0; transfer: 1)", "W"},
   {"init", 0, 0, G_OPTION_ARG_STRING, &opt_init, "transfer: noise|content (noise)", "I"},
@@ -317,7 +317,7 @@ main (int argc, char **argv)
     }
   }
   if (opt_style_weight < 0)
-    opt_style_weight = mode == MODE_TRANSFER ? 1000.0 : 1.0;
+    opt_style_weight = 1.0;
   if (opt_tv_weight < 0)
     opt_tv_weight = mode == MODE_TRANSFER ? 1.0 : 0.0;
 
