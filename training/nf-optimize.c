@@ -16,11 +16,13 @@
  * between rounds of --round iterations, like the lesson's repeated fmin_l_bfgs_b calls
  * followed by np.clip), prints one line per iteration (loss terms, evaluations,
  * seconds per iteration), writes intermediate PNGs every N iterations and the final
- * PNG. In content mode it also prints the PSNR of the result against the photo.
+ * PNG (also after Ctrl-C, at the end of the current iteration). In content mode it
+ * also prints the PSNR of the result against the photo.
  * What it does not: train networks (other tools do), or run on a GPU yet.
  * Exit codes: 0 done, 1 a file or the optimisation failed, 2 usage error.
  */
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,6 +167,33 @@ default_backend (void)
   return g_strdup (cpu && cpu->backward[NF_OP_CONV2D] ? "cpu" : "cpu-ref");
 }
 
+/* Multiply-adds x2 of one forward pass of the loss network at w x h. */
+static double
+forward_gflop (const NfVgg *v, int w, int h)
+{
+  const NfGraph *g = v->model->graph;
+  NfShape *shapes = g_new0 (NfShape, g->n_values);
+  double f = 0.0;
+  if (nf_graph_infer_shapes (g, (NfShape) { 1, 3, h, w }, shapes, NULL))
+    for (int i = 0; i < g->n_ops; i++) {
+      NfShape in[NF_OP_MAX_INPUTS];
+      for (int j = 0; j < g->ops[i].n_in; j++)
+        in[j] = shapes[g->ops[i].in[j]];
+      f += nf_op_flops (&g->ops[i], in, shapes[g->ops[i].out]);
+    }
+  g_free (shapes);
+  return f / 1e9;
+}
+
+/* Ctrl-C: finish the current iteration, then save the image as it is. */
+static volatile sig_atomic_t interrupted = 0;
+
+static void
+on_sigint (int sig)
+{
+  interrupted = 1;
+}
+
 typedef struct {
   int w, h;
   int n_style;
@@ -214,7 +243,9 @@ on_iter (gpointer user, int iter, const double *x, const NfPixoptLosses *L, int 
     }
     g_free (path);
   }
-  return TRUE;
+  if (interrupted)
+    printf ("interrupted: stopping after iteration %d and saving the image\n", iter);
+  return !interrupted;
 }
 
 static char **
@@ -377,9 +408,12 @@ main (int argc, char **argv)
   printf ("  tv weight %g; L-BFGS %d iterations, memory %d, %s\n", opt_tv_weight, opt_iters,
       opt_history, lp.bounds == NF_BOUNDS_CLIP_ROUNDS
       ? "clipped to 0..255 between rounds" : "unbounded");
-  if (g_str_equal (be->iface->name, "cpu-ref") && w * h > 128 * 128)
-    printf ("  note: cpu-ref is a plain-loop reference backend; at %dx%d expect minutes "
-        "per iteration\n", w, h);
+  double gflop = forward_gflop (vgg, w, h);
+  printf ("  loss network: %.2f GFLOP forward at %dx%d; one evaluation (forward + "
+      "backward) about %.1f GFLOP\n", gflop, w, h, 2 * gflop);
+  if (g_str_equal (be->iface->name, "cpu-ref") && gflop > 1.0)
+    printf ("  note: cpu-ref is the plain-loop reference backend (about 0.6 GFLOP/s, one "
+        "core): expect about %.0f s per evaluation\n", 2 * gflop / 0.6);
   fflush (stdout);
 
   gint64 t0 = g_get_monotonic_time ();
@@ -425,6 +459,7 @@ main (int argc, char **argv)
     .t_last = g_get_monotonic_time (),.every = opt_every,.frame = nf_alloc_floats (n)
   };
   NfLbfgsResult res;
+  signal (SIGINT, on_sigint);
   if (!nf_pixopt_run (po, rgb, &lp, on_iter, &pg, &res, &e))
     fail (e, NULL);
   NfPixoptLosses l1;

@@ -67,11 +67,6 @@ nf_direct_conv_prepare (NfCpuBackend *be, NfOpCall *call, GError **error)
               op->weight[(((size_t) co * op->cin + ci) * k + ky) * k + kx];
     }
   }
-  if (!nf_cpu_reserve_pad_scratch (be, nf_cpu_numel (xs, d->pad), error)) {
-    nf_free (d->w);
-    g_free (d);
-    return FALSE;
-  }
   call->state = d;
   return TRUE;
 }
@@ -195,7 +190,9 @@ nf_direct_conv_forward (NfCpuBackend *be, NfOpCall *call, NfCpuBuf *x, NfCpuBuf 
 {
   const DirectConv *d = call->state;
   NfShape xs = call->in[0], ys = call->out;
-  float *src = nf_cpu_padded_input (be, x, d->pad, d->mode);
+  float *src = nf_cpu_padded_input (be, x, d->pad, d->mode, error);
+  if (!src)
+    return FALSE;
   NfShape ps = { xs.n, xs.c, xs.h + 2 * d->pad, xs.w + 2 * d->pad };
   NfCpuView sv = nf_cpu_view_of (src, ps, 0);
   NfCpuView yv = nf_cpu_begin_write (be, y, call);
@@ -207,7 +204,8 @@ nf_direct_conv_forward (NfCpuBackend *be, NfOpCall *call, NfCpuBuf *x, NfCpuBuf 
     fn = fns[d->cout - 1];
   }
   int rows = ys.n * ys.h;
-#pragma omp parallel for schedule(dynamic, 4)
+  size_t work = nf_shape_numel (ys) * xs.c * d->k * d->k;
+#pragma omp parallel for schedule(dynamic, 4) if (nf_cpu_par (work))
   for (int r = 0; r < rows; r++) {
     int n = r / ys.h, oy = r % ys.h;
     float *out[NF_CPU_DIRECT_MAX_COUT];

@@ -45,8 +45,9 @@ typedef struct {
   dnnl_engine_t engine;
   dnnl_stream_t stream;
   GHashTable *hints;            /* writer key -> GINT_TO_POINTER (halo + 1) */
-  float *pad_scratch;           /* padded copies of conv inputs */
+  float *pad_scratch;           /* padded copies of conv inputs (allocated when needed) */
   size_t pad_scratch_n;         /* floats */
+  int pad_idle;                 /* convolutions since the scratch was last needed */
   void *dnnl_scratch;           /* oneDNN's user scratchpad, shared by all primitives */
   size_t dnnl_scratch_bytes;
   gboolean avx2;                /* this CPU has AVX2 + FMA */
@@ -120,6 +121,14 @@ nf_cpu_at (const NfCpuView *v, int n, int c, int y, int x)
   return nf_cpu_row (v, n, c, y) + x;
 }
 
+/* Whether a loop over this many floats of work is worth a parallel region (thread
+ * wake-up costs microseconds, or a whole time slice on a busy machine). */
+static inline gboolean
+nf_cpu_par (size_t floats)
+{
+  return floats >= (1 << 15);
+}
+
 /* ---- shared helpers (nf-cpu-fast.c) ------------------------------------------ */
 
 /* Checks that a buffer holds the shape an op expects. */
@@ -130,13 +139,15 @@ NfCpuView nf_cpu_begin_write (NfCpuBackend *be, NfCpuBuf *out, const void *write
 NfCpuView nf_cpu_begin_write_halo (NfCpuBuf *out, const void *writer, int halo);
 /* Records that whoever writes the value now in x should leave a halo of p. */
 void nf_cpu_want_halo (NfCpuBackend *be, const NfCpuBuf *x, int p);
-/* Grows the shared padding scratch to at least n floats (at prepare time). */
-gboolean nf_cpu_reserve_pad_scratch (NfCpuBackend *be, size_t n, GError **error);
+/* Grows oneDNN's shared scratchpad to at least bytes (at prepare time). */
 gboolean nf_cpu_reserve_dnnl_scratch (NfCpuBackend *be, size_t bytes, GError **error);
 /* The input of a convolution with padding p: x itself when it has a halo of exactly p
- * (the halo is filled in place), else a padded copy in the scratch. The result is a
- * dense (h+2p) x (w+2p) tensor in x's layout. */
-float *nf_cpu_padded_input (NfCpuBackend *be, NfCpuBuf *x, int p, NfPadMode mode);
+ * (the halo is filled in place), else a padded copy in the shared scratch (grown on
+ * demand, released after a while without use: once the halos have settled, style
+ * networks need it on the first frame only). The result is a dense (h+2p) x (w+2p)
+ * tensor in x's layout. NULL + error when out of memory. */
+float *nf_cpu_padded_input (NfCpuBackend *be, NfCpuBuf *x, int p, NfPadMode mode,
+    GError **error);
 
 /* ---- convolutions --------------------------------------------------------------- */
 
@@ -153,9 +164,11 @@ gboolean nf_direct_conv_forward (NfCpuBackend *be, NfOpCall *call, NfCpuBuf *x, 
     GError **error);
 void nf_direct_conv_release (NfCpuBackend *be, NfOpCall *call);
 
-/* nf-cpu-blocked-conv.c: conv_transpose2d as stride-1 phases on nChw8c. */
-gboolean nf_blocked_deconv_supported (const NfOp *op, NfShape in);
+/* nf-cpu-blocked-conv.c: direct convolution into nChw8c outputs: conv_transpose2d as
+ * stride-1 phases, and conv2d from sources of <= 4 channels (the first layer). */
+gboolean nf_blocked_conv_supported (const NfOp *op);
 gboolean nf_blocked_deconv_prepare (NfCpuBackend *be, NfOpCall *call, GError **error);
+gboolean nf_blocked_conv2d_prepare (NfCpuBackend *be, NfOpCall *call, GError **error);
 gboolean nf_blocked_conv_forward (NfCpuBackend *be, NfOpCall *call, NfCpuBuf *x, NfCpuBuf *y,
     GError **error);
 void nf_blocked_conv_release (NfCpuBackend *be, NfOpCall *call);

@@ -4,13 +4,17 @@
  * What it does: the backend table; activations in nChw8c (channels > 4) or NCHW
  * (channels <= 4, the network's image ends) with a per-value halo that lets the next
  * convolution pad in place (see nf-cpu-fast-private.h); upload/download to and from
- * host NCHW; instance norm (single pass of statistics, shifted sums in double, biased
- * variance, with the ReLU fused), relu, add, concat, nearest upsampling, pixel shuffle,
- * tanh_scale, clamp and pooling, each writing zeros into the padded channel lanes.
- * Convolutions live in nf-dnnl-conv.c (oneDNN) and nf-cpu-direct-conv.c (few output
- * channels); this file dispatches to them.
- * Why nChw8c: oneDNN's AVX2 convolutions run fastest on it (nhwc and nchw were 1.5-2x
- * slower for the 3x3 convolutions that dominate every network here).
+ * host NCHW; instance norm (one pass of shifted sums for the statistics, per row in
+ * float, across rows in double; biased variance; ReLU fused), relu, add, concat,
+ * nearest upsampling, pixel shuffle, tanh_scale, clamp and pooling, each writing zeros
+ * into the padded channel lanes. Hot loops have AVX2 versions chosen at run time.
+ * Convolutions: nf-dnnl-conv.c (oneDNN, most conv2d), nf-cpu-direct-conv.c (conv2d to
+ * <= 4 channels), nf-cpu-blocked-conv.c (conv_transpose2d, and the first conv2d when it
+ * has <= 16 outputs); this file picks one at prepare.
+ * Why nChw8c: oneDNN's AVX2 convolutions run fastest on it (nhwc and nchw were 1.6-2x
+ * slower on the 3x3 convolutions that dominate every network here).
+ * Environment (for tests and comparisons): NF_CPU_NO_AVX2=1 runs the portable kernels;
+ * NF_CPU_DNNL_ONLY=1 sends every convolution with > 4 outputs to oneDNN.
  * What it does not: batch_norm (folded at load), backward passes (training uses
  * cpu-ref), or running two ops of one backend at the same time.
  */
@@ -142,23 +146,6 @@ nf_cpu_want_halo (NfCpuBackend *be, const NfCpuBuf *x, int p)
 }
 
 gboolean
-nf_cpu_reserve_pad_scratch (NfCpuBackend *be, size_t n, GError **error)
-{
-  if (n <= be->pad_scratch_n)
-    return TRUE;
-  float *p = nf_alloc_floats (n);
-  if (!p) {
-    g_set_error (error, NF_ERROR, NF_ERROR_BACKEND,
-        "cpu: out of memory for a %zu MB padding buffer", n * sizeof (float) >> 20);
-    return FALSE;
-  }
-  nf_free (be->pad_scratch);
-  be->pad_scratch = p;
-  be->pad_scratch_n = n;
-  return TRUE;
-}
-
-gboolean
 nf_cpu_reserve_dnnl_scratch (NfCpuBackend *be, size_t bytes, GError **error)
 {
   if (bytes <= be->dnnl_scratch_bytes)
@@ -185,7 +172,7 @@ fill_border (const NfCpuView *v, int p, NfPadMode mode)
   int vec = v->vec, h = v->h, w = v->w;
   size_t full = (size_t) (w + 2 * p) * vec;
   int total = v->n * v->planes;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nf_cpu_par ((size_t) total * 2 * p * (h + w) * vec))
   for (int t = 0; t < total; t++) {
     int n = t / v->planes, pl = t % v->planes;
     for (int y = 0; y < h; y++) {
@@ -221,7 +208,7 @@ copy_interior (const NfCpuView *dst, const NfCpuView *src)
 {
   int rows = src->n * src->planes * src->h;
   size_t len = (size_t) src->w * src->vec * sizeof (float);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nf_cpu_par ((size_t) rows * src->w * src->vec))
   for (int r = 0; r < rows; r++) {
     int y = r % src->h, t = r / src->h;
     int n = t / src->planes, pl = t % src->planes;
@@ -229,17 +216,35 @@ copy_interior (const NfCpuView *dst, const NfCpuView *src)
   }
 }
 
+/* Convolutions without a copy after which the padding scratch is released. */
+#define PAD_SCRATCH_IDLE 64
+
 float *
-nf_cpu_padded_input (NfCpuBackend *be, NfCpuBuf *x, int p, NfPadMode mode)
+nf_cpu_padded_input (NfCpuBackend *be, NfCpuBuf *x, int p, NfPadMode mode, GError **error)
 {
   nf_cpu_want_halo (be, x, p);
   if (x->halo == p) {
     NfCpuView v = nf_cpu_view (x);
     fill_border (&v, p, mode);
+    if (be->pad_scratch && ++be->pad_idle > PAD_SCRATCH_IDLE) {
+      g_clear_pointer (&be->pad_scratch, nf_free);
+      be->pad_scratch_n = 0;
+    }
     return x->data;
   }
-  /* Reserved at prepare for nf_cpu_numel (x->s, p) floats. */
-  g_assert (be->pad_scratch_n >= nf_cpu_numel (x->s, p));
+  size_t need = nf_cpu_numel (x->s, p);
+  be->pad_idle = 0;
+  if (need > be->pad_scratch_n) {
+    nf_free (be->pad_scratch);
+    be->pad_scratch_n = 0;
+    be->pad_scratch = nf_alloc_floats (need);
+    if (!be->pad_scratch) {
+      g_set_error (error, NF_ERROR, NF_ERROR_BACKEND,
+          "cpu: out of memory for a %zu MB padding buffer", need * sizeof (float) >> 20);
+      return NULL;
+    }
+    be->pad_scratch_n = need;
+  }
   NfCpuView src = nf_cpu_view (x);
   NfCpuView dst = nf_cpu_view_of (be->pad_scratch, x->s, p);
   copy_interior (&dst, &src);
@@ -259,7 +264,7 @@ cpu_upload (NfBackend *base, void *dst, const float *src, NfShape s, GError **er
   NfCpuView v = nf_cpu_begin_write (be, b, b);
   size_t hw = (size_t) s.h * s.w;
   int rows = s.n * v.planes * s.h;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nf_cpu_par ((size_t) rows * s.w * v.vec))
   for (int r = 0; r < rows; r++) {
     int y = r % s.h, t = r / s.h;
     int n = t / v.planes, pl = t % v.planes;
@@ -292,7 +297,7 @@ cpu_download (NfBackend *base, float *dst, const void *src, NfShape s, GError **
   NfCpuView v = nf_cpu_view (b);
   size_t hw = (size_t) s.h * s.w;
   int rows = s.n * v.planes * s.h;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nf_cpu_par ((size_t) rows * s.w * v.vec))
   for (int r = 0; r < rows; r++) {
     int y = r % s.h, t = r / s.h;
     int n = t / v.planes, pl = t % v.planes;
@@ -452,7 +457,7 @@ elementwise (NfBackend *base, NfOpCall *call, void *const *in, void *out, int ki
   int rows = y.n * y.planes * y.h;
   gboolean avx2 = be->avx2;
   gboolean fix_lanes = (kind == EW_TANH || kind == EW_CLAMP);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nf_cpu_par ((size_t) rows * len))
   for (int r = 0; r < rows; r++) {
     int yy = r % y.h, t = r / y.h;
     int n = t / y.planes, pl = t % y.planes;
@@ -640,7 +645,7 @@ cpu_instance_norm (NfBackend *base, NfOpCall *call, void *const *in, void *out,
       k[l] = vec == 8 ? r0[l] : r0[0];
   }
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nf_cpu_par ((size_t) np * h * len))
   for (int tc = 0; tc < np * chunks; tc++) {
     int t = tc / chunks, ch = tc % chunks;
     int y0 = (int) ((long) h * ch / chunks), y1 = (int) ((long) h * (ch + 1) / chunks);
@@ -706,7 +711,7 @@ cpu_instance_norm (NfBackend *base, NfOpCall *call, void *const *in, void *out,
 
   int rows = np * h;
   gboolean relu = op->fuse_relu;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nf_cpu_par ((size_t) rows * len))
   for (int r = 0; r < rows; r++) {
     int yy = r % h, t = r / h;
     const float *a = coef + (size_t) t * 32, *b = a + 8, *mu = a + 24;
@@ -751,7 +756,7 @@ cpu_concat (NfBackend *base, NfOpCall *call, void *const *in, void *out, GError 
         && (x.c % 8 == 0 || i == op->n_in - 1);
     if (blocks) {
       int rows = x.n * x.planes * x.h;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nf_cpu_par ((size_t) rows * x.w * 8))
       for (int r = 0; r < rows; r++) {
         int yy = r % x.h, t = r / x.h;
         int n = t / x.planes, pl = t % x.planes;
@@ -760,7 +765,7 @@ cpu_concat (NfBackend *base, NfOpCall *call, void *const *in, void *out, GError 
       }
     } else {
       int rows = x.n * x.c * x.h;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nf_cpu_par ((size_t) rows * x.w))
       for (int r = 0; r < rows; r++) {
         int yy = r % x.h, t = r / x.h;
         int n = t / x.c, c = t % x.c;
@@ -791,7 +796,7 @@ cpu_upsample_nearest (NfBackend *base, NfOpCall *call, void *const *in, void *ou
   NfCpuView y = nf_cpu_begin_write (be, yb, call);
   int f = call->op->factor, vec = x.vec;
   int rows = x.n * x.planes * x.h;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nf_cpu_par ((size_t) rows * y.w * vec))
   for (int r = 0; r < rows; r++) {
     int iy = r % x.h, t = r / x.h;
     int n = t / x.planes, pl = t % x.planes;
@@ -828,7 +833,7 @@ cpu_pixel_shuffle (NfBackend *base, NfOpCall *call, void *const *in, void *out,
   int rf = call->op->factor;
   gboolean relu = call->op->fuse_relu;
   int rows = y.n * y.c * y.h;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nf_cpu_par ((size_t) rows * y.w))
   for (int r = 0; r < rows; r++) {
     int oy = r % y.h, t = r / y.h;
     int n = t / y.c, c = t % y.c;
@@ -869,7 +874,7 @@ cpu_pool2d (NfBackend *base, NfOpCall *call, void *const *in, void *out, GError 
   gboolean is_max = op->type == NF_OP_MAX_POOL2D, relu = op->fuse_relu;
   float inv = 1.0f / (float) (k * k);
   int rows = y.n * y.planes * y.h;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nf_cpu_par ((size_t) rows * y.w * vec * k * k))
   for (int r = 0; r < rows; r++) {
     int oy = r % y.h, t = r / y.h;
     int n = t / y.planes, pl = t % y.planes;
@@ -921,8 +926,9 @@ cpu_prepare (NfBackend *base, NfOpCall *call, GError **error)
   }
   if (use_direct (op))
     return nf_direct_conv_prepare (be, call, error);
-  if (nf_blocked_deconv_supported (op, call->in[0]))
-    return nf_blocked_deconv_prepare (be, call, error);
+  if (nf_blocked_conv_supported (op) && !g_getenv ("NF_CPU_DNNL_ONLY"))
+    return op->type == NF_OP_CONV2D ? nf_blocked_conv2d_prepare (be, call, error)
+        : nf_blocked_deconv_prepare (be, call, error);
   return nf_dnnl_conv_prepare (be, call, error);
 }
 

@@ -168,9 +168,6 @@ nf_dnnl_conv_prepare (NfCpuBackend *be, NfOpCall *call, GError **error)
     CHECK (dnnl_memory_create (&d->scratch, q_scr, be->engine, DNNL_MEMORY_NONE),
         "scratchpad memory");
   }
-  /* The source may arrive with another halo (then it is copied). */
-  if (!nf_cpu_reserve_pad_scratch (be, nf_cpu_numel (xs, d->pad), error))
-    goto fail;
 
   dnnl_primitive_destroy (reorder);
   dnnl_primitive_desc_destroy (rpd);
@@ -205,7 +202,9 @@ nf_dnnl_conv_forward (NfCpuBackend *be, NfOpCall *call, NfCpuBuf *x, NfCpuBuf *y
 {
   const NfOp *op = call->op;
   DnnlConv *d = call->state;
-  float *src = nf_cpu_padded_input (be, x, d->pad, d->mode);
+  float *src = nf_cpu_padded_input (be, x, d->pad, d->mode, error);
+  if (!src)
+    return FALSE;
   nf_cpu_begin_write_halo (y, call, 0);
   dnnl_exec_arg_t args[5];
   int n = 0;
