@@ -481,6 +481,10 @@ test_engine (Be *ref, Be *fast)
        .output_padding = 1, .cin = 16, .cout = 16}, 16, 16, "conv_transpose2d" },
     { {.type = NF_OP_INSTANCE_NORM, .c = 3, .eps = 1e-5f, .affine = TRUE}, 3, 3,
       "instance_norm c3" },
+    { {.type = NF_OP_INSTANCE_NORM, .c = 13, .eps = 1e-5f, .affine = TRUE}, 13, 13,
+      "instance_norm c13 (partial block)" },
+    { {.type = NF_OP_CONV_TRANSPOSE2D, .k = 4, .stride = 2, .padding = 1, .cin = 13,
+       .cout = 21, .has_bias = TRUE}, 13, 21, "conv_transpose2d 13->21" },
     { {.type = NF_OP_ADD}, 16, 16, "add" },
     { {.type = NF_OP_CONCAT}, 16, 32, "concat" },
   };
