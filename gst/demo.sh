@@ -33,7 +33,7 @@ STYLE_MODEL=$(pick_model style-slim-starry-night style-slim 1)
 SR_MODEL=$(pick_model sr-subpixel-x2 sr-subpixel 2)
 echo "device: auto (CPU, $(nproc) cores: no CUDA backend in this build)"
 
-decode="filesrc location=$CLIP ! qtdemux ! h264parse ! avdec_h264 ! videoconvert"
+decode="filesrc location=$CLIP ! qtdemux ! avdec_h264 ! videoconvert"
 encode="videoconvert ! x264enc speed-preset=veryfast ! mp4mux"
 
 echo "== neuralstyle: $CLIP -> $OUT/city-styled.mp4"

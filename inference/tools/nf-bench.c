@@ -212,6 +212,12 @@ bench_net (const Net *net, NfBackend *be, int fw, int fh, int iters, double peak
     t[i] = c - b;
     tu[i] = (b - a) + (now_ms () - c);
   }
+  if (verbose) {
+    printf ("  runs:");
+    for (int i = 0; i < iters; i++)
+      printf (" %.1f", t[i]);
+    printf (" ms\n");
+  }
   double ms = median (t, iters), io_ms = median (tu, iters);
 
   /* Per-op timing runs: median per op. */
