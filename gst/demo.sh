@@ -12,7 +12,7 @@ BUILD=${BUILD:-build}
 ninja -C "$BUILD"
 OUT=${OUT:-out}
 mkdir -p "$OUT"
-export GST_PLUGIN_PATH_1_0="$PWD/$BUILD/gst${GST_PLUGIN_PATH_1_0:+:$GST_PLUGIN_PATH_1_0}"
+export GST_PLUGIN_PATH_1_0="$(realpath "$BUILD")/gst${GST_PLUGIN_PATH_1_0:+:$GST_PLUGIN_PATH_1_0}"
 export NEURALFILTER_MODEL_PATH="$PWD/weights${NEURALFILTER_MODEL_PATH:+:$NEURALFILTER_MODEL_PATH}"
 TOOLS="$BUILD/inference/tools"
 CLIP=gst/samples/city.mp4
