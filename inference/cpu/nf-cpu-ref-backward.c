@@ -12,26 +12,6 @@
 
 #include "nf-cpu-ref-private.h"
 
-static inline size_t
-AT (NfShape s, int n, int c, int y, int x)
-{
-  return (((size_t) n * s.c + c) * s.h + y) * s.w + x;
-}
-
-static inline int
-reflect (int i, int n)
-{
-  if (n == 1)
-    return 0;
-  while (i < 0 || i >= n) {
-    if (i < 0)
-      i = -i;
-    if (i >= n)
-      i = 2 * (n - 1) - i;
-  }
-  return i;
-}
-
 /* dout with a fused ReLU undone: zero where the output was clamped. */
 static inline float
 grad_at (const NfOp *op, const float *out, const float *dout, size_t i)

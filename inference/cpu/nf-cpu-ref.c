@@ -75,32 +75,10 @@ ref_copy_out (NfBackend *be, float *dst, const void *src, NfShape s, GError **er
   return TRUE;
 }
 
-/* Index of (n, c, y, x) in an NCHW tensor of shape s. */
-static inline size_t
-AT (NfShape s, int n, int c, int y, int x)
-{
-  return (((size_t) n * s.c + c) * s.h + y) * s.w + x;
-}
-
 static inline float
 relu_if (const NfOp *op, float v)
 {
   return (op->fuse_relu && v < 0.0f) ? 0.0f : v;
-}
-
-/* Reflection of index i into 0..n-1 (PyTorch ReflectionPad: edge not repeated). */
-static inline int
-reflect (int i, int n)
-{
-  if (n == 1)
-    return 0;
-  while (i < 0 || i >= n) {
-    if (i < 0)
-      i = -i;
-    if (i >= n)
-      i = 2 * (n - 1) - i;
-  }
-  return i;
 }
 
 /* y (N, Cout, Ho, Wo) = conv(x (N, Cin, H, W), w (Cout, Cin, k, k)) + b (Cout) */
