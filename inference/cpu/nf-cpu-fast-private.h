@@ -51,6 +51,10 @@ typedef struct {
   void *dnnl_scratch;           /* oneDNN's user scratchpad, shared by all primitives */
   size_t dnnl_scratch_bytes;
   gboolean avx2;                /* this CPU has AVX2 + FMA */
+  /* training (backward passes) */
+  GHashTable *bwd_states;       /* NfOpCall* -> oneDNN backward primitives (lazy) */
+  float *bwd_dy, *bwd_dx;       /* dense copies of dL/dy, padded dL/dx of convolutions */
+  size_t bwd_dy_n, bwd_dx_n;    /* floats */
 } NfCpuBackend;
 
 /* ---- layout ---------------------------------------------------------------- */
@@ -148,6 +152,50 @@ gboolean nf_cpu_reserve_dnnl_scratch (NfCpuBackend *be, size_t bytes, GError **e
  * tensor in x's layout. NULL + error when out of memory. */
 float *nf_cpu_padded_input (NfCpuBackend *be, NfCpuBuf *x, int p, NfPadMode mode,
     GError **error);
+
+/* The same without recording a halo wish (backward passes read values with a halo the
+ * forward consumer chose; they must not change it). */
+float *nf_cpu_padded_input_quiet (NfCpuBackend *be, NfCpuBuf *x, int p, NfPadMode mode,
+    GError **error);
+/* Grows *buf (holding *n floats) to at least need floats; NULL + error when out of
+ * memory. */
+float *nf_cpu_scratch (float **buf, size_t *n, size_t need, GError **error);
+/* Zeros the padded channel lanes of row y of image n (nChw8c with c % 8 != 0). */
+void nf_cpu_zero_pad_lanes_row (const NfCpuView *v, int n, int y);
+
+/* PyTorch ReflectionPad2d index (edge not repeated), for -n < i < 2n - 1. */
+static inline int
+nf_cpu_reflect (int i, int n)
+{
+  if (i < 0)
+    return -i;
+  if (i >= n)
+    return 2 * (n - 1) - i;
+  return i;
+}
+
+/* ---- backward passes (training) -------------------------------------------------- */
+
+/* nf-dnnl-conv-backward.c: conv2d and conv_transpose2d through oneDNN backward-data and
+ * backward-weights primitives, created at the first backward of a planned call. */
+gboolean nf_cpu_conv_backward (NfBackend *be, NfOpCall *call, void *const *in,
+    const void *out, const void *dout, void *const *din, void *dweight, void *dbias,
+    GError **error);
+void nf_dnnl_conv_backward_free (gpointer state);
+
+/* nf-cpu-fast-backward.c: the other ops, OpenMP loops on the blocked layout. */
+#define NF_CPU_BWD(name) gboolean name (NfBackend *be, NfOpCall *call, void *const *in, \
+    const void *out, const void *dout, void *const *din, void *dweight, void *dbias, \
+    GError **error)
+NF_CPU_BWD (nf_cpu_instance_norm_backward);
+NF_CPU_BWD (nf_cpu_relu_backward);
+NF_CPU_BWD (nf_cpu_add_backward);
+NF_CPU_BWD (nf_cpu_concat_backward);
+NF_CPU_BWD (nf_cpu_upsample_nearest_backward);
+NF_CPU_BWD (nf_cpu_pixel_shuffle_backward);
+NF_CPU_BWD (nf_cpu_tanh_scale_backward);
+NF_CPU_BWD (nf_cpu_clamp_backward);
+NF_CPU_BWD (nf_cpu_pool2d_backward);
 
 /* ---- convolutions --------------------------------------------------------------- */
 

@@ -44,6 +44,8 @@ cpu_create (GError **error)
     return NULL;
   }
   be->hints = g_hash_table_new (g_direct_hash, g_direct_equal);
+  be->bwd_states = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
+      nf_dnnl_conv_backward_free);
   __builtin_cpu_init ();
   be->avx2 = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
   /* Tests run the portable kernels with NF_CPU_NO_AVX2=1 (and DNNL_MAX_CPU_ISA=SSE41). */
@@ -63,6 +65,9 @@ cpu_destroy (NfBackend *base)
   g_hash_table_destroy (be->hints);
   nf_free (be->pad_scratch);
   nf_free (be->dnnl_scratch);
+  g_hash_table_destroy (be->bwd_states);
+  nf_free (be->bwd_dy);
+  nf_free (be->bwd_dx);
   g_free (be);
 }
 
@@ -107,6 +112,22 @@ cpu_free (NfBackend *base, void *buf)
   g_hash_table_remove (be->hints, b);
   nf_free (b->data);
   g_free (b);
+}
+
+/* Gradient buffers: all zeros, dense (halo 0), padded lanes included. */
+static gboolean
+cpu_zero (NfBackend *base, void *buf, NfShape s, GError **error)
+{
+  NfCpuBuf *b = buf;
+  if (!nf_cpu_check_buf (b, s, "zero", error))
+    return FALSE;
+  size_t n = nf_cpu_numel (s, 0);
+#pragma omp parallel for schedule(static) if (nf_cpu_par (n))
+  for (size_t i = 0; i < n; i += 4096)
+    memset (b->data + i, 0, MIN ((size_t) 4096, n - i) * sizeof (float));
+  b->halo = 0;
+  b->writer = NULL;
+  return TRUE;
 }
 
 gboolean
@@ -219,10 +240,12 @@ copy_interior (const NfCpuView *dst, const NfCpuView *src)
 /* Convolutions without a copy after which the padding scratch is released. */
 #define PAD_SCRATCH_IDLE 64
 
-float *
-nf_cpu_padded_input (NfCpuBackend *be, NfCpuBuf *x, int p, NfPadMode mode, GError **error)
+static float *
+padded_input (NfCpuBackend *be, NfCpuBuf *x, int p, NfPadMode mode, gboolean hint,
+    GError **error)
 {
-  nf_cpu_want_halo (be, x, p);
+  if (hint)
+    nf_cpu_want_halo (be, x, p);
   if (x->halo == p) {
     NfCpuView v = nf_cpu_view (x);
     fill_border (&v, p, mode);
@@ -250,6 +273,36 @@ nf_cpu_padded_input (NfCpuBackend *be, NfCpuBuf *x, int p, NfPadMode mode, GErro
   copy_interior (&dst, &src);
   fill_border (&dst, p, mode);
   return be->pad_scratch;
+}
+
+float *
+nf_cpu_padded_input (NfCpuBackend *be, NfCpuBuf *x, int p, NfPadMode mode, GError **error)
+{
+  return padded_input (be, x, p, mode, TRUE, error);
+}
+
+float *
+nf_cpu_padded_input_quiet (NfCpuBackend *be, NfCpuBuf *x, int p, NfPadMode mode,
+    GError **error)
+{
+  return padded_input (be, x, p, mode, FALSE, error);
+}
+
+float *
+nf_cpu_scratch (float **buf, size_t *n, size_t need, GError **error)
+{
+  if (need <= *n)
+    return *buf;
+  nf_free (*buf);
+  *n = 0;
+  *buf = nf_alloc_floats (need);
+  if (!*buf) {
+    g_set_error (error, NF_ERROR, NF_ERROR_BACKEND,
+        "cpu: out of memory for a %zu MB scratch buffer", need * sizeof (float) >> 20);
+    return NULL;
+  }
+  *n = need;
+  return *buf;
 }
 
 /* ---- transfers ------------------------------------------------------------------ */
@@ -316,8 +369,8 @@ cpu_download (NfBackend *base, float *dst, const void *src, NfShape s, GError **
 }
 
 /* Zeros the padded channel lanes of row y (all rows: y < 0) of the last block. */
-static void
-zero_pad_lanes_row (const NfCpuView *v, int n, int y)
+void
+nf_cpu_zero_pad_lanes_row (const NfCpuView *v, int n, int y)
 {
   if (v->vec != 8 || v->c % 8 == 0)
     return;
@@ -468,7 +521,7 @@ elementwise (NfBackend *base, NfOpCall *call, void *const *in, void *out, int ki
     else
       ew_row_sse (kind, yr, ar, br, len, p0, p1);
     if (fix_lanes && pl == y.planes - 1)
-      zero_pad_lanes_row (&y, n, yy);
+      nf_cpu_zero_pad_lanes_row (&y, n, yy);
   }
   return TRUE;
 }
@@ -779,7 +832,7 @@ cpu_concat (NfBackend *base, NfOpCall *call, void *const *in, void *out, GError 
   }
   for (int n = 0; n < y.n; n++)
     for (int yy = 0; yy < y.h; yy++)
-      zero_pad_lanes_row (&y, n, yy);
+      nf_cpu_zero_pad_lanes_row (&y, n, yy);
   return TRUE;
 }
 
@@ -855,7 +908,7 @@ cpu_pixel_shuffle (NfBackend *base, NfOpCall *call, void *const *in, void *out,
   }
   for (int n = 0; n < y.n; n++)
     for (int yy = 0; yy < y.h; yy++)
-      zero_pad_lanes_row (&y, n, yy);
+      nf_cpu_zero_pad_lanes_row (&y, n, yy);
   return TRUE;
 }
 
@@ -937,6 +990,7 @@ cpu_release (NfBackend *base, NfOpCall *call)
 {
   NfCpuBackend *be = (NfCpuBackend *) base;
   g_hash_table_remove (be->hints, call);
+  g_hash_table_remove (be->bwd_states, call);
   if (!call->state)
     return;
   switch (*(NfCpuStateKind *) call->state) {
@@ -1001,4 +1055,20 @@ const NfBackendIface nf_backend_cpu = {
     [NF_OP_AVG_POOL2D] = cpu_pool2d,
     [NF_OP_MAX_POOL2D] = cpu_pool2d,
   },
+  /* nf-dnnl-conv-backward.c (convolutions), nf-cpu-fast-backward.c (the rest) */
+  .backward = {
+    [NF_OP_CONV2D] = nf_cpu_conv_backward,
+    [NF_OP_CONV_TRANSPOSE2D] = nf_cpu_conv_backward,
+    [NF_OP_INSTANCE_NORM] = nf_cpu_instance_norm_backward,
+    [NF_OP_RELU] = nf_cpu_relu_backward,
+    [NF_OP_ADD] = nf_cpu_add_backward,
+    [NF_OP_CONCAT] = nf_cpu_concat_backward,
+    [NF_OP_UPSAMPLE_NEAREST] = nf_cpu_upsample_nearest_backward,
+    [NF_OP_PIXEL_SHUFFLE] = nf_cpu_pixel_shuffle_backward,
+    [NF_OP_TANH_SCALE] = nf_cpu_tanh_scale_backward,
+    [NF_OP_CLAMP] = nf_cpu_clamp_backward,
+    [NF_OP_AVG_POOL2D] = nf_cpu_pool2d_backward,
+    [NF_OP_MAX_POOL2D] = nf_cpu_pool2d_backward,
+  },
+  .zero = cpu_zero,
 };

@@ -1,0 +1,384 @@
+/* nf-dnnl-conv-backward.c — backward passes of conv2d and conv_transpose2d in the fast
+ * CPU backend, through oneDNN's backward-data and backward-weights primitives.
+ *
+ * What it does: at the first backward of a planned call, creates a forward-training
+ * primitive descriptor (the hint oneDNN wants), a backward-data and a backward-weights
+ * primitive for the call's fixed shapes, in the backend's activation layout (nChw8c for
+ * c > 4, nchw otherwise), weights in whatever format oneDNN prefers, and the reorders
+ * between that format and the op's own (conv2d oihw, conv_transpose2d iohw). The
+ * primitives live until the call is released (the engine re-prepares after every
+ * optimiser step; oneDNN's primitive cache makes re-creation cheap).
+ * Per backward:
+ *   dL/dy      dense copy (ReLU undone where the op had one fused) unless already dense;
+ *   dW, db     backward-weights on the padded source the forward pass read (conv2d pads
+ *              by giving the source a halo, nf-cpu-fast.c), reordered to the op's
+ *              layout and ADDED to the caller's buffers;
+ *   dL/dx      backward-data into a dense padded scratch, then folded into the caller's
+ *              buffer: the interior is added, the halo is added at the reflected position
+ *              (reflection padding) or dropped (zero padding).
+ * What it does not: forward (nf-dnnl-conv.c and the direct kernels), groups or dilation.
+ */
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl_debug.h>
+
+#include "nf-cpu-fast-private.h"
+
+typedef struct {
+  dnnl_primitive_t bwd_data, bwd_wei;
+  dnnl_primitive_t wei_to_prim;         /* op weights -> bwd_data's format */
+  dnnl_primitive_t dw_to_user;          /* bwd_wei's diff-weights format -> op layout */
+  dnnl_memory_t src, diff_dst, diff_src, wei_user, wei_prim, dw_prim, dw_user, db;
+  dnnl_memory_t scratch_data, scratch_wei;
+  float *dw_plain;                      /* (op weight layout) */
+  float *db_plain;                      /* (cout) */
+  size_t n_wei;
+  int pad;                              /* conv2d: halo of the source */
+  gboolean deconv;
+} DnnlConvBwd;
+
+#define CHECK(expr, what) G_STMT_START { \
+    dnnl_status_t st_ = (expr); \
+    if (st_ != dnnl_success) { \
+      g_set_error (error, NF_ERROR, NF_ERROR_BACKEND, \
+          "cpu: oneDNN backward %s failed for %s %s: %s", what, \
+          nf_op_type_name (op->type), op->name ? op->name : "", dnnl_status2str (st_)); \
+      goto fail; \
+    } \
+  } G_STMT_END
+
+void
+nf_dnnl_conv_backward_free (gpointer state)
+{
+  DnnlConvBwd *d = state;
+  if (!d)
+    return;
+  dnnl_primitive_t prims[] = { d->bwd_data, d->bwd_wei, d->wei_to_prim, d->dw_to_user };
+  for (guint i = 0; i < G_N_ELEMENTS (prims); i++)
+    if (prims[i])
+      dnnl_primitive_destroy (prims[i]);
+  dnnl_memory_t mems[] = { d->src, d->diff_dst, d->diff_src, d->wei_user, d->wei_prim,
+    d->dw_prim, d->dw_user, d->db, d->scratch_data, d->scratch_wei };
+  for (guint i = 0; i < G_N_ELEMENTS (mems); i++)
+    if (mems[i])
+      dnnl_memory_destroy (mems[i]);
+  nf_free (d->dw_plain);
+  nf_free (d->db_plain);
+  g_free (d);
+}
+
+static dnnl_format_tag_t
+act_tag (int c)
+{
+  return c > 4 ? dnnl_nChw8c : dnnl_nchw;
+}
+
+/* A memory object for the scratchpad a primitive descriptor asks for (NULL when it
+ * needs none), reserving room in the backend's shared scratchpad. */
+static gboolean
+scratch_memory (NfCpuBackend *be, const NfOp *op, dnnl_primitive_desc_t pd,
+    dnnl_memory_t *mem, GError **error)
+{
+  const dnnl_memory_desc_t *q = dnnl_primitive_desc_query_md (pd, dnnl_query_scratchpad_md, 0);
+  *mem = NULL;
+  if (!q || dnnl_memory_desc_get_size (q) == 0)
+    return TRUE;
+  if (!nf_cpu_reserve_dnnl_scratch (be, dnnl_memory_desc_get_size (q), error))
+    return FALSE;
+  CHECK (dnnl_memory_create (mem, q, be->engine, DNNL_MEMORY_NONE), "scratchpad memory");
+  return TRUE;
+fail:
+  return FALSE;
+}
+
+static gboolean
+reorder_create (NfCpuBackend *be, const NfOp *op, const dnnl_memory_desc_t *from,
+    const dnnl_memory_desc_t *to, dnnl_primitive_t *prim, GError **error)
+{
+  dnnl_primitive_desc_t rpd = NULL;
+  CHECK (dnnl_reorder_primitive_desc_create (&rpd, from, be->engine, to, be->engine, NULL),
+      "weights reorder descriptor");
+  CHECK (dnnl_primitive_create (prim, rpd), "weights reorder");
+  dnnl_primitive_desc_destroy (rpd);
+  return TRUE;
+fail:
+  if (rpd)
+    dnnl_primitive_desc_destroy (rpd);
+  return FALSE;
+}
+
+static DnnlConvBwd *
+bwd_create (NfCpuBackend *be, NfOpCall *call, GError **error)
+{
+  const NfOp *op = call->op;
+  NfShape xs = call->in[0], ys = call->out;
+  DnnlConvBwd *d = g_new0 (DnnlConvBwd, 1);
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_primitive_desc_t fpd = NULL, dpd = NULL, wpd = NULL;
+  d->deconv = op->type == NF_OP_CONV_TRANSPOSE2D;
+  d->pad = d->deconv ? 0 : op->padding;
+  d->n_wei = (size_t) op->cout * op->cin * op->k * op->k;
+
+  dnnl_memory_desc_t src_md, dst_md, wei_any, user_wei_md, bias_md;
+  dnnl_dims_t src_dims = { xs.n, xs.c, xs.h + 2 * d->pad, xs.w + 2 * d->pad };  // (N, Cin, H+2p, W+2p)
+  dnnl_dims_t dst_dims = { ys.n, ys.c, ys.h, ys.w };                            // (N, Cout, Ho, Wo)
+  dnnl_dims_t wei_dims = { op->cout, op->cin, op->k, op->k };
+  dnnl_dims_t bias_dims = { op->cout };
+  dnnl_dims_t strides = { op->stride, op->stride };
+  dnnl_dims_t pl = { 0, 0 }, pr = { 0, 0 };
+  if (d->deconv) {
+    pl[0] = pl[1] = op->padding;
+    pr[0] = pr[1] = op->padding - op->output_padding;
+  }
+  CHECK (dnnl_memory_desc_init_by_tag (&src_md, 4, src_dims, dnnl_f32, act_tag (xs.c)),
+      "source descriptor");
+  CHECK (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims, dnnl_f32, act_tag (ys.c)),
+      "destination descriptor");
+  CHECK (dnnl_memory_desc_init_by_tag (&wei_any, 4, wei_dims, dnnl_f32, dnnl_format_tag_any),
+      "weights descriptor");
+  CHECK (dnnl_memory_desc_init_by_tag (&user_wei_md, 4, wei_dims, dnnl_f32,
+          d->deconv ? dnnl_iohw : dnnl_oihw), "weights descriptor");
+  CHECK (dnnl_memory_desc_init_by_tag (&bias_md, 1, bias_dims, dnnl_f32, dnnl_x),
+      "bias descriptor");
+  CHECK (dnnl_primitive_attr_create (&attr), "attribute creation");
+  CHECK (dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user),
+      "scratchpad mode");
+
+  const dnnl_memory_desc_t *bias = op->bias ? &bias_md : NULL;
+  if (d->deconv) {
+    dnnl_deconvolution_desc_t fd, bd, wd;
+    CHECK (dnnl_deconvolution_forward_desc_init (&fd, dnnl_forward_training,
+            dnnl_deconvolution_direct, &src_md, &wei_any, bias, &dst_md, strides, pl, pr),
+        "forward descriptor");
+    CHECK (dnnl_primitive_desc_create (&fpd, &fd, attr, be->engine, NULL), "forward hint");
+    CHECK (dnnl_deconvolution_backward_data_desc_init (&bd, dnnl_deconvolution_direct,
+            &src_md, &wei_any, &dst_md, strides, pl, pr), "backward-data descriptor");
+    CHECK (dnnl_primitive_desc_create (&dpd, &bd, attr, be->engine, fpd),
+        "backward-data primitive descriptor");
+    CHECK (dnnl_deconvolution_backward_weights_desc_init (&wd, dnnl_deconvolution_direct,
+            &src_md, &wei_any, bias, &dst_md, strides, pl, pr),
+        "backward-weights descriptor");
+    CHECK (dnnl_primitive_desc_create (&wpd, &wd, attr, be->engine, fpd),
+        "backward-weights primitive descriptor");
+  } else {
+    dnnl_convolution_desc_t fd, bd, wd;
+    CHECK (dnnl_convolution_forward_desc_init (&fd, dnnl_forward_training,
+            dnnl_convolution_direct, &src_md, &wei_any, bias, &dst_md, strides, pl, pr),
+        "forward descriptor");
+    CHECK (dnnl_primitive_desc_create (&fpd, &fd, attr, be->engine, NULL), "forward hint");
+    CHECK (dnnl_convolution_backward_data_desc_init (&bd, dnnl_convolution_direct,
+            &src_md, &wei_any, &dst_md, strides, pl, pr), "backward-data descriptor");
+    CHECK (dnnl_primitive_desc_create (&dpd, &bd, attr, be->engine, fpd),
+        "backward-data primitive descriptor");
+    CHECK (dnnl_convolution_backward_weights_desc_init (&wd, dnnl_convolution_direct,
+            &src_md, &wei_any, bias, &dst_md, strides, pl, pr),
+        "backward-weights descriptor");
+    CHECK (dnnl_primitive_desc_create (&wpd, &wd, attr, be->engine, fpd),
+        "backward-weights primitive descriptor");
+  }
+  const char *idata = NULL, *iwei = NULL;
+  dnnl_primitive_desc_query (dpd, dnnl_query_impl_info_str, 0, &idata);
+  dnnl_primitive_desc_query (wpd, dnnl_query_impl_info_str, 0, &iwei);
+  g_debug ("cpu: backward %s %s %dx%dx%dx%d -> %dx%dx%dx%d: data %s, weights %s",
+      nf_op_type_name (op->type), op->name ? op->name : "", xs.n, xs.c, xs.h, xs.w,
+      ys.n, ys.c, ys.h, ys.w, idata ? idata : "?", iwei ? iwei : "?");
+  CHECK (dnnl_primitive_create (&d->bwd_data, dpd), "backward-data primitive");
+  CHECK (dnnl_primitive_create (&d->bwd_wei, wpd), "backward-weights primitive");
+
+  /* weights for backward-data, and diff-weights back to the op's layout */
+  const dnnl_memory_desc_t *q_wei = dnnl_primitive_desc_query_md (dpd, dnnl_query_weights_md, 0);
+  const dnnl_memory_desc_t *q_dw = dnnl_primitive_desc_query_md (wpd,
+      dnnl_query_diff_weights_md, 0);
+  CHECK (dnnl_memory_create (&d->wei_user, &user_wei_md, be->engine, DNNL_MEMORY_NONE),
+      "weights memory");
+  CHECK (dnnl_memory_create (&d->wei_prim, q_wei, be->engine, DNNL_MEMORY_ALLOCATE),
+      "weights memory");
+  CHECK (dnnl_memory_create (&d->dw_prim, q_dw, be->engine, DNNL_MEMORY_ALLOCATE),
+      "weight-gradient memory");
+  d->dw_plain = nf_alloc_floats (d->n_wei);
+  d->db_plain = nf_alloc_floats (op->cout);
+  if (!d->dw_plain || !d->db_plain) {
+    g_set_error (error, NF_ERROR, NF_ERROR_BACKEND, "cpu: out of memory");
+    goto fail;
+  }
+  CHECK (dnnl_memory_create (&d->dw_user, &user_wei_md, be->engine, d->dw_plain),
+      "weight-gradient memory");
+  if (op->bias)
+    CHECK (dnnl_memory_create (&d->db, &bias_md, be->engine, d->db_plain), "bias memory");
+  if (!reorder_create (be, op, &user_wei_md, q_wei, &d->wei_to_prim, error)
+      || !reorder_create (be, op, q_dw, &user_wei_md, &d->dw_to_user, error))
+    goto fail;
+  CHECK (dnnl_memory_create (&d->src, dnnl_primitive_desc_query_md (wpd, dnnl_query_src_md, 0),
+          be->engine, DNNL_MEMORY_NONE), "source memory");
+  CHECK (dnnl_memory_create (&d->diff_dst, dnnl_primitive_desc_query_md (wpd,
+              dnnl_query_diff_dst_md, 0), be->engine, DNNL_MEMORY_NONE), "gradient memory");
+  CHECK (dnnl_memory_create (&d->diff_src, dnnl_primitive_desc_query_md (dpd,
+              dnnl_query_diff_src_md, 0), be->engine, DNNL_MEMORY_NONE), "gradient memory");
+  if (!scratch_memory (be, op, dpd, &d->scratch_data, error)
+      || !scratch_memory (be, op, wpd, &d->scratch_wei, error))
+    goto fail;
+
+  dnnl_primitive_desc_destroy (fpd);
+  dnnl_primitive_desc_destroy (dpd);
+  dnnl_primitive_desc_destroy (wpd);
+  dnnl_primitive_attr_destroy (attr);
+  return d;
+
+fail:
+  if (fpd)
+    dnnl_primitive_desc_destroy (fpd);
+  if (dpd)
+    dnnl_primitive_desc_destroy (dpd);
+  if (wpd)
+    dnnl_primitive_desc_destroy (wpd);
+  if (attr)
+    dnnl_primitive_attr_destroy (attr);
+  nf_dnnl_conv_backward_free (d);
+  return NULL;
+}
+
+/* dL/dy as a dense tensor: the buffer itself when it has no halo and no ReLU was fused,
+ * else a copy in the backend's scratch with the ReLU undone (zero where y <= 0). */
+static float *
+dense_dout (NfCpuBackend *be, const NfOp *op, NfCpuBuf *y, NfCpuBuf *dy, GError **error)
+{
+  if (dy->halo == 0 && !op->fuse_relu)
+    return dy->data;
+  float *s = nf_cpu_scratch (&be->bwd_dy, &be->bwd_dy_n, nf_cpu_numel (dy->s, 0), error);
+  if (!s)
+    return NULL;
+  NfCpuView g = nf_cpu_view (dy), yv = nf_cpu_view (y), d = nf_cpu_view_of (s, dy->s, 0);
+  size_t len = (size_t) g.w * g.vec;
+  int rows = g.n * g.planes * g.h;
+  gboolean relu = op->fuse_relu;
+#pragma omp parallel for schedule(static) if (nf_cpu_par ((size_t) rows * len))
+  for (int r = 0; r < rows; r++) {
+    int yy = r % g.h, t = r / g.h;
+    int n = t / g.planes, pl = t % g.planes;
+    const float *gr = nf_cpu_row (&g, n, pl, yy), *yr = nf_cpu_row (&yv, n, pl, yy);
+    float *dr = nf_cpu_row (&d, n, pl, yy);
+    for (size_t i = 0; i < len; i++)
+      dr[i] = (relu && yr[i] <= 0.0f) ? 0.0f : gr[i];
+  }
+  return s;
+}
+
+/* dx += the padded gradient s (halo p): interior added in place, halo added at the
+ * reflected position (reflect) or dropped (zero padding). One task per (image, channel
+ * block): reflected rows land in the same plane. */
+static void
+fold_padded_grad (NfCpuBuf *dxb, const float *s, int p, NfPadMode mode)
+{
+  NfCpuView dx = nf_cpu_view (dxb), sv = nf_cpu_view_of ((float *) s, dxb->s, p);
+  int vec = dx.vec, h = dx.h, w = dx.w, np = dx.n * dx.planes;
+  gboolean reflect = mode == NF_PAD_REFLECT && p > 0;
+#pragma omp parallel for schedule(static) if (nf_cpu_par ((size_t) np * h * w * vec))
+  for (int t = 0; t < np; t++) {
+    int n = t / dx.planes, pl = t % dx.planes;
+    for (int sy = (reflect ? -p : 0); sy < (reflect ? h + p : h); sy++) {
+      const float *sr = nf_cpu_row (&sv, n, pl, sy);
+      float *dr = nf_cpu_row (&dx, n, pl, nf_cpu_reflect (sy, h));
+      for (size_t i = 0; i < (size_t) w * vec; i++)
+        dr[i] += sr[i];
+      if (!reflect)
+        continue;
+      for (int j = 1; j <= p; j++)
+        for (int l = 0; l < vec; l++) {
+          dr[(size_t) j * vec + l] += sr[-(ptrdiff_t) j * vec + l];
+          dr[(size_t) (w - 1 - j) * vec + l] += sr[(size_t) (w - 1 + j) * vec + l];
+        }
+    }
+    if (pl == dx.planes - 1)
+      for (int yy = 0; yy < h; yy++)
+        nf_cpu_zero_pad_lanes_row (&dx, n, yy);
+  }
+}
+
+gboolean
+nf_cpu_conv_backward (NfBackend *base, NfOpCall *call, void *const *in, const void *out,
+    const void *dout, void *const *din, void *dweight, void *dbias, GError **error)
+{
+  NfCpuBackend *be = (NfCpuBackend *) base;
+  const NfOp *op = call->op;
+  NfCpuBuf *x = in[0], *y = (NfCpuBuf *) out, *dy = (NfCpuBuf *) dout;
+  NfCpuBuf *dx = din ? din[0] : NULL;
+  float *dw = dweight, *db = op->bias ? dbias : NULL;
+  if (!nf_cpu_check_buf (x, call->in[0], "input", error)
+      || !nf_cpu_check_buf (y, call->out, "output", error)
+      || !nf_cpu_check_buf (dy, call->out, "output gradient", error)
+      || (dx && !nf_cpu_check_buf (dx, call->in[0], "input gradient", error)))
+    return FALSE;
+  if (!op->weight) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "cpu: %s %s has no weights bound",
+        nf_op_type_name (op->type), op->name ? op->name : "");
+    return FALSE;
+  }
+  if (!dx && !dw && !db)
+    return TRUE;
+  DnnlConvBwd *d = g_hash_table_lookup (be->bwd_states, call);
+  if (!d) {
+    d = bwd_create (be, call, error);
+    if (!d)
+      return FALSE;
+    g_hash_table_insert (be->bwd_states, call, d);
+  }
+  float *g = dense_dout (be, op, y, dy, error);
+  if (!g)
+    return FALSE;
+  CHECK (dnnl_memory_set_data_handle (d->diff_dst, g), "gradient handle");
+
+  if (dw || db) {
+    float *src = d->deconv ? nf_cpu_padded_input_quiet (be, x, 0, op->pad_mode, error)
+        : nf_cpu_padded_input (be, x, d->pad, op->pad_mode, error);
+    if (!src)
+      return FALSE;
+    CHECK (dnnl_memory_set_data_handle (d->src, src), "source handle");
+    dnnl_exec_arg_t args[5];
+    int n = 0;
+    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_SRC, d->src };
+    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DIFF_DST, d->diff_dst };
+    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DIFF_WEIGHTS, d->dw_prim };
+    if (d->db)
+      args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DIFF_BIAS, d->db };
+    if (d->scratch_wei) {
+      CHECK (dnnl_memory_set_data_handle (d->scratch_wei, be->dnnl_scratch), "scratchpad");
+      args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_SCRATCHPAD, d->scratch_wei };
+    }
+    CHECK (dnnl_primitive_execute (d->bwd_wei, be->stream, n, args), "weights execution");
+    dnnl_exec_arg_t rargs[2] = { {DNNL_ARG_FROM, d->dw_prim}, {DNNL_ARG_TO, d->dw_user} };
+    CHECK (dnnl_primitive_execute (d->dw_to_user, be->stream, 2, rargs), "weights reorder");
+    CHECK (dnnl_stream_wait (be->stream), "weights execution");
+    if (dw)
+      for (size_t i = 0; i < d->n_wei; i++)
+        dw[i] += d->dw_plain[i];
+    if (db)
+      for (int i = 0; i < op->cout; i++)
+        db[i] += d->db_plain[i];
+  }
+
+  if (dx) {
+    float *s = nf_cpu_scratch (&be->bwd_dx, &be->bwd_dx_n, nf_cpu_numel (x->s, d->pad), error);
+    if (!s)
+      return FALSE;
+    CHECK (dnnl_memory_set_data_handle (d->wei_user, (void *) op->weight), "weights handle");
+    dnnl_exec_arg_t rargs[2] = { {DNNL_ARG_FROM, d->wei_user}, {DNNL_ARG_TO, d->wei_prim} };
+    CHECK (dnnl_primitive_execute (d->wei_to_prim, be->stream, 2, rargs), "weights reorder");
+    CHECK (dnnl_memory_set_data_handle (d->diff_src, s), "gradient handle");
+    dnnl_exec_arg_t args[4];
+    int n = 0;
+    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DIFF_DST, d->diff_dst };
+    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_WEIGHTS, d->wei_prim };
+    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DIFF_SRC, d->diff_src };
+    if (d->scratch_data) {
+      CHECK (dnnl_memory_set_data_handle (d->scratch_data, be->dnnl_scratch), "scratchpad");
+      args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_SCRATCHPAD, d->scratch_data };
+    }
+    CHECK (dnnl_primitive_execute (d->bwd_data, be->stream, n, args), "data execution");
+    CHECK (dnnl_stream_wait (be->stream), "data execution");
+    fold_padded_grad (dx, s, d->pad, op->pad_mode);
+  }
+  return TRUE;
+
+fail:
+  return FALSE;
+}
