@@ -4,8 +4,9 @@
  * What it does: at the first backward of a planned call, creates a forward-training
  * primitive descriptor (the hint oneDNN wants), a backward-data and a backward-weights
  * primitive for the call's fixed shapes, in the backend's activation layout (nChw8c for
- * c > 4, nchw otherwise), weights in whatever format oneDNN prefers, and the reorders
- * between that format and the op's own (conv2d oihw, conv_transpose2d iohw). The
+ * c > 4, nchw otherwise) where oneDNN has fast kernels for it (else in the layout it
+ * chooses, with reorders in and out), weights in whatever format oneDNN prefers, and the
+ * reorders between that format and the op's own (conv2d oihw, conv_transpose2d iohw). The
  * primitives live until the call is released (the engine re-prepares after every
  * optimiser step; oneDNN's primitive cache makes re-creation cheap).
  * Per backward:
@@ -24,11 +25,20 @@
 
 #include "nf-cpu-fast-private.h"
 
+/* A tensor in the backend's layout (user) and the one a primitive chose (prim), with
+ * the reorder between them; reorder is NULL and prim == user when they agree. */
+typedef struct {
+  dnnl_memory_t user, prim;
+  dnnl_primitive_t reorder;
+  gboolean to_user;                     /* direction: prim -> user (an output) */
+} Adapter;
+
 typedef struct {
   dnnl_primitive_t bwd_data, bwd_wei;
+  Adapter data_dy, data_dx, wei_dy, wei_src;
   dnnl_primitive_t wei_to_prim;         /* op weights -> bwd_data's format */
   dnnl_primitive_t dw_to_user;          /* bwd_wei's diff-weights format -> op layout */
-  dnnl_memory_t src, diff_dst, diff_src, wei_user, wei_prim, dw_prim, dw_user, db;
+  dnnl_memory_t wei_user, wei_prim, dw_prim, dw_user, db;
   dnnl_memory_t scratch_data, scratch_wei;
   float *dw_plain;                      /* (op weight layout) */
   float *db_plain;                      /* (cout) */
@@ -47,18 +57,34 @@ typedef struct {
     } \
   } G_STMT_END
 
+static void
+adapter_clear (Adapter *a)
+{
+  if (a->reorder)
+    dnnl_primitive_destroy (a->reorder);
+  if (a->prim && a->prim != a->user)
+    dnnl_memory_destroy (a->prim);
+  if (a->user)
+    dnnl_memory_destroy (a->user);
+  memset (a, 0, sizeof *a);
+}
+
 void
 nf_dnnl_conv_backward_free (gpointer state)
 {
   DnnlConvBwd *d = state;
   if (!d)
     return;
+  adapter_clear (&d->data_dy);
+  adapter_clear (&d->data_dx);
+  adapter_clear (&d->wei_dy);
+  adapter_clear (&d->wei_src);
   dnnl_primitive_t prims[] = { d->bwd_data, d->bwd_wei, d->wei_to_prim, d->dw_to_user };
   for (guint i = 0; i < G_N_ELEMENTS (prims); i++)
     if (prims[i])
       dnnl_primitive_destroy (prims[i]);
-  dnnl_memory_t mems[] = { d->src, d->diff_dst, d->diff_src, d->wei_user, d->wei_prim,
-    d->dw_prim, d->dw_user, d->db, d->scratch_data, d->scratch_wei };
+  dnnl_memory_t mems[] = { d->wei_user, d->wei_prim, d->dw_prim, d->dw_user, d->db,
+    d->scratch_data, d->scratch_wei };
   for (guint i = 0; i < G_N_ELEMENTS (mems); i++)
     if (mems[i])
       dnnl_memory_destroy (mems[i]);
@@ -107,6 +133,52 @@ fail:
   return FALSE;
 }
 
+/* user: the backend's layout; prim: what the primitive descriptor chose. */
+static gboolean
+adapter_init (NfCpuBackend *be, const NfOp *op, Adapter *a, const dnnl_memory_desc_t *user,
+    const dnnl_memory_desc_t *prim, gboolean to_user, GError **error)
+{
+  a->to_user = to_user;
+  CHECK (dnnl_memory_create (&a->user, user, be->engine, DNNL_MEMORY_NONE), "tensor memory");
+  if (dnnl_memory_desc_equal (user, prim)) {
+    a->prim = a->user;
+    return TRUE;
+  }
+  CHECK (dnnl_memory_create (&a->prim, prim, be->engine, DNNL_MEMORY_ALLOCATE),
+      "tensor memory");
+  return to_user ? reorder_create (be, op, prim, user, &a->reorder, error)
+      : reorder_create (be, op, user, prim, &a->reorder, error);
+fail:
+  return FALSE;
+}
+
+/* Points the adapter at the backend's buffer; an input is reordered into the
+ * primitive's layout now, an output after the primitive ran (adapter_finish). */
+static gboolean
+adapter_bind (NfCpuBackend *be, const NfOp *op, Adapter *a, void *data, GError **error)
+{
+  CHECK (dnnl_memory_set_data_handle (a->user, data), "tensor handle");
+  if (a->reorder && !a->to_user) {
+    dnnl_exec_arg_t args[2] = { {DNNL_ARG_FROM, a->user}, {DNNL_ARG_TO, a->prim} };
+    CHECK (dnnl_primitive_execute (a->reorder, be->stream, 2, args), "layout reorder");
+  }
+  return TRUE;
+fail:
+  return FALSE;
+}
+
+static gboolean
+adapter_finish (NfCpuBackend *be, const NfOp *op, Adapter *a, GError **error)
+{
+  if (a->reorder && a->to_user) {
+    dnnl_exec_arg_t args[2] = { {DNNL_ARG_FROM, a->prim}, {DNNL_ARG_TO, a->user} };
+    CHECK (dnnl_primitive_execute (a->reorder, be->stream, 2, args), "layout reorder");
+  }
+  return TRUE;
+fail:
+  return FALSE;
+}
+
 static DnnlConvBwd *
 bwd_create (NfCpuBackend *be, NfOpCall *call, GError **error)
 {
@@ -119,7 +191,7 @@ bwd_create (NfCpuBackend *be, NfOpCall *call, GError **error)
   d->pad = d->deconv ? 0 : op->padding;
   d->n_wei = (size_t) op->cout * op->cin * op->k * op->k;
 
-  dnnl_memory_desc_t src_md, dst_md, wei_any, user_wei_md, bias_md;
+  dnnl_memory_desc_t src_md, dst_md, src_any, dst_any, wei_any, user_wei_md, bias_md;
   dnnl_dims_t src_dims = { xs.n, xs.c, xs.h + 2 * d->pad, xs.w + 2 * d->pad };  // (N, Cin, H+2p, W+2p)
   dnnl_dims_t dst_dims = { ys.n, ys.c, ys.h, ys.w };                            // (N, Cout, Ho, Wo)
   dnnl_dims_t wei_dims = { op->cout, op->cin, op->k, op->k };
@@ -134,6 +206,10 @@ bwd_create (NfCpuBackend *be, NfOpCall *call, GError **error)
       "source descriptor");
   CHECK (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims, dnnl_f32, act_tag (ys.c)),
       "destination descriptor");
+  CHECK (dnnl_memory_desc_init_by_tag (&src_any, 4, src_dims, dnnl_f32, dnnl_format_tag_any),
+      "source descriptor");
+  CHECK (dnnl_memory_desc_init_by_tag (&dst_any, 4, dst_dims, dnnl_f32, dnnl_format_tag_any),
+      "destination descriptor");
   CHECK (dnnl_memory_desc_init_by_tag (&wei_any, 4, wei_dims, dnnl_f32, dnnl_format_tag_any),
       "weights descriptor");
   CHECK (dnnl_memory_desc_init_by_tag (&user_wei_md, 4, wei_dims, dnnl_f32,
@@ -144,34 +220,37 @@ bwd_create (NfCpuBackend *be, NfOpCall *call, GError **error)
   CHECK (dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user),
       "scratchpad mode");
 
+  /* Activations in "any" layout: oneDNN has fast kernels for blocked layouts only
+   * (with a 3-channel nchw gradient it falls back to a reference loop 100x slower);
+   * adapters reorder between its choice and ours where they differ. */
   const dnnl_memory_desc_t *bias = op->bias ? &bias_md : NULL;
   if (d->deconv) {
     dnnl_deconvolution_desc_t fd, bd, wd;
     CHECK (dnnl_deconvolution_forward_desc_init (&fd, dnnl_forward_training,
-            dnnl_deconvolution_direct, &src_md, &wei_any, bias, &dst_md, strides, pl, pr),
+            dnnl_deconvolution_direct, &src_any, &wei_any, bias, &dst_any, strides, pl, pr),
         "forward descriptor");
     CHECK (dnnl_primitive_desc_create (&fpd, &fd, attr, be->engine, NULL), "forward hint");
     CHECK (dnnl_deconvolution_backward_data_desc_init (&bd, dnnl_deconvolution_direct,
-            &src_md, &wei_any, &dst_md, strides, pl, pr), "backward-data descriptor");
+            &src_any, &wei_any, &dst_any, strides, pl, pr), "backward-data descriptor");
     CHECK (dnnl_primitive_desc_create (&dpd, &bd, attr, be->engine, fpd),
         "backward-data primitive descriptor");
     CHECK (dnnl_deconvolution_backward_weights_desc_init (&wd, dnnl_deconvolution_direct,
-            &src_md, &wei_any, bias, &dst_md, strides, pl, pr),
+            &src_any, &wei_any, bias, &dst_any, strides, pl, pr),
         "backward-weights descriptor");
     CHECK (dnnl_primitive_desc_create (&wpd, &wd, attr, be->engine, fpd),
         "backward-weights primitive descriptor");
   } else {
     dnnl_convolution_desc_t fd, bd, wd;
     CHECK (dnnl_convolution_forward_desc_init (&fd, dnnl_forward_training,
-            dnnl_convolution_direct, &src_md, &wei_any, bias, &dst_md, strides, pl, pr),
+            dnnl_convolution_direct, &src_any, &wei_any, bias, &dst_any, strides, pl, pr),
         "forward descriptor");
     CHECK (dnnl_primitive_desc_create (&fpd, &fd, attr, be->engine, NULL), "forward hint");
     CHECK (dnnl_convolution_backward_data_desc_init (&bd, dnnl_convolution_direct,
-            &src_md, &wei_any, &dst_md, strides, pl, pr), "backward-data descriptor");
+            &src_any, &wei_any, &dst_any, strides, pl, pr), "backward-data descriptor");
     CHECK (dnnl_primitive_desc_create (&dpd, &bd, attr, be->engine, fpd),
         "backward-data primitive descriptor");
     CHECK (dnnl_convolution_backward_weights_desc_init (&wd, dnnl_convolution_direct,
-            &src_md, &wei_any, bias, &dst_md, strides, pl, pr),
+            &src_any, &wei_any, bias, &dst_any, strides, pl, pr),
         "backward-weights descriptor");
     CHECK (dnnl_primitive_desc_create (&wpd, &wd, attr, be->engine, fpd),
         "backward-weights primitive descriptor");
@@ -208,12 +287,15 @@ bwd_create (NfCpuBackend *be, NfOpCall *call, GError **error)
   if (!reorder_create (be, op, &user_wei_md, q_wei, &d->wei_to_prim, error)
       || !reorder_create (be, op, q_dw, &user_wei_md, &d->dw_to_user, error))
     goto fail;
-  CHECK (dnnl_memory_create (&d->src, dnnl_primitive_desc_query_md (wpd, dnnl_query_src_md, 0),
-          be->engine, DNNL_MEMORY_NONE), "source memory");
-  CHECK (dnnl_memory_create (&d->diff_dst, dnnl_primitive_desc_query_md (wpd,
-              dnnl_query_diff_dst_md, 0), be->engine, DNNL_MEMORY_NONE), "gradient memory");
-  CHECK (dnnl_memory_create (&d->diff_src, dnnl_primitive_desc_query_md (dpd,
-              dnnl_query_diff_src_md, 0), be->engine, DNNL_MEMORY_NONE), "gradient memory");
+  if (!adapter_init (be, op, &d->data_dy, &dst_md,
+          dnnl_primitive_desc_query_md (dpd, dnnl_query_diff_dst_md, 0), FALSE, error)
+      || !adapter_init (be, op, &d->data_dx, &src_md,
+          dnnl_primitive_desc_query_md (dpd, dnnl_query_diff_src_md, 0), TRUE, error)
+      || !adapter_init (be, op, &d->wei_dy, &dst_md,
+          dnnl_primitive_desc_query_md (wpd, dnnl_query_diff_dst_md, 0), FALSE, error)
+      || !adapter_init (be, op, &d->wei_src, &src_md,
+          dnnl_primitive_desc_query_md (wpd, dnnl_query_src_md, 0), FALSE, error))
+    goto fail;
   if (!scratch_memory (be, op, dpd, &d->scratch_data, error)
       || !scratch_memory (be, op, wpd, &d->scratch_wei, error))
     goto fail;
@@ -325,18 +407,19 @@ nf_cpu_conv_backward (NfBackend *base, NfOpCall *call, void *const *in, const vo
   float *g = dense_dout (be, op, y, dy, error);
   if (!g)
     return FALSE;
-  CHECK (dnnl_memory_set_data_handle (d->diff_dst, g), "gradient handle");
 
   if (dw || db) {
     float *src = d->deconv ? nf_cpu_padded_input_quiet (be, x, 0, op->pad_mode, error)
         : nf_cpu_padded_input (be, x, d->pad, op->pad_mode, error);
     if (!src)
       return FALSE;
-    CHECK (dnnl_memory_set_data_handle (d->src, src), "source handle");
+    if (!adapter_bind (be, op, &d->wei_src, src, error)
+        || !adapter_bind (be, op, &d->wei_dy, g, error))
+      return FALSE;
     dnnl_exec_arg_t args[5];
     int n = 0;
-    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_SRC, d->src };
-    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DIFF_DST, d->diff_dst };
+    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_SRC, d->wei_src.prim };
+    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DIFF_DST, d->wei_dy.prim };
     args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DIFF_WEIGHTS, d->dw_prim };
     if (d->db)
       args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DIFF_BIAS, d->db };
@@ -363,17 +446,21 @@ nf_cpu_conv_backward (NfBackend *base, NfOpCall *call, void *const *in, const vo
     CHECK (dnnl_memory_set_data_handle (d->wei_user, (void *) op->weight), "weights handle");
     dnnl_exec_arg_t rargs[2] = { {DNNL_ARG_FROM, d->wei_user}, {DNNL_ARG_TO, d->wei_prim} };
     CHECK (dnnl_primitive_execute (d->wei_to_prim, be->stream, 2, rargs), "weights reorder");
-    CHECK (dnnl_memory_set_data_handle (d->diff_src, s), "gradient handle");
+    if (!adapter_bind (be, op, &d->data_dy, g, error)
+        || !adapter_bind (be, op, &d->data_dx, s, error))
+      return FALSE;
     dnnl_exec_arg_t args[4];
     int n = 0;
-    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DIFF_DST, d->diff_dst };
+    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DIFF_DST, d->data_dy.prim };
     args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_WEIGHTS, d->wei_prim };
-    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DIFF_SRC, d->diff_src };
+    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DIFF_SRC, d->data_dx.prim };
     if (d->scratch_data) {
       CHECK (dnnl_memory_set_data_handle (d->scratch_data, be->dnnl_scratch), "scratchpad");
       args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_SCRATCHPAD, d->scratch_data };
     }
     CHECK (dnnl_primitive_execute (d->bwd_data, be->stream, n, args), "data execution");
+    if (!adapter_finish (be, op, &d->data_dx, error))
+      return FALSE;
     CHECK (dnnl_stream_wait (be->stream), "data execution");
     fold_padded_grad (dx, s, d->pad, op->pad_mode);
   }
