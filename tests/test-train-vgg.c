@@ -8,8 +8,8 @@
  * clear error listing the layers; content reconstruction from noise lowers its loss.
  * With NF_SHARED_DATA (skipped with 77 when absent): VGG16/VGG19 files are recognised
  * (arch, layers, pooling), torchvision names (features.N) load with the same weights,
- * and on the real VGG16 at a small size (32 px long side on cpu-ref, which is all the
- * CPU has for backward now; 64 px when the "cpu" backend has backward passes):
+ * and on the real VGG16 at 128 px on the long side with the fast "cpu" backend (24 px
+ * when only the reference backend can train):
  *   content reconstruction at relu2_2: loss at least 100x lower, PSNR vs photo > 20 dB;
  *   style reconstruction (relu1_1, relu2_1, relu3_1, the lesson's block-first layers):
  *     Gram loss at least 100x lower;
@@ -138,9 +138,10 @@ test_random_gradient (NfBackend *be)
       max_ref = MAX (max_ref, fabs (d[1]));
     }
     double err = max_diff / max_ref;
-    printf ("random VGG (8/12 ch, avg pool), 13x11 image, content relu2_2 + style relu1_2, "
+    printf ("%s: random VGG (8/12 ch, avg pool), 13x11 image, content relu2_2 + style relu1_2, "
         "relu2_2 + tv: loss %.4e (content %.3e, style %.3e, tv %.3e); gradient vs finite "
-        "differences %.2e over %d pixels, %d skipped at kinks (threshold 1e-2)\n", L.total,
+        "differences %.2e over %d pixels, %d skipped at kinks (threshold 1e-2)\n",
+        be->iface->name, L.total,
         L.content, L.style, L.tv, err, used, skipped);
     CHECK (used >= 40 && err < 1e-2, "whole-loss gradient error %.2e (%d used)", err, used);
     nf_free (rgb);
@@ -396,8 +397,9 @@ optimise (const char *what, NfPixoptSpec *spec, int max_iters, double stop_ratio
   nf_pixopt_eval (p, rgb, NULL, &l1, NULL);
   double secs = (g_get_monotonic_time () - t0) / 1e6;
   printf ("%s %dx%d: loss %.4e -> %.4e (%.1fx) in %d iterations, %d evaluations, %.1f s "
-      "(%.2f s/iteration)\n", what, spec->width, spec->height, l0.total, l1.total,
-      l0.total / l1.total, r.iters, r.evals, secs, secs / MAX (r.iters, 1));
+      "(%.2f s/iteration; %s)\n", what, spec->width, spec->height, l0.total, l1.total,
+      l0.total / l1.total, r.iters, r.evals, secs, secs / MAX (r.iters, 1),
+      ok ? r.why : "failed");
   if (result)
     *result = rgb;
   else
@@ -442,7 +444,9 @@ test_real (const char *dir, NfBackend *be, int size)
       .style_rgb = style,.style_width = sw,.style_height = sh,.n_style_layers = 3,
       .style_layers = sl,.style_weight = 1.0
     };
-    ratio = optimise ("VGG16 style reconstruction (relu1_1, relu2_1, relu3_1)", &ss, 80, 100,
+    /* (runs stop early at 2-4x the threshold: the loss the optimiser sees is of
+     * unclipped pixels, and clipping into 0..255 at the end gives some of it back) */
+    ratio = optimise ("VGG16 style reconstruction (relu1_1, relu2_1, relu3_1)", &ss, 100, 400,
         NULL);
     printf ("  style: Gram loss %.0fx lower (threshold 100x)\n", ratio);
     CHECK (ratio >= 100, "style reconstruction %.1fx", ratio);
@@ -456,7 +460,7 @@ test_real (const char *dir, NfBackend *be, int size)
       .style_rgb = style,.style_width = sw,.style_height = sh,.n_style_layers = 3,
       .style_layers = tl,.style_weight = 10.0,.tv_weight = 1.0
     };
-    ratio = optimise ("VGG16 Gatys transfer", &ts, 60, 10, NULL);
+    ratio = optimise ("VGG16 Gatys transfer", &ts, 60, 20, NULL);
     printf ("  transfer: weighted loss %.1fx lower (threshold 10x)\n", ratio);
     CHECK (ratio >= 10, "transfer %.1fx", ratio);
   }
@@ -481,6 +485,8 @@ main (void)
   NfBackend *ref = nf_backend_new ("cpu-ref", NULL);
   printf ("backend for the optimisations: %s\n", bname);
   test_random_gradient (ref);
+  if (ref->iface != be->iface)
+    test_random_gradient (be);
   test_random_errors ();
   test_random_content (be);
 
@@ -491,7 +497,7 @@ main (void)
   g_free (p16);
   if (have) {
     test_files (dir, be);
-    test_real (dir, be, g_str_equal (bname, "cpu") ? 64 : 24);
+    test_real (dir, be, g_str_equal (bname, "cpu") ? 128 : 24);
   }
   nf_backend_free (be);
   nf_backend_free (ref);
