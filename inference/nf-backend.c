@@ -5,7 +5,10 @@
 #include "nf-error.h"
 
 #ifdef NF_HAVE_CUDA
+/* inference/cuda/: "cuda" runs fp32 NCHW (validation), "cuda-fp16" fp16 NHWC with
+ * tensor cores (real time); see nf-cuda.h for why precision is chosen by name. */
 extern const NfBackendIface nf_backend_cuda;
+extern const NfBackendIface nf_backend_cuda_fp16;
 #endif
 
 static const NfBackendIface *const backends[] = {
@@ -13,6 +16,7 @@ static const NfBackendIface *const backends[] = {
   &nf_backend_cpu,
 #ifdef NF_HAVE_CUDA
   &nf_backend_cuda,
+  &nf_backend_cuda_fp16,
 #endif
 };
 

@@ -71,7 +71,7 @@ struct NfBackend {
   const NfBackendIface *iface;
 };
 
-/* Registry: "cpu-ref", "cpu", "cuda" (when built). NULL if unknown. */
+/* Registry: "cpu-ref", "cpu", "cuda" and "cuda-fp16" (when built). NULL if unknown. */
 const NfBackendIface *nf_backend_lookup (const char *name);
 NfBackend *nf_backend_new (const char *name, GError **error);
 void nf_backend_free (NfBackend *be);

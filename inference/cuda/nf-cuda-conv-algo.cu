@@ -1,0 +1,252 @@
+/* nf-cuda-conv-algo.cu — choosing the cuDNN algorithm and workspace of a convolution,
+ * once per shape.
+ *
+ * What it does: with a key made of everything that affects the choice (direction,
+ * precision, input, filter, padding, stride, output) it looks in the backend's cache;
+ * otherwise it times every candidate once on scratch buffers
+ * (cudnnFindConvolutionForwardAlgorithmEx / ...BackwardDataAlgorithmEx, like
+ * torch.backends.cudnn.benchmark) or, when the config asks for heuristics or the
+ * scratch buffers cannot be allocated, takes cuDNN's heuristic ranking
+ * (cudnnGetConvolution*Algorithm_v7). The first candidate with status SUCCESS whose
+ * workspace fits the limit (a quarter of free memory, at most 1 GiB) wins; its math
+ * type is set on the convolution descriptor, as cuDNN requires for the run. For a
+ * forward convolution followed by a fused ReLU it then runs
+ * cudnnConvolutionBiasActivationForward once: if cuDNN refuses that combination
+ * (NOT_SUPPORTED / BAD_PARAM for this algorithm, layout and type), the convolution
+ * runs unfused with the bias + ReLU epilogue kernel instead.
+ * Precision policy: the fp32 backend is the validation mode, so it keeps to the
+ * GEMM-family algorithms (FFT and Winograd variants trade accuracy for speed) and to
+ * FMA math (no TF32); the fp16 backend may use every algorithm with tensor-op math.
+ * What it does not: run the convolution (nf-cuda-conv.cu).
+ */
+#include <string.h>
+
+#include "nf-cuda-conv.h"
+
+void
+nf_cuda_algo_cache_free (gpointer algo)
+{
+  g_free (algo);
+}
+
+static char *
+cache_key (NfCudaBackend *be, const NfCudaConv *st, NfShape ys, gboolean want_fused)
+{
+  int pad_h, pad_w, u, v, dh, dw;
+  cudnnConvolutionMode_t mode;
+  cudnnDataType_t ct;
+  cudnnDataType_t wt;
+  cudnnTensorFormat_t wf;
+  int k, c, r, s;
+  cudnnGetConvolution2dDescriptor (st->cdesc, &pad_h, &pad_w, &u, &v, &dh, &dw, &mode, &ct);
+  cudnnGetFilter4dDescriptor (st->wdesc, &wt, &wf, &k, &c, &r, &s);
+  return g_strdup_printf ("%c%d%d x%dx%dx%dx%d w%dx%dx%dx%d p%d,%d s%d,%d y%dx%dx%dx%d",
+      st->transposed ? 'T' : 'F', be->fp16, want_fused, st->xs.n, st->xs.c, st->xs.h,
+      st->xs.w, k, c, r, s, pad_h, pad_w, u, v, ys.n, ys.c, ys.h, ys.w);
+}
+
+static gboolean
+allowed_fwd (NfCudaBackend *be, int algo)
+{
+  if (be->fp16)
+    return TRUE;
+  return algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM
+      || algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM
+      || algo == CUDNN_CONVOLUTION_FWD_ALGO_GEMM || algo == CUDNN_CONVOLUTION_FWD_ALGO_DIRECT;
+}
+
+static gboolean
+allowed_bwd (NfCudaBackend *be, int algo)
+{
+  if (be->fp16)
+    return TRUE;
+  return algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0 || algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+}
+
+/* Temporary device buffers for timing runs (freed by the caller). */
+typedef struct {
+  void *x, *y, *ws;
+  size_t ws_bytes;
+} Trial;
+
+static void
+trial_free (Trial *t)
+{
+  cudaFree (t->x);
+  cudaFree (t->y);
+  cudaFree (t->ws);
+  cudaGetLastError ();          /* an allocation that failed is not an error here */
+  t->x = t->y = t->ws = NULL;
+}
+
+/* Allocates x, y (zeroed) and as much workspace as fits under limit; FALSE (no error)
+ * when even x and y do not fit: the caller then uses heuristics. */
+static gboolean
+trial_alloc (NfCudaBackend *be, const NfCudaConv *st, NfShape ys, size_t limit, Trial *t)
+{
+  size_t es = nf_cuda_elem_size (be);
+  size_t xb = nf_shape_numel (st->xs) * es, yb = nf_shape_numel (ys) * es;
+  memset (t, 0, sizeof *t);
+  if (cudaMalloc (&t->x, xb) != cudaSuccess || cudaMalloc (&t->y, yb) != cudaSuccess) {
+    trial_free (t);
+    return FALSE;
+  }
+  for (size_t w = limit; w >= 1048576; w /= 2)
+    if (cudaMalloc (&t->ws, w) == cudaSuccess) {
+      t->ws_bytes = w;
+      break;
+    }
+  cudaGetLastError ();
+  if (cudaMemsetAsync (t->x, 0, xb, be->stream) != cudaSuccess
+      || cudaMemsetAsync (t->y, 0, yb, be->stream) != cudaSuccess) {
+    trial_free (t);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static size_t
+workspace_limit (void)
+{
+  size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo (&free_b, &total_b) != cudaSuccess) {
+    cudaGetLastError ();
+    return 64u << 20;
+  }
+  return MIN (free_b / 4, (size_t) 1 << 30);
+}
+
+static gboolean
+choose_forward (NfCudaBackend *be, NfCudaConv *st, Trial *t, size_t limit, NfCudaAlgo *out,
+    GError **error)
+{
+  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+  int got = 0;
+  if (t->x) {
+    NF_CUDNN_TRY (cudnnFindConvolutionForwardAlgorithmEx (be->cudnn, st->xdesc, t->x,
+            st->wdesc, st->w, st->cdesc, st->ydesc, t->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+            &got, perf, t->ws, t->ws_bytes), error);
+    limit = t->ws_bytes;
+  } else {
+    NF_CUDNN_TRY (cudnnGetConvolutionForwardAlgorithm_v7 (be->cudnn, st->xdesc, st->wdesc,
+            st->cdesc, st->ydesc, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf), error);
+  }
+  for (int i = 0; i < got; i++) {
+    if (perf[i].status != CUDNN_STATUS_SUCCESS || !allowed_fwd (be, perf[i].algo))
+      continue;
+    size_t ws = 0;
+    NF_CUDNN_TRY (cudnnSetConvolutionMathType (st->cdesc, perf[i].mathType), error);
+    if (cudnnGetConvolutionForwardWorkspaceSize (be->cudnn, st->xdesc, st->wdesc, st->cdesc,
+            st->ydesc, perf[i].algo, &ws) != CUDNN_STATUS_SUCCESS || ws > limit)
+      continue;
+    out->algo = perf[i].algo;
+    out->ws_bytes = ws;
+    out->math = perf[i].mathType;
+    return TRUE;
+  }
+  g_set_error (error, NF_CUDA_ERROR, NF_CUDA_ERROR_FAILED,
+      "cudnn: no forward convolution algorithm for this shape fits %.0f MiB of workspace "
+      "(%d candidates)", limit / 1048576.0, got);
+  return FALSE;
+}
+
+static gboolean
+choose_backward_data (NfCudaBackend *be, NfCudaConv *st, Trial *t, size_t limit,
+    NfCudaAlgo *out, GError **error)
+{
+  /* conv_transpose2d y = BackwardData(w, dy = x): x is cuDNN's dy, y its dx. */
+  cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+  int got = 0;
+  if (t->x) {
+    NF_CUDNN_TRY (cudnnFindConvolutionBackwardDataAlgorithmEx (be->cudnn, st->wdesc, st->w,
+            st->xdesc, t->x, st->cdesc, st->ydesc, t->y,
+            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf, t->ws, t->ws_bytes), error);
+    limit = t->ws_bytes;
+  } else {
+    NF_CUDNN_TRY (cudnnGetConvolutionBackwardDataAlgorithm_v7 (be->cudnn, st->wdesc,
+            st->xdesc, st->cdesc, st->ydesc, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got,
+            perf), error);
+  }
+  for (int i = 0; i < got; i++) {
+    if (perf[i].status != CUDNN_STATUS_SUCCESS || !allowed_bwd (be, perf[i].algo))
+      continue;
+    size_t ws = 0;
+    NF_CUDNN_TRY (cudnnSetConvolutionMathType (st->cdesc, perf[i].mathType), error);
+    if (cudnnGetConvolutionBackwardDataWorkspaceSize (be->cudnn, st->wdesc, st->xdesc,
+            st->cdesc, st->ydesc, perf[i].algo, &ws) != CUDNN_STATUS_SUCCESS || ws > limit)
+      continue;
+    out->algo = perf[i].algo;
+    out->ws_bytes = ws;
+    out->math = perf[i].mathType;
+    return TRUE;
+  }
+  g_set_error (error, NF_CUDA_ERROR, NF_CUDA_ERROR_FAILED,
+      "cudnn: no transposed-convolution (backward data) algorithm for this shape fits "
+      "%.0f MiB of workspace (%d candidates)", limit / 1048576.0, got);
+  return FALSE;
+}
+
+/* One run of the fused call on the trial buffers: 1 works, 0 cuDNN refuses it. */
+static gboolean
+try_fused (NfCudaBackend *be, NfCudaConv *st, Trial *t, NfCudaAlgo *a, GError **error)
+{
+  const float one = 1.0f, zero = 0.0f;
+  if (a->ws_bytes > t->ws_bytes) {
+    a->fused = 0;
+    return TRUE;
+  }
+  cudnnStatus_t s = cudnnConvolutionBiasActivationForward (be->cudnn, &one, st->xdesc, t->x,
+      st->wdesc, st->w, st->cdesc, (cudnnConvolutionFwdAlgo_t) a->algo, t->ws, a->ws_bytes,
+      &zero, st->ydesc, t->y, st->bdesc, st->bias_t, st->adesc, st->ydesc, t->y);
+  if (s == CUDNN_STATUS_SUCCESS) {
+    NF_CUDA_TRY (cudaStreamSynchronize (be->stream), error);
+    a->fused = 1;
+    return TRUE;
+  }
+  int cat = CUDNN_STATUS_CATEGORY (s);
+  if (cat == CUDNN_STATUS_NOT_SUPPORTED || cat == CUDNN_STATUS_BAD_PARAM) {
+    g_debug ("%s: fused conv + bias + ReLU refused (%s): unfused for this shape",
+        be->parent.iface->name, cudnnGetErrorString (s));
+    a->fused = 0;
+    return TRUE;
+  }
+  return nf_cudnn_ok (s, "cudnnConvolutionBiasActivationForward (trial)", error);
+}
+
+gboolean
+nf_cuda_conv_choose_algo (NfCudaBackend *be, NfCudaConv *st, NfShape ys, gboolean want_fused,
+    GError **error)
+{
+  want_fused = want_fused && !st->transposed;
+  char *key = cache_key (be, st, ys, want_fused);
+  NfCudaAlgo *cached = (NfCudaAlgo *) g_hash_table_lookup (be->algo_cache, key);
+  if (cached) {
+    g_free (key);
+    st->algo = *cached;
+    NF_CUDNN_TRY (cudnnSetConvolutionMathType (st->cdesc, cached->math), error);
+    return TRUE;
+  }
+
+  size_t limit = workspace_limit ();
+  Trial t = { NULL, NULL, NULL, 0 };
+  gboolean have_trial = FALSE;
+  if (!be->cfg.heuristic_algos || want_fused)
+    have_trial = trial_alloc (be, st, ys, limit, &t);
+  Trial timing = t;
+  if (be->cfg.heuristic_algos || !have_trial)
+    timing.x = NULL;            /* heuristics */
+
+  NfCudaAlgo a = { 0, 0, CUDNN_DEFAULT_MATH, -1 };
+  gboolean ok = st->transposed ? choose_backward_data (be, st, &timing, limit, &a, error)
+      : choose_forward (be, st, &timing, limit, &a, error);
+  if (ok && want_fused)
+    ok = have_trial ? try_fused (be, st, &t, &a, error) : ((a.fused = 0), TRUE);
+  trial_free (&t);
+  if (!ok) {
+    g_free (key);
+    return FALSE;
+  }
+  st->algo = a;
+  g_hash_table_insert (be->algo_cache, key, g_memdup2 (&a, sizeof a));
+  return TRUE;
+}

@@ -1,0 +1,277 @@
+/* nf-cuda-conv.cu — conv2d and conv_transpose2d through cuDNN.
+ *
+ * What it does, at prepare (once per plan): describes input, filter, convolution and
+ * output to cuDNN (fp32: NCHW float, FMA math; fp16: NHWC half with fp32 compute,
+ * tensor-op math), checks that cuDNN's idea of the output size is the graph's,
+ * converts the weights to the layout and type the backend runs (KCRS float or KRSC
+ * half) and uploads them, and has nf-cuda-conv-algo.cu pick the algorithm, workspace
+ * and fusion; it then reserves scratch for the reflection-padded input and the
+ * workspace. At forward: reflection padding (nf-cuda-pad.cu) into scratch when the
+ * graph asks for it (cuDNN pads with zeros only, so such convolutions run unpadded on
+ * the padded copy), then
+ *   conv2d:  cudnnConvolutionBiasActivationForward (bias + ReLU fused, where cuDNN
+ *            accepts it for this shape) or cudnnConvolutionForward + the bias/ReLU
+ *            epilogue kernel;
+ *   conv_transpose2d: cudnnConvolutionBackwardData (the transposed convolution is the
+ *            gradient of a convolution with the same weights: PyTorch's (Cin, Cout,
+ *            k, k) layout is exactly cuDNN's filter K = Cin, C = Cout; output_padding
+ *            is expressed by the output size, as PyTorch does) + the epilogue.
+ * Semantics are cpu-ref's (cross-correlation, zero or reflect padding, stride).
+ * What it does not: dilation or groups (the graph has none), or backward passes
+ * (issue 7: the descriptors here serve cudnnConvolutionBackwardFilter/Data then).
+ */
+#include "nf-cuda-conv.h"
+
+/* ---- descriptors ------------------------------------------------------------------- */
+
+static cudnnDataType_t
+dtype (NfCudaBackend *be)
+{
+  return be->fp16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
+}
+
+static cudnnTensorFormat_t
+format (NfCudaBackend *be)
+{
+  return be->fp16 ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+}
+
+static gboolean
+set_tensor (NfCudaBackend *be, cudnnTensorDescriptor_t d, NfShape s, GError **error)
+{
+  NF_CUDNN_TRY (cudnnSetTensor4dDescriptor (d, format (be), dtype (be), s.n, s.c, s.h, s.w),
+      error);
+  return TRUE;
+}
+
+/* ---- weights (host float, PyTorch layout) -> device, backend layout --------------------- */
+
+/* w: (K, C, k, k) float -> device (K, C, k, k) float, or (K, k, k, C) half. */
+static gboolean
+upload_filter (NfCudaBackend *be, const float *w, int K, int C, int k, void **dst,
+    GError **error)
+{
+  size_t n = (size_t) K * C * k * k;
+  size_t bytes = n * nf_cuda_elem_size (be);
+  void *host = NULL;
+  if (be->fp16) {
+    guint16 *h = g_new (guint16, n);
+    for (int o = 0; o < K; o++)
+      for (int i = 0; i < C; i++)
+        for (int y = 0; y < k; y++)
+          for (int x = 0; x < k; x++)
+            h[(((size_t) o * k + y) * k + x) * C + i] =
+                nf_float_to_half (w[(((size_t) o * C + i) * k + y) * k + x]);
+    host = h;
+  }
+  gboolean ok = nf_cuda_ok (cudaMalloc (dst, bytes), "cudaMalloc (weights)", error)
+      && nf_cuda_ok (cudaMemcpy (*dst, host ? host : w, bytes, cudaMemcpyHostToDevice),
+      "uploading weights", error);
+  g_free (host);
+  return ok;
+}
+
+/* bias (n floats, NULL: zeros) -> device float and device activation type. */
+static gboolean
+upload_bias (NfCudaBackend *be, const float *bias, int n, gboolean need_t, float **bf,
+    void **bt, GError **error)
+{
+  float *zeros = bias ? NULL : g_new0 (float, n);
+  const float *src = bias ? bias : zeros;
+  gboolean ok = TRUE;
+  if (bias)
+    ok = nf_cuda_ok (cudaMalloc ((void **) bf, n * sizeof (float)), "cudaMalloc (bias)", error)
+        && nf_cuda_ok (cudaMemcpy (*bf, bias, n * sizeof (float), cudaMemcpyHostToDevice),
+        "uploading bias", error);
+  if (ok && need_t) {
+    size_t es = nf_cuda_elem_size (be);
+    guint16 *h = NULL;
+    if (be->fp16) {
+      h = g_new (guint16, n);
+      for (int i = 0; i < n; i++)
+        h[i] = nf_float_to_half (src[i]);
+    }
+    ok = nf_cuda_ok (cudaMalloc (bt, n * es), "cudaMalloc (bias)", error)
+        && nf_cuda_ok (cudaMemcpy (*bt, h ? (const void *) h : (const void *) src, n * es,
+            cudaMemcpyHostToDevice), "uploading bias", error);
+    g_free (h);
+  }
+  g_free (zeros);
+  return ok;
+}
+
+/* ---- prepare / release ----------------------------------------------------------------- */
+
+void
+nf_cuda_conv_release (NfCudaBackend *be, NfOpCall *call)
+{
+  NfCudaConv *st = (NfCudaConv *) call->state;
+  if (!st)
+    return;
+  if (st->xdesc)
+    cudnnDestroyTensorDescriptor (st->xdesc);
+  if (st->ydesc)
+    cudnnDestroyTensorDescriptor (st->ydesc);
+  if (st->bdesc)
+    cudnnDestroyTensorDescriptor (st->bdesc);
+  if (st->wdesc)
+    cudnnDestroyFilterDescriptor (st->wdesc);
+  if (st->cdesc)
+    cudnnDestroyConvolutionDescriptor (st->cdesc);
+  if (st->adesc)
+    cudnnDestroyActivationDescriptor (st->adesc);
+  cudaFree (st->w);
+  cudaFree (st->bias_t);
+  cudaFree (st->bias_f);
+  cudaGetLastError ();
+  g_free (st);
+  call->state = NULL;
+}
+
+static gboolean
+prepare (NfCudaBackend *be, NfOpCall *call, NfCudaConv *st, GError **error)
+{
+  const NfOp *op = call->op;
+  NfShape xs = call->in[0], ys = call->out;
+  gboolean tr = op->type == NF_OP_CONV_TRANSPOSE2D;
+  st->transposed = tr;
+
+  NfShape expect;
+  if (!nf_op_output_shape (op, call->in, &expect, error))
+    return FALSE;
+  if (!nf_shape_equal (expect, ys) || op->k < 1 || op->stride < 1) {
+    g_set_error (error, NF_ERROR, NF_ERROR_SHAPE, "output %dx%dx%dx%d does not follow "
+        "from the input %dx%dx%dx%d", ys.n, ys.c, ys.h, ys.w, xs.n, xs.c, xs.h, xs.w);
+    return FALSE;
+  }
+  if (!op->weight) {
+    g_set_error (error, NF_ERROR, NF_ERROR_WEIGHTS, "no weights are bound");
+    return FALSE;
+  }
+
+  /* Reflection padding runs before cuDNN, which then convolves without padding. */
+  int cudnn_pad = op->padding;
+  st->xs = xs;
+  if (!tr && op->pad_mode == NF_PAD_REFLECT && op->padding > 0) {
+    st->pad = op->padding;
+    st->xs.h += 2 * op->padding;
+    st->xs.w += 2 * op->padding;
+    st->pad_bytes = (nf_shape_numel (st->xs) * nf_cuda_elem_size (be) + 255) & ~(size_t) 255;
+    cudnn_pad = 0;
+  }
+
+  NF_CUDNN_TRY (cudnnCreateTensorDescriptor (&st->xdesc), error);
+  NF_CUDNN_TRY (cudnnCreateTensorDescriptor (&st->ydesc), error);
+  NF_CUDNN_TRY (cudnnCreateTensorDescriptor (&st->bdesc), error);
+  NF_CUDNN_TRY (cudnnCreateFilterDescriptor (&st->wdesc), error);
+  NF_CUDNN_TRY (cudnnCreateConvolutionDescriptor (&st->cdesc), error);
+  NF_CUDNN_TRY (cudnnCreateActivationDescriptor (&st->adesc), error);
+  if (!set_tensor (be, st->xdesc, st->xs, error) || !set_tensor (be, st->ydesc, ys, error))
+    return FALSE;
+  NF_CUDNN_TRY (cudnnSetTensor4dDescriptor (st->bdesc, CUDNN_TENSOR_NCHW, dtype (be), 1,
+          ys.c, 1, 1), error);
+  /* Filter K x C: conv2d maps Cin -> Cout (K = Cout); the transposed convolution is the
+   * backward-data pass of a convolution mapping Cout -> Cin (K = Cin, C = Cout). */
+  int K = tr ? op->cin : op->cout, C = tr ? op->cout : op->cin;
+  NF_CUDNN_TRY (cudnnSetFilter4dDescriptor (st->wdesc, dtype (be), format (be), K, C, op->k,
+          op->k), error);
+  /* fp16 data with fp32 accumulation (cuDNN's PSEUDO_HALF_CONFIG), as PyTorch does. */
+  NF_CUDNN_TRY (cudnnSetConvolution2dDescriptor (st->cdesc, cudnn_pad, cudnn_pad,
+          op->stride, op->stride, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT), error);
+  NF_CUDNN_TRY (cudnnSetConvolutionMathType (st->cdesc,
+          be->fp16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH), error);
+  NF_CUDNN_TRY (cudnnSetActivationDescriptor (st->adesc, CUDNN_ACTIVATION_RELU,
+          CUDNN_PROPAGATE_NAN, 0.0), error);
+
+  /* cuDNN must agree with the graph on the sizes: the forward convolution of the
+   * (padded) input gives the output; for the transposed one, of its output the input. */
+  int on, oc, oh, ow;
+  NF_CUDNN_TRY (cudnnGetConvolution2dForwardOutputDim (st->cdesc, tr ? st->ydesc : st->xdesc,
+          st->wdesc, &on, &oc, &oh, &ow), error);
+  NfShape fwd = tr ? xs : ys;
+  if (on != fwd.n || oc != fwd.c || oh != fwd.h || ow != fwd.w) {
+    g_set_error (error, NF_CUDA_ERROR, NF_CUDA_ERROR_FAILED,
+        "cudnn computes %dx%dx%dx%d where the graph has %dx%dx%dx%d", on, oc, oh, ow, fwd.n,
+        fwd.c, fwd.h, fwd.w);
+    return FALSE;
+  }
+
+  gboolean want_fused = !tr && op->fuse_relu;
+  if (!upload_filter (be, op->weight, K, C, op->k, &st->w, error)
+      || !upload_bias (be, op->bias, ys.c, want_fused, &st->bias_f, &st->bias_t, error))
+    return FALSE;
+  if (!nf_cuda_conv_choose_algo (be, st, ys, want_fused, error))
+    return FALSE;
+  st->fused = want_fused && st->algo.fused == 1;
+  return nf_cuda_scratch_reserve (be, st->pad_bytes + st->algo.ws_bytes, error);
+}
+
+gboolean
+nf_cuda_conv_prepare (NfCudaBackend *be, NfOpCall *call, GError **error)
+{
+  NfCudaConv *st = g_new0 (NfCudaConv, 1);
+  call->state = st;
+  if (!prepare (be, call, st, error)) {
+    g_prefix_error (error, "%s %s: ", nf_op_type_name (call->op->type),
+        call->op->name ? call->op->name : "");
+    nf_cuda_conv_release (be, call);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---- forward ------------------------------------------------------------------------- */
+
+static gboolean
+forward (NfBackend *base, NfOpCall *call, void *const *in, void *out, GError **error)
+{
+  NfCudaBackend *be = NF_CUDA (base);
+  NfCudaConv *st = (NfCudaConv *) call->state;
+  if (!nf_cuda_check_call (be, call, in, out, error))
+    return FALSE;
+  if (!st) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "%s: %s run without prepare",
+        base->iface->name, nf_op_type_name (call->op->type));
+    return FALSE;
+  }
+  if (be->scratch_bytes < st->pad_bytes + st->algo.ws_bytes) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "%s: scratch smaller than prepared",
+        base->iface->name);
+    return FALSE;
+  }
+  const float one = 1.0f, zero = 0.0f;
+  const void *x = in[0];
+  char *ws = (char *) be->scratch + st->pad_bytes;
+  if (st->pad) {
+    if (!nf_cuda_launch_reflect_pad (be, in[0], call->in[0], be->scratch, st->pad, error))
+      return FALSE;
+    x = be->scratch;
+  }
+  if (st->transposed) {
+    NF_CUDNN_TRY (cudnnConvolutionBackwardData (be->cudnn, &one, st->wdesc, st->w,
+            st->xdesc, x, st->cdesc, (cudnnConvolutionBwdDataAlgo_t) st->algo.algo, ws,
+            st->algo.ws_bytes, &zero, st->ydesc, out), error);
+  } else if (st->fused) {
+    /* y = ReLU (conv (x) + 0 * z + bias), z = y */
+    NF_CUDNN_TRY (cudnnConvolutionBiasActivationForward (be->cudnn, &one, st->xdesc, x,
+            st->wdesc, st->w, st->cdesc, (cudnnConvolutionFwdAlgo_t) st->algo.algo, ws,
+            st->algo.ws_bytes, &zero, st->ydesc, out, st->bdesc, st->bias_t, st->adesc,
+            st->ydesc, out), error);
+    return TRUE;
+  } else {
+    NF_CUDNN_TRY (cudnnConvolutionForward (be->cudnn, &one, st->xdesc, x, st->wdesc, st->w,
+            st->cdesc, (cudnnConvolutionFwdAlgo_t) st->algo.algo, ws, st->algo.ws_bytes,
+            &zero, st->ydesc, out), error);
+  }
+  return nf_cuda_launch_bias_act (be, out, call->out, st->bias_f, call->op->fuse_relu, error);
+}
+
+NF_CUDA_FORWARD (nf_cuda_conv2d)
+{
+  return forward (be, call, in, out, error);
+}
+
+NF_CUDA_FORWARD (nf_cuda_conv_transpose2d)
+{
+  return forward (be, call, in, out, error);
+}
