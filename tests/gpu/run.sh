@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# tests/gpu/run.sh — everything the accelerator machine checks, in one run (< 8 min on
+# one H200 with 16 cores):
+#   1. build for sm_90 only (-Dgpu_archs=90) into $BUILD (default build-gpu);
+#   2. probe the GPU: without one (or without a driver) every GPU step is skipped with
+#      the reason and the script exits 77 after the CPU-only step 6b;
+#   3. test-gpu-ops: every op and every shipped architecture, "cuda" (fp32) and
+#      "cuda-fp16" against cpu-ref on fresh random inputs (fp32 < 1e-5, fp16 < 2e-3
+#      normalised error, no NaN, guard bytes intact), both precisions in parallel;
+#   4. test-gpu-convert: the GPU pixel conversions against the CPU ones, every format;
+#   5. test-gpu-elements: neuralstyle/superres with memory:CUDAMemory caps (and
+#      nvh264dec/nvh264enc pipelines when those elements exist);
+#   6. gpu-bench: ms per frame at 1280x720, 1920x1080, 3840x2160 for style-full and
+#      style-slim, SR x2/x4 to 1080p and 4K output, fp32 and fp16; the networks' weights
+#      are saved for 6b/7;
+#   6b. torch_bench.py verify (CPU): the PyTorch re-statement of the architectures
+#      agrees with the golden float64 outputs and with nf-run (the C engine);
+#   7. torch_bench.py bench: the same networks and weights in PyTorch on the same GPU
+#      (fp16, channels_last, cudnn.benchmark);
+#   8. a short table: ours fp32/fp16 vs PyTorch fp16, ratio.
+# Results (logs, JSON, models) go to $OUT (default $BUILD/gpu-results).
+# Exit: 0 all passed, 1 something failed, 77 no usable GPU (GPU steps skipped).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BUILD=${BUILD:-build-gpu}
+OUT=${OUT:-$BUILD/gpu-results}
+T0=$(date +%s)
+declare -A STATUS
+ORDER=()
+
+step () { echo; echo "==== [$(( $(date +%s) - T0 ))s] $*"; }
+record () { STATUS[$1]=$2; ORDER+=("$1"); }
+# run NAME TIMEOUT CMD... : runs with a time limit, log in $OUT/NAME.log, records status
+run () {
+  local name=$1 limit=$2; shift 2
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  tail -n 25 "$OUT/$name.log"
+  case $rc in
+    0) record "$name" pass ;;
+    77) record "$name" skip ;;
+    124) record "$name" "FAIL (timeout ${limit}s)" ;;
+    *) record "$name" "FAIL (exit $rc)" ;;
+  esac
+  return $rc
+}
+
+# ---- 1. build ------------------------------------------------------------------------
+step "build (sm_90 only) in $BUILD"
+if [ ! -f "$BUILD/build.ninja" ]; then
+  meson setup "$BUILD" --buildtype=release -Dgpu_archs=90 -Dcuda=enabled > /tmp/nf-gpu-setup.log 2>&1 \
+    || { tail -n 30 /tmp/nf-gpu-setup.log; echo "run.sh: meson setup failed"; exit 1; }
+fi
+mkdir -p "$OUT"
+TARGETS=(tests/gpu/test-gpu-ops tests/gpu/test-gpu-convert tests/gpu/gpu-bench
+         inference/tools/nf-run)
+[ -n "$(ninja -C "$BUILD" -t targets all 2>/dev/null | grep -o '^tests/gpu/test-gpu-elements:')" ] \
+  && TARGETS+=(tests/gpu/test-gpu-elements gst/libgstneuralfilter.so)
+if ! ninja -C "$BUILD" "${TARGETS[@]}" > "$OUT/build.log" 2>&1; then
+  tail -n 40 "$OUT/build.log"; echo "run.sh: build failed"; exit 1
+fi
+record build pass
+echo "built in $(( $(date +%s) - T0 ))s: ${TARGETS[*]}"
+B=$BUILD
+
+# ---- 2. probe -------------------------------------------------------------------------
+step "GPU probe"
+command -v nvidia-smi > /dev/null && nvidia-smi -L 2>&1 | head -4
+"$B/tests/gpu/gpu-bench" --probe
+HAVE_GPU=$?
+if [ $HAVE_GPU -ne 0 ]; then
+  echo "run.sh: no usable GPU here: skipping steps 3-5, 6 and 7 (exit 77 at the end)"
+  for s in ops-fp32 ops-fp16 convert elements bench torch-bench; do record $s skip; done
+fi
+
+# ---- 3-5. correctness ----------------------------------------------------------------------
+if [ $HAVE_GPU -eq 0 ]; then
+  step "3. test-gpu-ops: fp32 and fp16 in parallel (cpu-ref is single-threaded)"
+  NF_GPU_TEST_PRECISION=fp32 timeout 300 "$B/tests/gpu/test-gpu-ops" > "$OUT/ops-fp32.log" 2>&1 &
+  P32=$!
+  NF_GPU_TEST_PRECISION=fp16 timeout 300 "$B/tests/gpu/test-gpu-ops" > "$OUT/ops-fp16.log" 2>&1 &
+  P16=$!
+
+  step "4. test-gpu-convert"
+  run convert 120 "$B/tests/gpu/test-gpu-convert"
+
+  if [ -x "$B/tests/gpu/test-gpu-elements" ]; then
+    step "5. test-gpu-elements"
+    run elements 240 env GST_PLUGIN_PATH_1_0="$ROOT/$B/gst" \
+      GST_REGISTRY_1_0="$ROOT/$OUT/gst-registry.bin" CK_DEFAULT_TIMEOUT=120 \
+      NF_SAMPLE_CLIP="$ROOT/gst/samples/city.mp4" "$B/tests/gpu/test-gpu-elements"
+  else
+    record elements "FAIL (not built: no GStreamer plugin or gstreamer-check)"
+  fi
+
+  for p in 32 16; do
+    pid=P$p
+    wait ${!pid}
+    rc=$?
+    grep -E "^FAIL|cases failed" "$OUT/ops-fp$p.log" | tail -n 15
+    case $rc in 0) record ops-fp$p pass ;; 124) record ops-fp$p "FAIL (timeout)" ;;
+      *) record ops-fp$p "FAIL (exit $rc)" ;; esac
+  done
+fi
+
+# ---- 6. benchmark ----------------------------------------------------------------------------
+step "6. gpu-bench (models saved to $OUT/models)"
+if [ $HAVE_GPU -eq 0 ]; then
+  run bench 240 "$B/tests/gpu/gpu-bench" --iters 20 --save-models "$OUT/models" \
+    --json "$OUT/nf-bench.json"
+else
+  "$B/tests/gpu/gpu-bench" --save-models "$OUT/models" --probe > /dev/null 2>&1
+  ls "$OUT/models"
+fi
+
+step "6b. torch_bench.py verify (CPU): the PyTorch architectures are ours"
+if python3 -c "import torch, numpy" 2> /dev/null; then
+  run torch-verify 180 python3 tests/gpu/torch_bench.py verify --models "$OUT/models" \
+    --nf-run "$B/inference/tools/nf-run" --work "$OUT/verify"
+else
+  echo "no torch/numpy for python3"; record torch-verify skip
+fi
+
+# ---- 7. PyTorch on the same GPU ------------------------------------------------------------------
+if [ $HAVE_GPU -eq 0 ]; then
+  step "7. torch_bench.py bench (fp16, channels_last, cudnn.benchmark)"
+  run torch-bench 240 python3 tests/gpu/torch_bench.py bench --models "$OUT/models" \
+    --json "$OUT/torch-bench.json" --iters 20
+fi
+
+# ---- 8. summary -------------------------------------------------------------------------------------
+step "summary ($(( $(date +%s) - T0 ))s)"
+FAILED=0
+for s in "${ORDER[@]}"; do
+  printf '  %-14s %s\n' "$s" "${STATUS[$s]}"
+  case ${STATUS[$s]} in FAIL*) FAILED=1 ;; esac
+done
+if [ -f "$OUT/nf-bench.json" ]; then
+  python3 - "$OUT/nf-bench.json" "$OUT/torch-bench.json" <<'EOF'
+import json, os, sys
+nf = json.load(open(sys.argv[1]))
+torch = json.load(open(sys.argv[2])) if os.path.exists(sys.argv[2]) else []
+def key(r): return (r["net"], tuple(r["in"]))
+t = {key(r): r["ms"] for r in torch}
+rows = {}
+for r in nf:
+    rows.setdefault(key(r), {"out": r["out"]})[r["precision"]] = r["ms"]
+print("\nms per frame (median); ratio = PyTorch fp16 / ours fp16 (> 1: ours is faster)")
+print(f"{'network':15s} {'input':>9s} {'output':>9s} {'ours fp32':>10s} {'ours fp16':>10s} "
+      f"{'torch fp16':>10s} {'ratio':>6s}")
+for k, v in rows.items():
+    tf = t.get(k)
+    f16 = v.get("fp16")
+    ratio = f"{tf / f16:6.2f}" if tf and f16 else "     -"
+    fmt = lambda x: f"{x:10.2f}" if x is not None else "         -"
+    print(f"{k[0]:15s} {k[1][0]:4d}x{k[1][1]:<4d} {v['out'][0]:4d}x{v['out'][1]:<4d} "
+          f"{fmt(v.get('fp32'))} {fmt(f16)} {fmt(tf)} {ratio}")
+EOF
+fi
+if [ $FAILED -ne 0 ]; then echo "run.sh: FAILED (logs in $OUT)"; exit 1; fi
+if [ $HAVE_GPU -ne 0 ]; then echo "run.sh: SKIPPED the GPU steps: no usable GPU"; exit 77; fi
+echo "run.sh: all passed"
+exit 0
