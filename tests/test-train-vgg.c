@@ -8,7 +8,7 @@
  * clear error listing the layers; content reconstruction from noise lowers its loss.
  * With NF_SHARED_DATA (skipped with 77 when absent): VGG16/VGG19 files are recognised
  * (arch, layers, pooling), torchvision names (features.N) load with the same weights,
- * and on the real VGG16 at 128 px on the long side with the fast "cpu" backend (24 px
+ * and on the real VGG16 at 128x128 (centre crops) with the fast "cpu" backend (24x24
  * when only the reference backend can train):
  *   content reconstruction at relu2_2: loss at least 100x lower, PSNR vs photo > 20 dB;
  *   style reconstruction (relu1_1, relu2_1, relu3_1, the lesson's block-first layers):
@@ -345,8 +345,9 @@ test_files (const char *dir, NfBackend *be)
   g_free (p19);
 }
 
+/* The image scaled so that its short side is `side` and centre-cropped to a square. */
 static float *
-load_image (const char *path, int long_side, int *w, int *h)
+load_image (const char *path, int side, int *w, int *h)
 {
   GError *e = NULL;
   NfImage *img = nf_image_load (path, &e);
@@ -358,9 +359,24 @@ load_image (const char *path, int long_side, int *w, int *h)
   }
   float *full = nf_alloc_floats ((size_t) 3 * img->width * img->height);
   nf_image_to_planar (img, full, 0, 255);
-  nf_resize_fit (img->width, img->height, long_side, w, h);
-  float *out = nf_alloc_floats ((size_t) 3 * *w * *h);
-  nf_resize_planar (full, 3, img->height, img->width, out, *h, *w);
+  int sw, sh;                   /* scaled size: short side = side */
+  if (img->width < img->height) {
+    sw = side;
+    sh = (int) ((double) img->height * side / img->width + 0.5);
+  } else {
+    sh = side;
+    sw = (int) ((double) img->width * side / img->height + 0.5);
+  }
+  float *scaled = nf_alloc_floats ((size_t) 3 * sw * sh);
+  nf_resize_planar (full, 3, img->height, img->width, scaled, sh, sw);
+  float *out = nf_alloc_floats ((size_t) 3 * side * side);
+  int x0 = (sw - side) / 2, y0 = (sh - side) / 2;
+  for (int c = 0; c < 3; c++)
+    for (int y = 0; y < side; y++)
+      memcpy (out + ((size_t) c * side + y) * side,
+          scaled + ((size_t) c * sh + y + y0) * sw + x0, side * sizeof (float));
+  *w = *h = side;
+  nf_free (scaled);
   nf_free (full);
   nf_image_free (img);
   return out;
