@@ -1,0 +1,98 @@
+/* nf-recipe.h — everything that defines a training run, as one struct that the tool's
+ * options fill, that is stored as JSON in checkpoints (so `nf-train resume` needs only
+ * the run folder) and in the "training" metadata of the final weight file (so every
+ * shipped model can be reproduced).
+ *
+ * Two groups of fields: the recipe proper (architecture, data, crops, optimiser,
+ * losses, seed — fixed for the life of a run; only `iters` may be raised on resume) and
+ * run settings (folder, output, backend, how often to print/log/preview/checkpoint —
+ * free to change on resume). A table describes every field once (JSON key = option
+ * name, type, group, help), and the option entries, the JSON writer/reader and the
+ * help text are generated from it.
+ *
+ * Defaults (nf_recipe_new) follow DESIGN.md §6 and Johnson et al. 2016:
+ *   style: style-full, photos, 256 crops (shorter side scaled to 256..512 first), batch 4,
+ *          40000 iterations, Adam 1e-3 with cosine annealing to 1e-5, content relu2_2
+ *          weight 1, style relu1_2,relu2_2,relu3_3 weight 5, TV strength 1e-6
+ *   sr:    sr-johnson x4, sr-train, 288 HR crops at native resolution, blur (sigma 1) +
+ *          bicubic, batch 4, 200000 iterations, Adam 1e-3 cosine to 1e-5, perceptual loss
+ *          at relu2_2 (weight 1) + TV 1e-6; --loss pixel|mix switch the weights
+ * Paths are made absolute by nf_recipe_finalize, so a run resumes from any directory.
+ *
+ * What it does not: run anything (nf-trainer.h).
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  /* --- recipe --- */
+  char *task;                   /* "style" | "sr" */
+  char *arch;                   /* style-full, style-slim, sr-johnson, sr-subpixel */
+  int scale;                    /* sr upscale factor */
+  int width, n_res;             /* 0: the architecture's default */
+  char **data;                  /* image folders */
+  char *split;                  /* train | val | all */
+  int val_percent;
+  char **exclude;               /* base names left out */
+  int crop;
+  char *crop_mode;              /* short | native */
+  double zoom_min, zoom_max;
+  gboolean flip;
+  int min_side;                 /* 0: what the crop needs */
+  int batch, iters;
+  gint64 seed;
+  double lr;
+  char *anneal;                 /* none | step | cosine */
+  int lr_step;                  /* step: multiply by lr_gamma every lr_step steps */
+  double lr_gamma, lr_min;      /* cosine: down to lr_min */
+  double beta1, beta2, adam_eps, weight_decay;
+  char *lossnet, *pool;
+  char *style_image;
+  int style_size;
+  char *content_layer;
+  double content_weight;        /* < 0: from --loss (sr) */
+  char *style_layers, *style_layer_weights;
+  double style_weight;
+  double tv_strength;           /* < 0: from --loss (sr) */
+  char *loss;                   /* sr: pixel | perceptual | mix */
+  double pixel_weight;          /* < 0: from --loss */
+  char *degrade;                /* bicubic | blur-bicubic */
+  double blur_sigma;
+  char *bn_stats;               /* data | unit */
+  char *name, *license;
+  /* --- run settings --- */
+  char *run_dir, *output, *backend;
+  int print_every, log_every, preview_every, checkpoint_every, preview_size, loader_depth;
+  char **preview;               /* preview image files (default: the first validation files) */
+  int preview_count;
+} NfRecipe;
+
+/* Defaults for a task ("style" or "sr"); NULL + error for another. */
+NfRecipe *nf_recipe_new (const char *task, GError **error);
+void nf_recipe_free (NfRecipe *r);
+NfRecipe *nf_recipe_copy (const NfRecipe *r);
+
+/* Resolves derived values (loss weights from --loss, default name, output, paths made
+ * absolute, default data/lossnet folders) and checks everything, with a message that
+ * names the option. */
+gboolean nf_recipe_finalize (NfRecipe *r, GError **error);
+
+/* JSON: the recipe group only (what the "training" metadata holds), or every field. */
+char *nf_recipe_to_json (const NfRecipe *r, gboolean with_run_settings);
+/* Fields absent from the JSON keep the values of r. */
+gboolean nf_recipe_update_from_json (NfRecipe *r, const char *json, GError **error);
+
+/* GOption entries writing into r: all fields, or only the run settings (+ iters).
+ * g_free the array (the strings belong to a static table). */
+GOptionEntry *nf_recipe_option_entries (NfRecipe *r, gboolean run_settings_only);
+
+/* The learning rate at step (0-based) under the recipe's schedule. */
+double nf_recipe_lr_at (const NfRecipe *r, guint64 step);
+
+/* Where the shared data is: $NF_SHARED_DATA, else <source root>/../shared/data. */
+char *nf_shared_data_dir (void);
+
+G_END_DECLS

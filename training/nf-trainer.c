@@ -1,0 +1,808 @@
+/* nf-trainer.c — the training session (see nf-trainer.h).
+ *
+ * What it does: builds the network (nf-arch, seeded), the backend, the trainable wrapper
+ * (nf-trainnet), the data set and its loader thread (nf-dataset, nf-loader), the loss
+ * network and perceptual losses (nf-vgg, nf-perceptual), Adam (nf-optim); restores a
+ * checkpoint; runs steps; writes checkpoints, previews and the final model with its
+ * recipe.
+ * What it does not: option parsing, printing, signals, the CSV log (nf-train.c).
+ */
+#include "nf-trainer.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#include "nf-arch.h"
+#include "nf-checkpoint.h"
+#include "nf-engine.h"
+#include "nf-error.h"
+#include "nf-image.h"
+#include "nf-jsonw.h"
+#include "nf-loader.h"
+#include "nf-losses.h"
+#include "nf-metrics.h"
+#include "nf-resample.h"
+#include "nf-resize.h"
+#include "nf-trainnet.h"
+#include "nf-vgg.h"
+
+typedef struct {
+  char *path;
+  int w, h;                     /* style: the input; sr: the HR crop */
+  float *rgb;                   // (1, 3, h, w) 0..255: style input / SR HR crop
+  float *lr;                    // sr: (1, 3, h/s, w/s) degraded
+} PreviewImage;
+
+struct NfTrainer {
+  NfRecipe *r;
+  gboolean style;
+  NfBackend *be;
+  NfModel *model;
+  NfTrainNet *net;
+  NfAdam adam;
+  NfDataset *ds;
+  NfBatchSpec spec;
+  NfLoader *loader;
+  NfVgg *vgg;
+  NfPerceptual *loss;           /* training losses */
+  NfPerceptual *eval;           /* preview losses (own engine, other sizes) */
+  char *style_layer_names[NF_PERCEPTUAL_MAX_LAYERS + 1];
+  guint64 step;
+  double last_lr;
+  double elapsed_base, elapsed_run;
+  gboolean bn_pending;          /* initialise batch-norm statistics on the first batch */
+  char *ckpt_path;
+  NfTrainLosses last;
+  /* per-step buffers */
+  NfShape in_shape, out_shape;
+  float *x, *y, *y255, *dy;
+  GArray *previews;             /* PreviewImage */
+  double unstyled_style;        /* style loss of the preview inputs themselves */
+};
+
+const char *
+nf_trainer_pick_backend (const char *requested)
+{
+  if (requested && !g_str_equal (requested, "auto"))
+    return requested;
+  const NfBackendIface *cpu = nf_backend_lookup ("cpu");
+  return cpu && cpu->backward[NF_OP_CONV2D] && cpu->backward[NF_OP_INSTANCE_NORM]
+      ? "cpu" : "cpu-ref";
+}
+
+static void
+preview_clear (gpointer p)
+{
+  PreviewImage *pi = p;
+  g_free (pi->path);
+  nf_free (pi->rgb);
+  nf_free (pi->lr);
+}
+
+void
+nf_trainer_free (NfTrainer *t)
+{
+  if (!t)
+    return;
+  nf_loader_free (t->loader);
+  nf_perceptual_free (t->loss);
+  nf_perceptual_free (t->eval);
+  nf_vgg_free (t->vgg);
+  nf_trainnet_free (t->net);
+  nf_model_free (t->model);
+  nf_dataset_free (t->ds);
+  nf_backend_free (t->be);
+  if (t->previews)
+    g_array_free (t->previews, TRUE);
+  for (int i = 0; i < NF_PERCEPTUAL_MAX_LAYERS; i++)
+    g_free (t->style_layer_names[i]);
+  nf_free (t->x);
+  nf_free (t->y);
+  nf_free (t->y255);
+  nf_free (t->dy);
+  g_free (t->ckpt_path);
+  nf_recipe_free (t->r);
+  g_free (t);
+}
+
+/* ---- building blocks ------------------------------------------------------------------ */
+
+static NfDatasetOptions
+dataset_options (const NfRecipe *r, NfSplit split, int min_side)
+{
+  NfDatasetOptions o = {.split = split,.val_percent = r->val_percent,
+    .exclude = (const char *const *) r->exclude,.min_side = min_side
+  };
+  return o;
+}
+
+static gboolean
+make_spec (NfTrainer *t, GError **error)
+{
+  const NfRecipe *r = t->r;
+  NfBatchSpec s = {.batch = r->batch,.crop = r->crop,.zoom_min = (float) r->zoom_min,
+    .zoom_max = (float) r->zoom_max,.flip = r->flip,.seed = (guint64) r->seed,
+    .sr_scale = t->style ? 0 : r->scale
+  };
+  nf_crop_mode_from_name (r->crop_mode, &s.mode);
+  if (!t->style) {
+    s.degrade.scale = r->scale;
+    s.degrade.sigma = r->blur_sigma;
+    nf_degrade_kind_from_name (r->degrade, &s.degrade.kind);
+  }
+  t->spec = s;
+  return nf_batch_spec_validate (&s, error);
+}
+
+/* An image scaled so that its long side is long_side (area averaging / bilinear). */
+static float *
+load_fit (const char *path, int long_side, int multiple, int *w, int *h, GError **error)
+{
+  int iw, ih;
+  float *full = nf_load_planar (path, &iw, &ih, error);
+  if (!full)
+    return NULL;
+  int ow, oh;
+  nf_resize_fit (iw, ih, long_side, &ow, &oh);
+  float *out = nf_alloc_floats ((size_t) 3 * ow * oh);
+  nf_resize_planar (full, 3, ih, iw, out, oh, ow);
+  nf_free (full);
+  /* crop to a multiple (the network's size_multiple), centred */
+  int cw = ow / multiple * multiple, ch = oh / multiple * multiple;
+  if (cw < multiple || ch < multiple) {
+    nf_free (out);
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "%s is too small for a preview", path);
+    return NULL;
+  }
+  if (cw != ow || ch != oh) {
+    float *c = nf_alloc_floats ((size_t) 3 * cw * ch);
+    int x0 = (ow - cw) / 2, y0 = (oh - ch) / 2;
+    for (int k = 0; k < 3; k++)
+      for (int y = 0; y < ch; y++)
+        memcpy (c + ((size_t) k * ch + y) * cw, out + ((size_t) k * oh + y + y0) * ow + x0,
+            sizeof (float) * cw);
+    nf_free (out);
+    out = c;
+  }
+  *w = cw;
+  *h = ch;
+  return out;
+}
+
+static gboolean
+load_previews (NfTrainer *t, GError **error)
+{
+  const NfRecipe *r = t->r;
+  t->previews = g_array_new (FALSE, TRUE, sizeof (PreviewImage));
+  g_array_set_clear_func (t->previews, preview_clear);
+  GPtrArray *paths = g_ptr_array_new_with_free_func (g_free);
+  if (r->preview && r->preview[0]) {
+    for (int i = 0; r->preview[i]; i++)
+      g_ptr_array_add (paths, g_strdup (r->preview[i]));
+  } else if (r->preview_count > 0) {
+    /* the first validation files (the training files when there are none) */
+    NfDatasetOptions o = dataset_options (r, NF_SPLIT_VAL, nf_batch_spec_min_side (&t->spec));
+    NfDataset *v = nf_dataset_open ((const char *const *) r->data, &o, NULL);
+    NfDataset *src = v ? v : t->ds;
+    for (int i = 0; i < nf_dataset_size (src) && (int) paths->len < r->preview_count; i++)
+      g_ptr_array_add (paths, g_strdup (nf_dataset_path (src, i)));
+    nf_dataset_free (v);
+  }
+  for (guint i = 0; i < paths->len; i++) {
+    PreviewImage pi = {.path = g_strdup (g_ptr_array_index (paths, i)) };
+    if (t->style) {
+      pi.rgb = load_fit (pi.path, r->preview_size, t->model->size_multiple, &pi.w, &pi.h,
+          error);
+    } else {
+      int iw, ih, s = r->scale;
+      float *full = nf_load_planar (pi.path, &iw, &ih, error);
+      if (full) {
+        int side = MIN (r->preview_size, MIN (iw, ih)) / s * s;
+        if (side < 4 * s) {
+          g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "%s is too small for a preview",
+              pi.path);
+        } else {
+          int x0 = (iw - side) / 2, y0 = (ih - side) / 2;
+          pi.w = pi.h = side;
+          pi.rgb = nf_alloc_floats ((size_t) 3 * side * side);
+          for (int k = 0; k < 3; k++)
+            for (int y = 0; y < side; y++)
+              memcpy (pi.rgb + ((size_t) k * side + y) * side,
+                  full + ((size_t) k * ih + y + y0) * iw + x0, sizeof (float) * side);
+          pi.lr = nf_alloc_floats ((size_t) 3 * (side / s) * (side / s));
+          if (!nf_degrade_planar (&t->spec.degrade, pi.rgb, 3, side, side, pi.lr, error)) {
+            nf_free (pi.rgb);
+            pi.rgb = NULL;
+          }
+        }
+        nf_free (full);
+      }
+    }
+    if (!pi.rgb) {
+      g_prefix_error (error, "preview image: ");
+      preview_clear (&pi);
+      g_ptr_array_unref (paths);
+      return FALSE;
+    }
+    g_array_append_val (t->previews, pi);
+  }
+  g_ptr_array_unref (paths);
+  return TRUE;
+}
+
+static gboolean
+setup_losses (NfTrainer *t, GError **error)
+{
+  const NfRecipe *r = t->r;
+  NfPerceptualSpec ps = { 0 };
+  if (t->style) {
+    if (!nf_perceptual_parse_layers (&ps, r->style_layers, r->style_layer_weights, error))
+      return FALSE;
+    ps.style_weight = r->style_weight;
+  }
+  if (r->content_weight > 0 || t->style) {
+    ps.content_layer = r->content_layer;
+    ps.content_weight = r->content_weight;
+  }
+  if (!ps.content_layer && ps.n_style == 0)
+    return TRUE;                /* pixel loss only: no loss network */
+  const char *layers[NF_PERCEPTUAL_MAX_LAYERS + 2];
+  int n = 0;
+  if (ps.content_layer)
+    layers[n++] = ps.content_layer;
+  for (int i = 0; i < ps.n_style; i++) {
+    layers[n++] = ps.style[i].layer;
+    t->style_layer_names[i] = g_strdup (ps.style[i].layer);
+  }
+  layers[n] = NULL;
+  NfVggOptions vo = {.pool = g_str_equal (r->pool, "avg") ? NF_VGG_POOL_AVG : NF_VGG_POOL_MAX,
+    .preprocess = NF_VGG_PREPROCESS_AUTO,.layers = layers
+  };
+  t->vgg = nf_vgg_load (r->lossnet, &vo, error);
+  if (!t->vgg) {
+    g_prefix_error (error, "loss network: ");
+    return FALSE;
+  }
+  t->loss = nf_perceptual_new (t->vgg, t->be, &ps, error);
+  t->eval = t->loss ? nf_perceptual_new (t->vgg, t->be, &ps, error) : NULL;
+  if (!t->eval)
+    return FALSE;
+  if (t->style) {
+    int w, h;
+    float *s = load_fit (r->style_image, r->style_size, 1, &w, &h, error);
+    if (!s) {
+      g_prefix_error (error, "style image: ");
+      return FALSE;
+    }
+    gboolean ok = nf_perceptual_set_style (t->loss, s, w, h, error)
+        && nf_perceptual_set_style (t->eval, s, w, h, error);
+    nf_free (s);
+    if (!ok)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+NfRecipe *
+nf_trainer_recipe_from_checkpoint (const char *path, GError **error)
+{
+  NfCheckpoint *c = nf_checkpoint_open (path, error);
+  if (!c)
+    return NULL;
+  const char *json = nf_checkpoint_recipe (c);
+  /* the task first, then every field over that task's defaults */
+  NfRecipe *probe = nf_recipe_new ("style", NULL);
+  NfRecipe *r = NULL;
+  if (nf_recipe_update_from_json (probe, json, error)) {
+    r = nf_recipe_new (probe->task, error);
+    if (r && !nf_recipe_update_from_json (r, json, error))
+      g_clear_pointer (&r, nf_recipe_free);
+  }
+  nf_recipe_free (probe);
+  nf_checkpoint_free (c);
+  if (!r)
+    g_prefix_error (error, "%s: ", path);
+  return r;
+}
+
+static gboolean
+restore (NfTrainer *t, const char *path, GError **error)
+{
+  NfCheckpoint *c = nf_checkpoint_open (path, error);
+  if (!c)
+    return FALSE;
+  NfCheckpointState st = { 0 };
+  gboolean ok = nf_checkpoint_restore (c, t->model, nf_trainnet_params (t->net), &st, error)
+      && nf_trainnet_sync (t->net, error);
+  nf_checkpoint_free (c);
+  if (!ok)
+    return FALSE;
+  if (st.step > (guint64) t->r->iters) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+        "the checkpoint is at step %" G_GUINT64_FORMAT ", beyond --iters %d", st.step,
+        t->r->iters);
+    nf_checkpoint_state_clear (&st);
+    return FALSE;
+  }
+  if (st.data_fingerprint != nf_dataset_fingerprint (t->ds))
+    g_warning ("the training files differ from those of the checkpoint (files added, "
+        "removed or renamed): the run continues, but not bit-identically");
+  t->step = st.step;
+  t->adam.t = st.adam_t;
+  t->elapsed_base = st.elapsed_s;
+  t->bn_pending = FALSE;
+  nf_checkpoint_state_clear (&st);
+  return TRUE;
+}
+
+NfTrainer *
+nf_trainer_new (const NfRecipe *recipe, const char *resume_from, GError **error)
+{
+  NfTrainer *t = g_new0 (NfTrainer, 1);
+  t->r = nf_recipe_copy (recipe);
+  const NfRecipe *r = t->r;
+  t->style = g_str_equal (r->task, "style");
+  t->ckpt_path = g_build_filename (r->run_dir, "checkpoint.safetensors", NULL);
+  if (!resume_from && g_file_test (t->ckpt_path, G_FILE_TEST_EXISTS)) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+        "%s already holds a run (checkpoint.safetensors): continue it with `nf-train resume "
+        "%s`, or choose another --run", r->run_dir, r->run_dir);
+    goto fail;
+  }
+  if (g_mkdir_with_parents (r->run_dir, 0755) != 0) {
+    g_set_error (error, NF_ERROR, NF_ERROR_IO, "cannot create %s: %s", r->run_dir,
+        g_strerror (errno));
+    goto fail;
+  }
+  if (!make_spec (t, error))
+    goto fail;
+  const char *bname = nf_trainer_pick_backend (r->backend);
+  if (!(t->be = nf_backend_new (bname, error)))
+    goto fail;
+
+  NfArchSpec as = {.arch = r->arch,.scale = r->scale,.width = r->width,.n_res = r->n_res };
+  if (!(t->model = nf_arch_new_model (&as, (guint64) r->seed, error)))
+    goto fail;
+  if (!(t->net = nf_trainnet_new (t->model, t->be, error)))
+    goto fail;
+  nf_adam_init (&t->adam, (float) r->lr);
+  t->adam.beta1 = (float) r->beta1;
+  t->adam.beta2 = (float) r->beta2;
+  t->adam.eps = (float) r->adam_eps;
+  t->adam.weight_decay = (float) r->weight_decay;
+
+  int min_side = r->min_side > 0 ? r->min_side : nf_batch_spec_min_side (&t->spec);
+  NfSplit split = NF_SPLIT_TRAIN;
+  nf_split_from_name (r->split, &split);
+  NfDatasetOptions o = dataset_options (r, split, min_side);
+  if (!(t->ds = nf_dataset_open ((const char *const *) r->data, &o, error)))
+    goto fail;
+  if (!setup_losses (t, error) || !load_previews (t, error))
+    goto fail;
+
+  t->bn_pending = nf_trainnet_has_batch_norm (t->net);
+  if (t->bn_pending && g_str_equal (r->bn_stats, "unit")) {
+    nf_trainnet_unit_bn_stats (t->net);
+    t->bn_pending = FALSE;
+  }
+  if (resume_from && !restore (t, resume_from, error))
+    goto fail;
+  if (!(t->loader = nf_loader_new (t->ds, &t->spec, t->step, r->loader_depth, error)))
+    goto fail;
+
+  int ins = t->style ? r->crop : r->crop / r->scale;
+  t->in_shape = (NfShape) { r->batch, 3, ins, ins };
+  t->out_shape = (NfShape) { r->batch, 3, r->crop, r->crop };
+  t->x = nf_alloc_floats (nf_shape_numel (t->in_shape));
+  t->y = nf_alloc_floats (nf_shape_numel (t->out_shape));
+  t->y255 = nf_alloc_floats (nf_shape_numel (t->out_shape));
+  t->dy = nf_alloc_floats (nf_shape_numel (t->out_shape));
+  return t;
+
+fail:
+  nf_trainer_free (t);
+  return NULL;
+}
+
+/* ---- a step ------------------------------------------------------------------------------ */
+
+/* 0..255 -> the model's input range. */
+static void
+to_input (const NfModel *m, const float *rgb, float *x, size_t n)
+{
+  float a = (m->in_hi - m->in_lo) / 255.0f, b = m->in_lo;
+  for (size_t i = 0; i < n; i++)
+    x[i] = rgb[i] * a + b;
+}
+
+/* The model's output range -> 0..255 (not clamped). */
+static void
+from_output (const NfModel *m, const float *y, float *rgb, size_t n)
+{
+  float a = 255.0f / (m->out_hi - m->out_lo), b = m->out_lo;
+  for (size_t i = 0; i < n; i++)
+    rgb[i] = (y[i] - b) * a;
+}
+
+gboolean
+nf_trainer_step (NfTrainer *t, NfTrainLosses *losses, GError **error)
+{
+  const NfRecipe *r = t->r;
+  if (t->step >= (guint64) r->iters) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "the run is complete (%d steps)",
+        r->iters);
+    return FALSE;
+  }
+  gint64 t0 = g_get_monotonic_time ();
+  NfBatch *b = nf_loader_next (t->loader, error);
+  if (!b)
+    return FALSE;
+  size_t nin = nf_shape_numel (t->in_shape), nout = nf_shape_numel (t->out_shape);
+  const float *target = b->hr;                          // (N, 3, crop, crop) 0..255
+  to_input (t->model, t->style ? b->hr : b->lr, t->x, nin);
+  gboolean ok = TRUE;
+  if (t->bn_pending) {
+    ok = nf_trainnet_init_bn_stats (t->net, t->in_shape, t->x, error);
+    t->bn_pending = FALSE;
+  }
+  ok = ok && nf_trainnet_forward (t->net, t->in_shape, t->x, t->y, error);
+  if (!ok) {
+    nf_batch_free (b);
+    return FALSE;
+  }
+  from_output (t->model, t->y, t->y255, nout);
+
+  NfTrainLosses L = { 0 };
+  memset (t->dy, 0, nout * sizeof (float));
+  if (t->loss) {
+    NfPerceptualLosses pl;
+    if (!nf_perceptual_eval (t->loss, t->out_shape, t->y255, target, t->dy, &pl, error)) {
+      nf_batch_free (b);
+      return FALSE;
+    }
+    L.content = pl.content;
+    L.style = pl.style;
+    L.total += pl.total;
+    for (int i = 0; t->style_layer_names[i]; i++) {
+      L.style_layer[i] = pl.style_layer[i];
+      L.n_style = i + 1;
+    }
+  }
+  if (r->pixel_weight > 0) {
+    L.pixel = nf_loss_content (t->y255, target, nout, r->pixel_weight, t->dy);
+    L.total += r->pixel_weight * L.pixel;
+  }
+  if (r->tv_strength > 0) {
+    double w = r->tv_strength * (double) nout;  /* Johnson's sum = mean x elements */
+    L.tv = nf_loss_tv (t->y255, t->out_shape, w, t->dy);
+    L.total += w * L.tv;
+  }
+  nf_batch_free (b);
+  if (!isfinite (L.total)) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+        "the loss is not finite at step %" G_GUINT64_FORMAT " (%g): the run diverged; lower "
+        "--lr or resume from the last checkpoint", t->step + 1, L.total);
+    return FALSE;
+  }
+  /* dL/dy255 -> dL/dy */
+  float a = 255.0f / (t->model->out_hi - t->model->out_lo);
+  for (size_t i = 0; i < nout; i++)
+    t->dy[i] *= a;
+  if (!nf_trainnet_backward (t->net, t->dy, error))
+    return FALSE;
+  t->last_lr = nf_recipe_lr_at (r, t->step);
+  t->adam.lr = (float) t->last_lr;
+  nf_adam_step (&t->adam, nf_trainnet_params (t->net));
+  if (!nf_trainnet_sync (t->net, error))
+    return FALSE;
+  t->step++;
+  t->elapsed_run += (g_get_monotonic_time () - t0) / 1e6;
+  t->last = L;
+  if (losses)
+    *losses = L;
+  return TRUE;
+}
+
+/* ---- accessors ---------------------------------------------------------------------------- */
+
+const NfRecipe *
+nf_trainer_recipe (const NfTrainer *t)
+{
+  return t->r;
+}
+
+guint64
+nf_trainer_steps_done (const NfTrainer *t)
+{
+  return t->step;
+}
+
+double
+nf_trainer_last_lr (const NfTrainer *t)
+{
+  return t->last_lr;
+}
+
+double
+nf_trainer_elapsed (const NfTrainer *t)
+{
+  return t->elapsed_base + t->elapsed_run;
+}
+
+const char *
+nf_trainer_backend_name (const NfTrainer *t)
+{
+  return t->be->iface->name;
+}
+
+NfDataset *
+nf_trainer_dataset (NfTrainer *t)
+{
+  return t->ds;
+}
+
+NfParams *
+nf_trainer_params (NfTrainer *t)
+{
+  return nf_trainnet_params (t->net);
+}
+
+const char *const *
+nf_trainer_style_layer_names (const NfTrainer *t)
+{
+  return (const char *const *) t->style_layer_names;
+}
+
+double
+nf_trainer_data_wait (const NfTrainer *t)
+{
+  return nf_loader_wait_seconds (t->loader);
+}
+
+const char *
+nf_trainer_checkpoint_path (const NfTrainer *t)
+{
+  return t->ckpt_path;
+}
+
+static char *
+losses_text (const NfTrainLosses *L)
+{
+  return g_strdup_printf ("total=%.9g content=%.9g style=%.9g tv=%.9g pixel=%.9g", L->total,
+      L->content, L->style, L->tv, L->pixel);
+}
+
+gboolean
+nf_trainer_save_checkpoint (NfTrainer *t, GError **error)
+{
+  NfCheckpointState st = {.step = t->step,.adam_t = t->adam.t,
+    .recipe_json = nf_recipe_to_json (t->r, TRUE),
+    .data_fingerprint = nf_dataset_fingerprint (t->ds),.elapsed_s = nf_trainer_elapsed (t),
+    .losses = losses_text (&t->last)
+  };
+  gboolean ok = nf_checkpoint_save (t->ckpt_path, t->model, nf_trainnet_params (t->net), &st,
+      error);
+  nf_checkpoint_state_clear (&st);
+  return ok;
+}
+
+/* ---- previews ------------------------------------------------------------------------------ */
+
+/* Pastes (3, h, w) 0..255 into img at (x0, y0), rounding and clamping. */
+static void
+paste (NfImage *img, const float *rgb, int w, int h, int x0, int y0)
+{
+  size_t hw = (size_t) w * h;
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      for (int c = 0; c < 3; c++) {
+        float v = rgb[c * hw + (size_t) y * w + x];
+        img->rgb[((size_t) (y0 + y) * img->width + x0 + x) * 3 + c] =
+            (uint8_t) CLAMP (lrintf (v), 0, 255);
+      }
+}
+
+static void
+round_clamp (float *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    v[i] = CLAMP (rintf (v[i]), 0.0f, 255.0f);
+}
+
+/* The network on one (1, 3, h, w) 0..255 image -> 0..255 output (nf_free). */
+static float *
+run_net (NfTrainer *t, NfEngine *e, const float *rgb, int w, int h, GError **error)
+{
+  NfShape s = { 1, 3, h, w };
+  size_t n = nf_shape_numel (s);
+  float *x = nf_alloc_floats (n);
+  to_input (t->model, rgb, x, n);
+  int sc = t->model->scale;
+  size_t no = n * sc * sc;
+  float *y = nf_alloc_floats (no);
+  gboolean ok = nf_engine_run_host (e, x, s, y, error);
+  nf_free (x);
+  if (!ok) {
+    nf_free (y);
+    return NULL;
+  }
+  from_output (t->model, y, y, no);
+  return y;
+}
+
+gboolean
+nf_trainer_preview (NfTrainer *t, const char *png_path, char **summary, GError **error)
+{
+  guint np = t->previews->len;
+  if (np == 0) {
+    if (summary)
+      *summary = g_strdup ("no preview images");
+    return TRUE;
+  }
+  int cols = t->style ? 2 : 3, W = 0, H = 0;
+  for (guint i = 0; i < np; i++) {
+    PreviewImage *p = &g_array_index (t->previews, PreviewImage, i);
+    W = MAX (W, cols * p->w);
+    H += p->h;
+  }
+  NfImage *img = nf_image_new (W, H);
+  NfEngine *e = nf_engine_new (t->model, t->be, NULL);
+  double m_content = 0, m_style = 0, psnr = 0, psnr_bic = 0;
+  gboolean ok = TRUE;
+  int y0 = 0;
+  for (guint i = 0; ok && i < np; i++) {
+    PreviewImage *p = &g_array_index (t->previews, PreviewImage, i);
+    size_t n = (size_t) 3 * p->w * p->h;
+    if (t->style) {
+      float *out = run_net (t, e, p->rgb, p->w, p->h, error);
+      ok = out != NULL;
+      if (ok) {
+        round_clamp (out, n);
+        NfPerceptualLosses pl;
+        ok = nf_perceptual_eval (t->eval, (NfShape) { 1, 3, p->h, p->w }, out, p->rgb, NULL,
+            &pl, error);
+        m_content += pl.content / np;
+        m_style += pl.style / np;
+        paste (img, p->rgb, p->w, p->h, 0, y0);
+        paste (img, out, p->w, p->h, p->w, y0);
+      }
+      nf_free (out);
+    } else {
+      int s = t->r->scale, lw = p->w / s, lh = p->h / s;
+      float *out = run_net (t, e, p->lr, lw, lh, error);
+      float *bic = nf_alloc_floats (n);
+      nf_resample_planar (p->lr, 3, lh, lw, bic, p->h, p->w, NF_FILTER_BICUBIC);
+      round_clamp (bic, n);
+      ok = out != NULL;
+      if (ok) {
+        round_clamp (out, n);
+        psnr += nf_psnr_y (out, p->rgb, p->h, p->w, s) / np;
+        psnr_bic += nf_psnr_y (bic, p->rgb, p->h, p->w, s) / np;
+        paste (img, bic, p->w, p->h, 0, y0);
+        paste (img, out, p->w, p->h, p->w, y0);
+        paste (img, p->rgb, p->w, p->h, 2 * p->w, y0);
+      }
+      nf_free (out);
+      nf_free (bic);
+    }
+    y0 += p->h;
+  }
+  nf_engine_free (e);
+  if (ok && t->style && t->unstyled_style == 0.0) {
+    /* baseline once: the photos themselves against the style */
+    for (guint i = 0; ok && i < np; i++) {
+      PreviewImage *p = &g_array_index (t->previews, PreviewImage, i);
+      NfPerceptualLosses pl;
+      ok = nf_perceptual_eval (t->eval, (NfShape) { 1, 3, p->h, p->w }, p->rgb, p->rgb, NULL,
+          &pl, error);
+      t->unstyled_style += pl.style / np;
+    }
+  }
+  ok = ok && nf_image_save (img, png_path, error);
+  nf_image_free (img);
+  if (ok && summary) {
+    if (t->style)
+      *summary = g_strdup_printf ("preview (%u images): content %.4g, style %.4g "
+          "(unstyled photos %.4g, ratio %.3f)", np, m_content, m_style, t->unstyled_style,
+          t->unstyled_style > 0 ? m_style / t->unstyled_style : NAN);
+    else
+      *summary = g_strdup_printf ("preview (%u crops): PSNR-Y %.2f dB, bicubic %.2f dB "
+          "(%+.2f)", np, psnr, psnr_bic, psnr - psnr_bic);
+  }
+  return ok;
+}
+
+/* ---- export ----------------------------------------------------------------------------- */
+
+static char *
+file_sha256 (const char *path)
+{
+  gchar *data;
+  gsize len;
+  if (!path || !g_file_get_contents (path, &data, &len, NULL))
+    return NULL;
+  char *h = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, len);
+  g_free (data);
+  return h;
+}
+
+gboolean
+nf_trainer_export (NfTrainer *t, const char *path, GError **error)
+{
+  const NfRecipe *r = t->r;
+  GString *j = g_string_new ("{");
+  nf_jsonw_key (j, "tool", TRUE);
+  nf_jsonw_string (j, "nf-train (neuralfilter)");
+  char *rj = nf_recipe_to_json (r, FALSE);
+  nf_jsonw_key (j, "recipe", FALSE);
+  g_string_append (j, rj);
+  g_free (rj);
+  nf_jsonw_key (j, "steps", FALSE);
+  g_string_append_printf (j, "%" G_GUINT64_FORMAT, t->step);
+  nf_jsonw_key (j, "images_seen", FALSE);
+  g_string_append_printf (j, "%" G_GUINT64_FORMAT, t->step * (guint64) r->batch);
+  nf_jsonw_key (j, "elapsed_s", FALSE);
+  nf_jsonw_double (j, nf_trainer_elapsed (t));
+  nf_jsonw_key (j, "backend", FALSE);
+  nf_jsonw_string (j, t->be->iface->name);
+  nf_jsonw_key (j, "train_files", FALSE);
+  g_string_append_printf (j, "%d", nf_dataset_size (t->ds));
+  char *fp = g_strdup_printf ("%016" G_GINT64_MODIFIER "x", nf_dataset_fingerprint (t->ds));
+  nf_jsonw_key (j, "train_files_fingerprint", FALSE);
+  nf_jsonw_string (j, fp);
+  g_free (fp);
+  const char *hashed[2][2] = { {"style_image_sha256", r->style_image},
+  {"lossnet_sha256", t->vgg ? r->lossnet : NULL}
+  };
+  for (int i = 0; i < 2; i++) {
+    char *h = file_sha256 (hashed[i][1]);
+    if (h) {
+      nf_jsonw_key (j, hashed[i][0], FALSE);
+      nf_jsonw_string (j, h);
+    }
+    g_free (h);
+  }
+  nf_jsonw_key (j, "final_losses", FALSE);
+  const char *lk[5] = { "total", "content", "style", "tv", "pixel" };
+  double lv[5] = { t->last.total, t->last.content, t->last.style, t->last.tv, t->last.pixel };
+  for (int i = 0; i < 5; i++) {
+    g_string_append (j, i ? "" : "{");
+    nf_jsonw_key (j, lk[i], i == 0);
+    nf_jsonw_double (j, lv[i]);
+  }
+  g_string_append_c (j, '}');
+  if (nf_trainnet_has_batch_norm (t->net)) {
+    nf_jsonw_key (j, "batch_norm", FALSE);
+    nf_jsonw_string (j, g_str_equal (r->bn_stats, "data")
+        ? "trained as a per-channel affine; statistics frozen from the first batch"
+        : "trained as a per-channel affine; unit statistics (mean 0, var 1)");
+  }
+  GDateTime *now = g_date_time_new_now_utc ();
+  char *date = g_date_time_format_iso8601 (now);
+  nf_jsonw_key (j, "date", FALSE);
+  nf_jsonw_string (j, date);
+  g_free (date);
+  g_date_time_unref (now);
+  g_string_append_c (j, '}');
+  char *training = g_string_free (j, FALSE);
+
+  nf_model_set_metadata (t->model, "training", training);
+  nf_model_set_metadata (t->model, "name", r->name);
+  nf_model_set_metadata (t->model, "arch", r->arch);
+  if (r->license)
+    nf_model_set_metadata (t->model, "license", r->license);
+  g_free (training);
+  char *tmp = g_strconcat (path, ".tmp", NULL);
+  gboolean ok = nf_model_save (t->model, tmp, NF_DTYPE_F32, error);
+  if (ok && g_rename (tmp, path) != 0) {
+    g_set_error (error, NF_ERROR, NF_ERROR_IO, "cannot rename %s to %s: %s", tmp, path,
+        g_strerror (errno));
+    ok = FALSE;
+  }
+  if (!ok)
+    g_unlink (tmp);
+  g_free (tmp);
+  return ok;
+}

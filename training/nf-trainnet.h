@@ -1,0 +1,68 @@
+/* nf-trainnet.h — a network being trained: its parameters in one flat buffer (with
+ * Adam's moments), a training engine on a host-memory backend, forward and backward on
+ * batches, and writing updated parameters back into the model the engines run.
+ *
+ * Parameters: every conv/transposed-conv weight and bias, instance-norm and batch-norm
+ * weight (gamma) and bias (beta), as named views "conv1.weight", ... of NfParams (the
+ * names the model file uses). Batch-norm running_mean/running_var are not parameters.
+ *
+ * Batch norm (sr-johnson): the engine runs batch_norm folded into the convolution
+ * before it, and this is also what is trained: BN is a per-channel affine map with
+ * FROZEN statistics, y = gamma (conv(x) - mean) / sqrt(var + eps) + beta. The gradients
+ * the engine gives for the folded weight W' = W s and bias b' = (b - mean) s + beta
+ * (s = gamma / sqrt(var + eps)) are taken back by the chain rule:
+ *   dW = dW' s,  db = db' s,  dbeta = db',
+ *   dgamma = (sum over the channel's weights of dW' W + db' (b - mean)) / sqrt(var + eps).
+ * The statistics are set once, before the first step, either from data
+ * (nf_trainnet_init_bn_stats: per-channel mean and variance of each conv's output over
+ * one batch, layer by layer, so the network starts normalised as with batch statistics)
+ * or left at mean 0, var 1. So the network trained is exactly the network that runs in
+ * the element (no train/inference mismatch of batch statistics), at the price of no
+ * renormalisation during training.
+ *
+ * What it does not: losses (the trainers), optimiser schedules, data, GPU backends
+ * (parameter gradients are host buffers; nf_trainnet_new refuses other backends).
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "nf-backend.h"
+#include "nf-model.h"
+#include "nf-optim.h"
+
+G_BEGIN_DECLS
+
+typedef struct NfTrainNet NfTrainNet;
+
+/* The model (not owned) must outlive the net. Its current tensors become the initial
+ * parameters. */
+NfTrainNet *nf_trainnet_new (NfModel *model, NfBackend *be, GError **error);
+void nf_trainnet_free (NfTrainNet *t);
+
+NfParams *nf_trainnet_params (NfTrainNet *t);
+NfModel *nf_trainnet_model (NfTrainNet *t);
+gboolean nf_trainnet_has_batch_norm (const NfTrainNet *t);
+
+/* x (N, 3, H, W) in the model's input range -> y (N, 3, sH, sW) in its output range
+ * (y may be NULL: output left on the device). Plans on the first call / a new shape. */
+gboolean nf_trainnet_forward (NfTrainNet *t, NfShape s, const float *x, float *y,
+    GError **error);
+NfShape nf_trainnet_output_shape (NfTrainNet *t);
+
+/* After nf_trainnet_forward: zeroes the parameter gradients, then sets them to
+ * dL/dparams for dy = dL/dy (output shape). */
+gboolean nf_trainnet_backward (NfTrainNet *t, const float *dy, GError **error);
+
+/* The parameters changed (an optimiser step, a checkpoint load): copies them into the
+ * model's tensors, refolds batch norm in place and refreshes the training engine.
+ * Other engines on the same model need nf_engine_weights_changed afterwards. */
+gboolean nf_trainnet_sync (NfTrainNet *t, GError **error);
+
+/* Data-dependent batch-norm statistics from one batch x (see above). No-op without BN. */
+gboolean nf_trainnet_init_bn_stats (NfTrainNet *t, NfShape s, const float *x,
+    GError **error);
+/* Sets every BN to mean 0, var 1 (what "unit" statistics means). */
+void nf_trainnet_unit_bn_stats (NfTrainNet *t);
+
+G_END_DECLS
