@@ -22,8 +22,18 @@
  *    posted when it grows;
  *  - every failure goes to the bus as an element error with a sentence a user can act
  *    on; nothing here aborts the process.
+ *  - on CUDA (device=auto with a usable GPU, or device=cuda; precision auto|fp16 runs the
+ *    "cuda-fp16" backend, fp32 the "cuda" one): the network runs in the GstCudaContext
+ *    shared with the pipeline's other CUDA elements (cuda-device-id picks the device
+ *    when none is shared), caps with memory:CUDAMemory are offered for the formats
+ *    GstCudaMemory holds, CUDA buffer pools are proposed and used, and frames are
+ *    converted on the GPU (gstneuralfilter-cuda.c): in place when they are CUDA memory
+ *    of the context, through pinned staging otherwise. device=auto says on the bus
+ *    (an INFO message) which GPU it runs on, and falls back to the CPU with one INFO
+ *    log line when no driver or GPU is usable. Running out of GPU memory is an element
+ *    error with a hint, never a skipped or black frame.
  * What it does not: caps transformation (superres), the strength property (neuralstyle),
- * CUDA memory (the CUDA path is a later addition), tiling.
+ * tiling.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -37,6 +47,10 @@
 #include "nf-convert.h"
 #include "nf-engine.h"
 #include "nf-error.h"
+#ifdef NF_HAVE_GST_CUDA
+#include "gstneuralfilter-cuda.h"
+#include "nf-cuda.h"
+#endif
 
 GST_DEBUG_CATEGORY_STATIC (gst_neural_filter_debug);
 #define GST_CAT_DEFAULT gst_neural_filter_debug
@@ -56,15 +70,26 @@ typedef enum {
   NF_GST_ERROR_DEVICE,
 } NfGstErrorCode;
 
+/* Where a network runs: the device, precision and cuda-device-id properties. */
+typedef struct {
+  GstNeuralFilterDevice device;
+  GstNeuralFilterPrecision precision;
+  gint cuda_device_id;
+} NfDeviceChoice;
+
 /* A loaded network, ready to run. */
 typedef struct {
   gchar *prop;                  /* the model property value it was loaded for */
   gchar *path;                  /* the file it came from */
-  GstNeuralFilterDevice device; /* the device property it was loaded for */
+  NfDeviceChoice choice;        /* the device properties it was loaded for */
   const gchar *backend_name;
   NfModel *model;
   NfBackend *backend;
   NfEngine *engine;
+  /* The GstCudaContext the CUDA backend lives in (NULL on the CPU, or for a CUDA
+   * backend in the runtime's own context when the plugin has no gstreamer-cuda):
+   * pushed around every call into the backend. */
+  GstObject *cuda_ctx;
 } NfRunner;
 
 typedef struct {
@@ -74,6 +99,7 @@ typedef struct {
   gchar *model;
   GstNeuralFilterDevice device;
   GstNeuralFilterPrecision precision;
+  gint cuda_device_id;
   gboolean streaming;           /* between start and stop */
   NfRunner *pending;            /* loaded off-thread, swapped in before the next frame */
   guint load_serial;            /* the latest load request; older results are dropped */
@@ -82,6 +108,7 @@ typedef struct {
 
   /* Object lock. */
   gint scale;                   /* of the runner in use; 0: none */
+  gint on_gpu;                  /* runner in use: -1 none, 0 CPU, 1 CUDA context */
   GstClockTime latency;         /* reported processing latency */
 
   /* Streaming thread (and start/stop/set_info, which do not run concurrently). */
@@ -100,6 +127,9 @@ typedef struct {
   NfYuvMatrix yuv_in, yuv_out;  /* I420/NV12: matrices of the input and output caps */
   GstClockTime proc_avg;
   gboolean warned_fp16;
+#ifdef NF_HAVE_GST_CUDA
+  NfGstCuda *cuda;              /* the shared CUDA context, pools, staging */
+#endif
 } GstNeuralFilterPrivate;
 
 enum
@@ -108,10 +138,12 @@ enum
   PROP_MODEL,
   PROP_DEVICE,
   PROP_PRECISION,
+  PROP_CUDA_DEVICE_ID,
 };
 
 #define DEFAULT_DEVICE GST_NEURAL_FILTER_DEVICE_AUTO
 #define DEFAULT_PRECISION GST_NEURAL_FILTER_PRECISION_AUTO
+#define DEFAULT_CUDA_DEVICE_ID -1
 
 G_DEFINE_ABSTRACT_TYPE_WITH_CODE (GstNeuralFilter, gst_neural_filter,
     GST_TYPE_VIDEO_FILTER, G_ADD_PRIVATE (GstNeuralFilter)
@@ -167,14 +199,37 @@ element_for_task (NfTask task)
 
 /* ---- runners: find, load, free ------------------------------------------------ */
 
+/* Makes the runner's CUDA context current, if it has one; TRUE: pop it afterwards. */
+static gboolean
+runner_enter (NfRunner * r)
+{
+#ifdef NF_HAVE_GST_CUDA
+  return r->cuda_ctx && nf_gst_cuda_push (r->cuda_ctx);
+#else
+  return FALSE;
+#endif
+}
+
+static void
+runner_leave (gboolean entered)
+{
+#ifdef NF_HAVE_GST_CUDA
+  if (entered)
+    nf_gst_cuda_pop ();
+#endif
+}
+
 static void
 runner_free (NfRunner * r)
 {
   if (!r)
     return;
+  gboolean entered = runner_enter (r);
   nf_engine_free (r->engine);
   nf_model_free (r->model);
   nf_backend_free (r->backend);
+  runner_leave (entered);
+  gst_clear_object (&r->cuda_ctx);
   g_free (r->prop);
   g_free (r->path);
   g_free (r);
@@ -251,14 +306,51 @@ find_model_file (const gchar * value, GError ** error)
   return found;
 }
 
+/* A CUDA backend for the choice: in the pipeline's shared GstCudaContext when the
+ * plugin has gstreamer-cuda, else in the CUDA runtime's own context (system memory
+ * only). NULL + error when CUDA cannot be used. */
 static NfBackend *
-create_backend (GstNeuralFilter * self, GstNeuralFilterDevice device,
-    const gchar ** name, GError ** error)
+create_cuda_backend (GstNeuralFilter * self, const NfDeviceChoice * c, NfRunner * r,
+    GError ** error)
+{
+  gboolean fp16 = c->precision != GST_NEURAL_FILTER_PRECISION_FP32;
+  NfBackend *be;
+#ifdef NF_HAVE_GST_CUDA
+  GstNeuralFilterPrivate *priv = GET_PRIV (self);
+  be = nf_gst_cuda_backend_new (priv->cuda, GST_ELEMENT (self), c->cuda_device_id, fp16,
+      &r->cuda_ctx, error);
+#else
+  be = nf_backend_new (fp16 ? "cuda-fp16" : "cuda", error);
+#endif
+  if (be)
+    r->backend_name = fp16 ? "cuda-fp16" : "cuda";
+  return be;
+}
+
+/* Says on the bus which GPU the network runs on (an INFO message). */
+static void
+announce_gpu (GstNeuralFilter * self, NfRunner * r)
+{
+#ifdef NF_HAVE_GST_CUDA
+  gchar *gpu = r->cuda_ctx ? nf_gst_cuda_describe (r->cuda_ctx) : g_strdup ("the GPU");
+  GST_ELEMENT_INFO (self, RESOURCE, SETTINGS, ("Running on %s in %s.", gpu,
+          g_str_equal (r->backend_name, "cuda-fp16") ? "fp16 (tensor cores)" : "fp32"),
+      ("%s", nf_cuda_backend_description (r->backend)));
+  g_free (gpu);
+#else
+  GST_ELEMENT_INFO (self, RESOURCE, SETTINGS, ("Running on the GPU (%s).",
+          r->backend_name), (NULL));
+#endif
+}
+
+static NfBackend *
+create_backend (GstNeuralFilter * self, const NfDeviceChoice * c, NfRunner * r,
+    GError ** error)
 {
   GError *e = NULL;
   gboolean have_cuda = nf_backend_lookup ("cuda") != NULL;
 
-  if (device == GST_NEURAL_FILTER_DEVICE_CUDA) {
+  if (c->device == GST_NEURAL_FILTER_DEVICE_CUDA) {
     if (!have_cuda) {
       g_set_error (error, NF_GST_ERROR, NF_GST_ERROR_DEVICE,
           "device=cuda was requested, but this build of the neuralfilter plugin has "
@@ -266,7 +358,7 @@ create_backend (GstNeuralFilter * self, GstNeuralFilterDevice device,
           "cuDNN installed.");
       return NULL;
     }
-    NfBackend *be = nf_backend_new ("cuda", &e);
+    NfBackend *be = create_cuda_backend (self, c, r, &e);
     if (!be) {
       g_set_error (error, NF_GST_ERROR, NF_GST_ERROR_DEVICE,
           "device=cuda was requested, but CUDA cannot be used here (%s). "
@@ -274,17 +366,14 @@ create_backend (GstNeuralFilter * self, GstNeuralFilterDevice device,
       g_error_free (e);
       return NULL;
     }
-    *name = "cuda";
     return be;
   }
 
-  if (device == GST_NEURAL_FILTER_DEVICE_AUTO) {
+  if (c->device == GST_NEURAL_FILTER_DEVICE_AUTO) {
     if (have_cuda) {
-      NfBackend *be = nf_backend_new ("cuda", &e);
-      if (be) {
-        *name = "cuda";
+      NfBackend *be = create_cuda_backend (self, c, r, &e);
+      if (be)
         return be;
-      }
       GST_INFO_OBJECT (self, "CUDA is not usable (%s): running on the CPU",
           e->message);
       g_clear_error (&e);
@@ -300,7 +389,7 @@ create_backend (GstNeuralFilter * self, GstNeuralFilterDevice device,
     g_error_free (e);
     return NULL;
   }
-  *name = "cpu";
+  r->backend_name = "cpu";
   return be;
 }
 
@@ -313,15 +402,15 @@ round_up (gint v, gint m)
 /* Loads and checks a model for this element; plans it for plan_w x plan_h frames
  * when those are > 0. Runs on any thread. */
 static NfRunner *
-runner_load (GstNeuralFilter * self, const gchar * prop,
-    GstNeuralFilterDevice device, gint plan_w, gint plan_h, GError ** error)
+runner_load (GstNeuralFilter * self, const gchar * prop, const NfDeviceChoice * choice,
+    gint plan_w, gint plan_h, GError ** error)
 {
   GstNeuralFilterClass *klass = GST_NEURAL_FILTER_GET_CLASS (self);
   GError *e = NULL;
   NfRunner *r = g_new0 (NfRunner, 1);
 
   r->prop = g_strdup (prop);
-  r->device = device;
+  r->choice = *choice;
   r->path = find_model_file (prop, error);
   if (!r->path)
     goto failed;
@@ -346,7 +435,7 @@ runner_load (GstNeuralFilter * self, const gchar * prop,
     goto failed;
   }
 
-  r->backend = create_backend (self, device, &r->backend_name, error);
+  r->backend = create_backend (self, choice, r, error);
   if (!r->backend)
     goto failed;
   r->engine = nf_engine_new (r->model, r->backend, NULL);
@@ -354,7 +443,10 @@ runner_load (GstNeuralFilter * self, const gchar * prop,
   if (plan_w > 0 && plan_h > 0) {
     gint sm = r->model->size_multiple;
     NfShape s = { 1, 3, round_up (plan_h, sm), round_up (plan_w, sm) };
-    if (!nf_engine_plan (r->engine, s, &e)) {
+    gboolean entered = runner_enter (r);
+    gboolean planned = nf_engine_plan (r->engine, s, &e);
+    runner_leave (entered);
+    if (!planned) {
       g_set_error (error, NF_GST_ERROR, NF_GST_ERROR_LOAD,
           "The model %s cannot run on %dx%d frames: %s.", r->path, plan_w, plan_h,
           e->message);
@@ -365,6 +457,8 @@ runner_load (GstNeuralFilter * self, const gchar * prop,
   GST_INFO_OBJECT (self, "loaded %s (task %s, scale %d, size multiple %d) on %s",
       r->path, nf_task_name (r->model->task), r->model->scale,
       r->model->size_multiple, r->backend_name);
+  if (g_str_has_prefix (r->backend_name, "cuda"))
+    announce_gpu (self, r);
   return r;
 
 failed:
@@ -415,6 +509,7 @@ install_runner (GstNeuralFilter * self, NfRunner * r, gboolean announce)
   priv->runner = r;
   GST_OBJECT_LOCK (self);
   priv->scale = r ? r->model->scale : 0;
+  priv->on_gpu = r ? (r->cuda_ctx != NULL) : -1;
   priv->latency = 0;
   GST_OBJECT_UNLOCK (self);
   priv->proc_avg = 0;
@@ -441,7 +536,7 @@ install_runner (GstNeuralFilter * self, NfRunner * r, gboolean announce)
 typedef struct {
   GstNeuralFilter *self;
   gchar *prop;
-  GstNeuralFilterDevice device;
+  NfDeviceChoice choice;
   guint serial;
   gint w, h;
 } LoadJob;
@@ -456,7 +551,7 @@ load_thread (gpointer data)
   NfRunner *r, *dropped = NULL;
   gboolean current;
 
-  r = runner_load (self, job->prop, job->device, job->w, job->h, &err);
+  r = runner_load (self, job->prop, &job->choice, job->w, job->h, &err);
 
   g_mutex_lock (&priv->lock);
   current = job->serial == priv->load_serial && priv->streaming;
@@ -497,7 +592,9 @@ start_async_load (GstNeuralFilter * self)
   job->self = gst_object_ref (self);
   g_mutex_lock (&priv->lock);
   job->prop = g_strdup (priv->model);
-  job->device = priv->device;
+  job->choice.device = priv->device;
+  job->choice.precision = priv->precision;
+  job->choice.cuda_device_id = priv->cuda_device_id;
   job->serial = ++priv->load_serial;
   job->w = priv->last_w;
   job->h = priv->last_h;
@@ -544,12 +641,14 @@ ensure_runner (GstNeuralFilter * self)
   GstNeuralFilterPrivate *priv = GET_PRIV (self);
   GError *err = NULL;
   gchar *prop;
-  GstNeuralFilterDevice device;
+  NfDeviceChoice choice;
 
   g_mutex_lock (&priv->lock);
   prop = g_strdup (priv->model);
-  device = priv->device;
-  if (device != GST_NEURAL_FILTER_DEVICE_CPU
+  choice.device = priv->device;
+  choice.precision = priv->precision;
+  choice.cuda_device_id = priv->cuda_device_id;
+  if (choice.device != GST_NEURAL_FILTER_DEVICE_CPU
       && priv->precision == GST_NEURAL_FILTER_PRECISION_FP16
       && nf_backend_lookup ("cuda") == NULL && !priv->warned_fp16) {
     priv->warned_fp16 = TRUE;
@@ -559,11 +658,13 @@ ensure_runner (GstNeuralFilter * self)
   g_mutex_unlock (&priv->lock);
 
   if (priv->runner && g_strcmp0 (priv->runner->prop, prop) == 0
-      && priv->runner->device == device) {
+      && priv->runner->choice.device == choice.device
+      && priv->runner->choice.precision == choice.precision
+      && priv->runner->choice.cuda_device_id == choice.cuda_device_id) {
     g_free (prop);
     return TRUE;
   }
-  NfRunner *r = runner_load (self, prop, device, 0, 0, &err);
+  NfRunner *r = runner_load (self, prop, &choice, 0, 0, &err);
   g_free (prop);
   if (!r) {
     post_load_problem (self, err, TRUE);
@@ -627,6 +728,9 @@ gst_neural_filter_set_property (GObject * object, guint prop_id,
       priv->precision = g_value_get_enum (value);
       priv->warned_fp16 = FALSE;
       break;
+    case PROP_CUDA_DEVICE_ID:
+      priv->cuda_device_id = g_value_get_int (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -655,6 +759,9 @@ gst_neural_filter_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_PRECISION:
       g_value_set_enum (value, priv->precision);
       break;
+    case PROP_CUDA_DEVICE_ID:
+      g_value_set_int (value, priv->cuda_device_id);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -671,6 +778,9 @@ gst_neural_filter_finalize (GObject * object)
   runner_free (priv->runner);
   runner_free (priv->pending);
   free_frame_resources (priv);
+#ifdef NF_HAVE_GST_CUDA
+  nf_gst_cuda_free (priv->cuda);
+#endif
   g_free (priv->model);
   g_mutex_clear (&priv->lock);
   g_cond_clear (&priv->cond);
@@ -712,6 +822,9 @@ gst_neural_filter_change_state (GstElement * element, GstStateChange transition)
     runner_free (priv->pending);
     priv->pending = NULL;
     install_runner (self, NULL, FALSE);
+#ifdef NF_HAVE_GST_CUDA
+    nf_gst_cuda_close (priv->cuda);     /* the next start may share another context */
+#endif
   }
   return ret;
 }
@@ -805,6 +918,11 @@ gst_neural_filter_query (GstBaseTransform * trans, GstPadDirection direction,
   GstNeuralFilterPrivate *priv = GET_PRIV (self);
   gboolean ret;
 
+#ifdef NF_HAVE_GST_CUDA
+  if (GST_QUERY_TYPE (query) == GST_QUERY_CONTEXT
+      && nf_gst_cuda_handle_context_query (priv->cuda, GST_ELEMENT (self), query))
+    return TRUE;
+#endif
   ret = GST_BASE_TRANSFORM_CLASS (gst_neural_filter_parent_class)->query (trans,
       direction, query);
   if (ret && direction == GST_PAD_SRC && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
@@ -968,6 +1086,39 @@ update_latency (GstNeuralFilter * self, GstClockTime dt)
   }
 }
 
+/* byte = y * ya + x * xa + b: the network output y (the model's output range) blended
+ * by strength with the network input x (input range; same-size outputs only). */
+static void
+blend_coefficients (NfRunner * r, gint s, gdouble strength, gfloat * ya, gfloat * xa,
+    gfloat * b)
+{
+  gfloat olo = r->model->out_lo, ohi = r->model->out_hi;
+  gfloat ilo = r->model->in_lo, ihi = r->model->in_hi;
+
+  *ya = (gfloat) (strength * 255.0 / (ohi - olo));
+  *xa = s == 1 ? (gfloat) ((1.0 - strength) * 255.0 / (ihi - ilo)) : 0.0f;
+  *b = -*ya * olo - *xa * ilo;
+}
+
+/* A network that failed on a frame: an element error a user can act on. */
+static void
+post_run_error (GstNeuralFilter * self, NfRunner * r, gint w, gint h, const GError * err)
+{
+#ifdef NF_HAVE_GST_CUDA
+  if (g_error_matches (err, NF_CUDA_ERROR, NF_CUDA_ERROR_OUT_OF_MEMORY)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+        ("Out of GPU memory running %s on %dx%d frames: use smaller frames (scale or "
+            "split them before this element), precision=fp16 (half the memory), "
+            "another GPU (cuda-device-id), or device=cpu.", r->path, w, h),
+        ("%s", err->message));
+    return;
+  }
+#endif
+  GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
+      ("The network %s failed on a %dx%d frame: %s", r->path, w, h, err->message),
+      (NULL));
+}
+
 static GstFlowReturn
 gst_neural_filter_transform_frame (GstVideoFilter * vf, GstVideoFrame * in,
     GstVideoFrame * out)
@@ -1006,8 +1157,13 @@ gst_neural_filter_transform_frame (GstVideoFilter * vf, GstVideoFrame * in,
   /* Plan (a no-op unless the size or the model changed) to learn the output size. */
   NfShape shape = { 1, 3, ph, pw };
   planned = nf_engine_is_planned_for (r->engine, shape);
-  if (!planned && !nf_engine_plan (r->engine, shape, &err))
-    goto run_failed;
+  if (!planned) {
+    gboolean entered = runner_enter (r);
+    gboolean ok = nf_engine_plan (r->engine, shape, &err);
+    runner_leave (entered);
+    if (!ok)
+      goto run_failed;
+  }
   NfShape os = nf_engine_output_shape (r->engine);
   opw = os.w;
   oph = os.h;
@@ -1055,8 +1211,14 @@ gst_neural_filter_transform_frame (GstVideoFilter * vf, GstVideoFrame * in,
   }
 
   t0 = g_get_monotonic_time ();
-  if (!nf_engine_run_host (r->engine, priv->in_planes, shape, priv->out_planes, &err))
-    goto run_failed;
+  {
+    gboolean entered = runner_enter (r);
+    gboolean ok = nf_engine_run_host (r->engine, priv->in_planes, shape, priv->out_planes,
+        &err);
+    runner_leave (entered);
+    if (!ok)
+      goto run_failed;
+  }
   if (planned)                  /* the first run after a plan is not typical */
     update_latency (self, (g_get_monotonic_time () - t0) * GST_USECOND);
 
@@ -1065,12 +1227,8 @@ gst_neural_filter_transform_frame (GstVideoFilter * vf, GstVideoFrame * in,
     guint8 *dst;
     gint stride;
     gfloat ya, xa, b;
-    gfloat olo = r->model->out_lo, ohi = r->model->out_hi;
-    gfloat ilo = r->model->in_lo, ihi = r->model->in_hi;
 
-    ya = (gfloat) (strength * 255.0 / (ohi - olo));
-    xa = s == 1 ? (gfloat) ((1.0 - strength) * 255.0 / (ihi - ilo)) : 0.0f;
-    b = -ya * olo - xa * ilo;
+    blend_coefficients (r, s, strength, &ya, &xa, &b);
     if (priv->yuv) {
       nf_convert_yuv_pack (&priv->yuv_out, priv->nv12,
           GST_VIDEO_FRAME_PLANE_DATA (out, 0), GST_VIDEO_FRAME_PLANE_STRIDE (out, 0),
@@ -1115,9 +1273,7 @@ bad_output:
   }
 run_failed:
   {
-    GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
-        ("The network %s failed on a %dx%d frame: %s", r->path, w, h, err->message),
-        (NULL));
+    post_run_error (self, r, w, h, err);
     g_error_free (err);
     return GST_FLOW_ERROR;
   }
@@ -1128,6 +1284,204 @@ no_memory:
     return GST_FLOW_ERROR;
   }
 }
+
+
+/* ---- the GPU path ------------------------------------------------------------------ */
+
+#ifdef NF_HAVE_GST_CUDA
+/* One frame on a runner with a CUDA context: conversions, network and blend on the
+ * GPU (gstneuralfilter-cuda.c), frames in CUDA memory used in place. */
+static GstFlowReturn
+transform_cuda (GstNeuralFilter * self, NfRunner * r, GstBuffer * inbuf,
+    GstBuffer * outbuf)
+{
+  GstNeuralFilterPrivate *priv = GET_PRIV (self);
+  GstNeuralFilterClass *klass = GST_NEURAL_FILTER_GET_CLASS (self);
+  GstVideoFilter *vf = GST_VIDEO_FILTER (self);
+  GError *err = NULL;
+  gint w, h, ow, oh, s, pw, ph;
+  gdouble strength;
+  gboolean planned, entered, ok;
+
+  if (!vf->negotiated)
+    goto not_negotiated;
+  w = GST_VIDEO_INFO_WIDTH (&vf->in_info);
+  h = GST_VIDEO_INFO_HEIGHT (&vf->in_info);
+  ow = GST_VIDEO_INFO_WIDTH (&vf->out_info);
+  oh = GST_VIDEO_INFO_HEIGHT (&vf->out_info);
+  s = r->model->scale;
+  if ((gint64) w * s != ow || (gint64) h * s != oh)
+    goto bad_size;
+  strength = klass->get_strength ? CLAMP (klass->get_strength (self), 0.0, 1.0) : 1.0;
+  pw = round_up (w, r->model->size_multiple);
+  ph = round_up (h, r->model->size_multiple);
+  g_mutex_lock (&priv->lock);
+  priv->last_w = w;
+  priv->last_h = h;
+  g_mutex_unlock (&priv->lock);
+
+  NfShape shape = { 1, 3, ph, pw };
+  planned = nf_engine_is_planned_for (r->engine, shape);
+  if (!planned) {
+    entered = runner_enter (r);
+    ok = nf_engine_plan (r->engine, shape, &err);
+    runner_leave (entered);
+    if (!ok)
+      goto run_failed;
+  }
+  NfShape os = nf_engine_output_shape (r->engine);
+  if (os.c != 3 || os.w < ow || os.h < oh)
+    goto bad_output;
+
+  NfGstCudaJob job = {
+    .engine = r->engine, .backend = r->backend, .ctx = r->cuda_ctx, .shape = shape,
+    .run_network = !(s == 1 && strength <= 0.0),
+    .in_scale = (r->model->in_hi - r->model->in_lo) / 255.0f,
+    .in_offset = r->model->in_lo, .scale = s,
+    .yuv_in = &priv->yuv_in, .yuv_out = &priv->yuv_out,
+    .in_info = &vf->in_info, .out_info = &vf->out_info,
+  };
+  blend_coefficients (r, s, strength, &job.ya, &job.xa, &job.b);
+  gint64 t0 = g_get_monotonic_time ();
+  if (!nf_gst_cuda_process (priv->cuda, &job, inbuf, outbuf, &err))
+    goto run_failed;
+  if (planned && job.run_network)       /* the first run after a plan is not typical */
+    update_latency (self, (g_get_monotonic_time () - t0) * GST_USECOND);
+  return GST_FLOW_OK;
+
+  /* ERRORS */
+not_negotiated:
+  {
+    GST_ELEMENT_ERROR (self, CORE, NOT_IMPLEMENTED, (NULL), ("caps not negotiated"));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+bad_size:
+  {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("The output frame is %dx%d but the model makes %dx%d from %dx%d input: "
+            "the caps were not renegotiated after a model change; let the element "
+            "choose its output size.", ow, oh, w * s, h * s, w, h), (NULL));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+bad_output:
+  {
+    GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
+        ("The model %s turns %dx%d into a %d-channel %dx%d image, not a 3-channel "
+            "%dx%d one: pick another model.", r->path, pw, ph, os.c, os.w, os.h,
+            pw * s, ph * s), (NULL));
+    return GST_FLOW_ERROR;
+  }
+run_failed:
+  {
+    post_run_error (self, r, w, h, err);
+    g_error_free (err);
+    return GST_FLOW_ERROR;
+  }
+}
+#endif
+
+/* CUDA runners take every buffer themselves (they map CUDA memory as such); CPU runners
+ * go through GstVideoFilter, which maps the frames for transform_frame. */
+static GstFlowReturn
+gst_neural_filter_transform (GstBaseTransform * trans, GstBuffer * inbuf,
+    GstBuffer * outbuf)
+{
+#ifdef NF_HAVE_GST_CUDA
+  GstNeuralFilterPrivate *priv = GET_PRIV (GST_NEURAL_FILTER (trans));
+  if (priv->runner && priv->runner->cuda_ctx)
+    return transform_cuda (GST_NEURAL_FILTER (trans), priv->runner, inbuf, outbuf);
+#endif
+  return GST_BASE_TRANSFORM_CLASS (gst_neural_filter_parent_class)->transform (trans, inbuf,
+      outbuf);
+}
+
+gboolean
+gst_neural_filter_memory_usable (GstNeuralFilter * self, GstCapsFeatures * features)
+{
+  GstNeuralFilterPrivate *priv = GET_PRIV (self);
+  gint on_gpu;
+
+  if (!features || gst_caps_features_is_any (features)
+      || !gst_caps_features_contains (features, "memory:CUDAMemory"))
+    return TRUE;
+#ifdef NF_HAVE_GST_CUDA
+  GST_OBJECT_LOCK (self);
+  on_gpu = priv->on_gpu;
+  GST_OBJECT_UNLOCK (self);
+  return on_gpu != 0;           /* not known yet, or running in a CUDA context */
+#else
+  (void) priv;
+  (void) on_gpu;
+  return FALSE;
+#endif
+}
+
+/* Same caps both ways, less CUDA memory while the network runs on the CPU. */
+static GstCaps *
+gst_neural_filter_transform_caps (GstBaseTransform * trans, GstPadDirection direction,
+    GstCaps * caps, GstCaps * filter)
+{
+  GstNeuralFilter *self = GST_NEURAL_FILTER (trans);
+  GstCaps *ret = gst_caps_new_empty ();
+
+  for (guint i = 0; i < gst_caps_get_size (caps); i++) {
+    GstCapsFeatures *f = gst_caps_get_features (caps, i);
+    if (!gst_neural_filter_memory_usable (self, f))
+      continue;
+    ret = gst_caps_merge_structure_full (ret,
+        gst_structure_copy (gst_caps_get_structure (caps, i)),
+        f ? gst_caps_features_copy (f) : NULL);
+  }
+  if (filter) {
+    GstCaps *tmp = gst_caps_intersect_full (filter, ret, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (ret);
+    ret = tmp;
+  }
+  return ret;
+}
+
+#ifdef NF_HAVE_GST_CUDA
+static void
+gst_neural_filter_set_context (GstElement * element, GstContext * context)
+{
+  GstNeuralFilterPrivate *priv = GET_PRIV (GST_NEURAL_FILTER (element));
+  gint device_id;
+
+  g_mutex_lock (&priv->lock);
+  device_id = priv->cuda_device_id;
+  g_mutex_unlock (&priv->lock);
+  nf_gst_cuda_set_context (priv->cuda, element, context, device_id);
+  GST_ELEMENT_CLASS (gst_neural_filter_parent_class)->set_context (element, context);
+}
+
+static gboolean
+gst_neural_filter_propose_allocation (GstBaseTransform * trans, GstQuery * decide_query,
+    GstQuery * query)
+{
+  GstNeuralFilterPrivate *priv = GET_PRIV (GST_NEURAL_FILTER (trans));
+  GstCaps *caps;
+
+  gst_query_parse_allocation (query, &caps, NULL);
+  if (nf_gst_cuda_caps_are_cuda (caps))
+    return decide_query == NULL || nf_gst_cuda_propose_allocation (priv->cuda, query);
+  return GST_BASE_TRANSFORM_CLASS (gst_neural_filter_parent_class)->propose_allocation
+      (trans, decide_query, query);
+}
+
+static gboolean
+gst_neural_filter_decide_allocation (GstBaseTransform * trans, GstQuery * query)
+{
+  GstNeuralFilterPrivate *priv = GET_PRIV (GST_NEURAL_FILTER (trans));
+  GstCaps *caps;
+
+  gst_query_parse_allocation (query, &caps, NULL);
+  if (nf_gst_cuda_caps_are_cuda (caps)
+      && !nf_gst_cuda_decide_allocation (priv->cuda, query))
+    return FALSE;
+  return GST_BASE_TRANSFORM_CLASS (gst_neural_filter_parent_class)->decide_allocation
+      (trans, query);
+}
+#endif
 
 /* ---- class ------------------------------------------------------------------------ */
 
@@ -1167,8 +1521,20 @@ gst_neural_filter_class_init (GstNeuralFilterClass * klass)
           "when the element starts",
           GST_TYPE_NEURAL_FILTER_PRECISION, DEFAULT_PRECISION,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_CUDA_DEVICE_ID,
+      g_param_spec_int ("cuda-device-id", "CUDA device id",
+          "The GPU to run on (-1: the one of the CUDA context shared by the pipeline's "
+          "other CUDA elements, else device 0). Takes effect when the element starts",
+          -1, G_MAXINT, DEFAULT_CUDA_DEVICE_ID,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_neural_filter_change_state);
+#ifdef NF_HAVE_GST_CUDA
+  element_class->set_context = GST_DEBUG_FUNCPTR (gst_neural_filter_set_context);
+  trans_class->propose_allocation =
+      GST_DEBUG_FUNCPTR (gst_neural_filter_propose_allocation);
+  trans_class->decide_allocation = GST_DEBUG_FUNCPTR (gst_neural_filter_decide_allocation);
+#endif
 
   trans_class->start = GST_DEBUG_FUNCPTR (gst_neural_filter_start);
   trans_class->stop = GST_DEBUG_FUNCPTR (gst_neural_filter_stop);
@@ -1177,6 +1543,8 @@ gst_neural_filter_class_init (GstNeuralFilterClass * klass)
   trans_class->query = GST_DEBUG_FUNCPTR (gst_neural_filter_query);
   trans_class->before_transform =
       GST_DEBUG_FUNCPTR (gst_neural_filter_before_transform);
+  trans_class->transform_caps = GST_DEBUG_FUNCPTR (gst_neural_filter_transform_caps);
+  trans_class->transform = GST_DEBUG_FUNCPTR (gst_neural_filter_transform);
 
   vfilter_class->set_info = GST_DEBUG_FUNCPTR (gst_neural_filter_set_info);
   vfilter_class->transform_frame =
@@ -1198,6 +1566,11 @@ gst_neural_filter_init (GstNeuralFilter * self)
   g_cond_init (&priv->cond);
   priv->device = DEFAULT_DEVICE;
   priv->precision = DEFAULT_PRECISION;
+  priv->cuda_device_id = DEFAULT_CUDA_DEVICE_ID;
+  priv->on_gpu = -1;
+#ifdef NF_HAVE_GST_CUDA
+  priv->cuda = nf_gst_cuda_new ();
+#endif
   priv->impl = nf_convert_impl_default ();
   gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), TRUE);
 }

@@ -8,7 +8,8 @@
  * input when a subclass asks, handles QoS and reports its processing time as latency,
  * and posts every failure on the bus as an element error a user can act on.
  * What it does not: caps transformation (superres does it), or any network arithmetic
- * (inference/).
+ * (inference/). The GPU side (CUDA context, CUDA memory, frames on the GPU) is in
+ * gstneuralfilter-cuda.c.
  */
 #pragma once
 
@@ -44,6 +45,18 @@ GType gst_neural_filter_precision_get_type (void);
 /* The pixel formats both elements take (system memory). */
 #define GST_NEURAL_FILTER_FORMATS \
   "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, I420, NV12 }"
+/* ... and in CUDA memory (the formats GstCudaMemory allocates). */
+#define GST_NEURAL_FILTER_CUDA_FORMATS "{ RGB, BGR, RGBx, BGRx, RGBA, BGRA, I420, NV12 }"
+
+/* The pad templates: CUDA memory first (zero copy between CUDA elements) when the
+ * plugin is built with gstreamer-cuda, then system memory. */
+#ifdef NF_HAVE_GST_CUDA
+#define GST_NEURAL_FILTER_CAPS \
+  GST_VIDEO_CAPS_MAKE_WITH_FEATURES ("memory:CUDAMemory", GST_NEURAL_FILTER_CUDA_FORMATS) \
+  "; " GST_VIDEO_CAPS_MAKE (GST_NEURAL_FILTER_FORMATS)
+#else
+#define GST_NEURAL_FILTER_CAPS GST_VIDEO_CAPS_MAKE (GST_NEURAL_FILTER_FORMATS)
+#endif
 
 struct _GstNeuralFilterClass
 {
@@ -62,5 +75,10 @@ struct _GstNeuralFilterClass
 /* The upscale factor of the model in use (1 for style models), or 0 while no model is
  * loaded. Any thread. */
 gint gst_neural_filter_get_scale (GstNeuralFilter * self);
+
+/* Whether caps with these features can be taken now: CUDA memory only while the
+ * network runs in a CUDA context (or before any network is loaded). Any thread. */
+gboolean gst_neural_filter_memory_usable (GstNeuralFilter * self,
+    GstCapsFeatures * features);
 
 G_END_DECLS

@@ -59,10 +59,10 @@ GST_ELEMENT_REGISTER_DEFINE (neuralstyle, "neuralstyle", GST_RANK_NONE,
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (GST_NEURAL_FILTER_FORMATS)));
+    GST_STATIC_CAPS (GST_NEURAL_FILTER_CAPS));
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (GST_NEURAL_FILTER_FORMATS)));
+    GST_STATIC_CAPS (GST_NEURAL_FILTER_CAPS));
 
 static void
 gst_neural_style_set_property (GObject * object, guint prop_id,

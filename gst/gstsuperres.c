@@ -4,7 +4,8 @@
  * times the model's scale (2, 3 or 4) in both directions. Caps: transform_caps
  * multiplies sizes going downstream and divides them going upstream (fixed values,
  * ranges with steps, and lists; sizes that are not a multiple of the scale are dropped
- * upstream), keeping format, pixel-aspect-ratio and framerate; fixate_caps picks the
+ * upstream), keeping format, memory (CUDA memory only while running on CUDA),
+ * pixel-aspect-ratio and framerate; fixate_caps picks the
  * exact multiple. The model is loaded when the element goes to READY, so its scale is
  * known before negotiation; a model swapped in while PLAYING with another scale
  * renegotiates the output caps before the next frame.
@@ -53,10 +54,10 @@ GST_ELEMENT_REGISTER_DEFINE (superres, "superres", GST_RANK_NONE,
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (GST_NEURAL_FILTER_FORMATS)));
+    GST_STATIC_CAPS (GST_NEURAL_FILTER_CAPS));
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (GST_NEURAL_FILTER_FORMATS)));
+    GST_STATIC_CAPS (GST_NEURAL_FILTER_CAPS));
 
 static gint64
 gcd64 (gint64 a, gint64 b)
@@ -159,8 +160,10 @@ gst_super_res_transform_caps (GstBaseTransform * trans, GstPadDirection directio
   GstCaps *ret = gst_caps_new_empty ();
 
   for (guint i = 0; i < gst_caps_get_size (caps); i++) {
-    GstStructure *st = gst_structure_copy (gst_caps_get_structure (caps, i));
     GstCapsFeatures *f = gst_caps_get_features (caps, i);
+    if (!gst_neural_filter_memory_usable (GST_NEURAL_FILTER (trans), f))
+      continue;                 /* CUDA memory while running on the CPU */
+    GstStructure *st = gst_structure_copy (gst_caps_get_structure (caps, i));
 
     if (s <= 0) {
       /* No model loaded yet: any size (set_info checks once one is). */

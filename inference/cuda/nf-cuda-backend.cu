@@ -488,7 +488,7 @@ void *
 nf_cuda_device_alloc (NfBackend *base, size_t bytes, GError **error)
 {
   void *p = NULL;
-  if (!enter (NF_CUDA (base), error))
+  if (base && !enter (NF_CUDA (base), error))
     return NULL;
   if (!nf_cuda_ok (cudaMalloc (&p, bytes ? bytes : 1), "cudaMalloc (staging)", error)) {
     g_prefix_error (error, "%.1f MiB of frame staging: ", bytes / 1048576.0);
@@ -502,7 +502,8 @@ nf_cuda_device_free (NfBackend *base, void *p)
 {
   if (!p)
     return;
-  enter (NF_CUDA (base), NULL);
+  if (base)
+    enter (NF_CUDA (base), NULL);
   cudaFree (p);
   cudaGetLastError ();
 }
@@ -511,7 +512,7 @@ void *
 nf_cuda_host_alloc (NfBackend *base, size_t bytes, GError **error)
 {
   void *p = NULL;
-  if (!enter (NF_CUDA (base), error))
+  if (base && !enter (NF_CUDA (base), error))
     return NULL;
   if (!nf_cuda_ok (cudaHostAlloc (&p, bytes ? bytes : 1, cudaHostAllocDefault),
           "cudaHostAlloc (pinned staging)", error)) {
@@ -526,7 +527,8 @@ nf_cuda_host_free (NfBackend *base, void *p)
 {
   if (!p)
     return;
-  enter (NF_CUDA (base), NULL);
+  if (base)
+    enter (NF_CUDA (base), NULL);
   cudaFreeHost (p);
   cudaGetLastError ();
 }

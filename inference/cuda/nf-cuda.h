@@ -74,10 +74,11 @@ void *nf_cuda_backend_stream (const NfBackend *be);
  * pattern; an error says where they were overwritten. Synchronises the stream. */
 gboolean nf_cuda_buffer_guard_ok (NfBackend *be, const void *buf, GError **error);
 
-/* Raw device bytes on this backend's device (frame staging); 256-byte aligned. */
+/* Raw device bytes on this backend's device (frame staging); 256-byte aligned. be may
+ * be NULL: the CUDA context current on the calling thread then holds the memory. */
 void *nf_cuda_device_alloc (NfBackend *be, size_t bytes, GError **error);
 void nf_cuda_device_free (NfBackend *be, void *p);
-/* Page-locked host memory, for asynchronous copies. */
+/* Page-locked host memory, for asynchronous copies (be may be NULL, as above). */
 void *nf_cuda_host_alloc (NfBackend *be, size_t bytes, GError **error);
 void nf_cuda_host_free (NfBackend *be, void *p);
 /* Asynchronous 2-D copies on the backend's stream (cudaMemcpy2DAsync, any direction:

@@ -1,0 +1,379 @@
+/* test-gpu-elements.c — neuralstyle and superres on the GPU, with the plugin loaded from
+ * the build tree (GST_PLUGIN_PATH_1_0).
+ *
+ * Models made here: an exact identity (1x1 conv), a seeded style-slim network and a
+ * small seeded sr-subpixel x2. Checks, each against the same pipeline with device=cpu:
+ *  - system memory on CUDA (pinned staging): every format, odd sizes, identity within
+ *    1 level, style-slim and superres within a stated tolerance for fp32 and fp16, and
+ *    strength=0.5 (the blend fused into the GPU conversion);
+ *  - memory:CUDAMemory in and out through cudaupload/cudadownload (skipped with a
+ *    message when nvcodec does not provide them): the element's sink caps must carry
+ *    the CUDA feature (zero copy), results as above;
+ *  - device=auto posts an INFO message naming the GPU; cuda-device-id beyond the
+ *    machine's devices is an error with device=cuda and a CPU fallback with auto;
+ *  - nvh264enc ! nvh264dec ! neuralstyle ! nvh264enc, and the sample clip decoded by
+ *    nvh264dec, run to EOS without error with CUDA memory between the elements (when
+ *    nvh264dec/nvh264enc exist).
+ * Exit: 0 pass, 1 fail, 77 no usable GPU.
+ * Does not: check the network arithmetic beyond the CPU comparison (test-gpu-ops does).
+ */
+#include <math.h>
+#include <string.h>
+#include <glib/gstdio.h>
+#include <gst/app/gstappsink.h>
+#include <gst/check/gstcheck.h>
+#include <gst/video/video.h>
+
+#include "nf-arch.h"
+#include "nf-backend.h"
+#include "nf-cuda.h"
+#include "nf-graph.h"
+#include "nf-model.h"
+
+static gchar *model_dir, *m_identity, *m_slim, *m_sr2;
+
+static gchar *
+save_model (NfModel * m, const gchar * name)
+{
+  GError *e = NULL;
+  gchar *path = g_build_filename (model_dir, name, NULL);
+  if (!nf_model_save (m, path, NF_DTYPE_F32, &e))
+    g_error ("saving %s: %s", path, e->message);
+  nf_model_free (m);
+  return path;
+}
+
+static void
+make_models (void)
+{
+  GError *e = NULL;
+  NfGraph *g = nf_graph_from_json ("{\"input\":\"x\",\"output\":\"y\",\"ops\":[{\"op\":"
+      "\"conv2d\",\"name\":\"conv1\",\"in\":\"x\",\"out\":\"y\",\"k\":1,\"cin\":3,"
+      "\"cout\":3}]}", &e);
+  g_assert (g);
+  NfModel *m = nf_model_new_for_graph (g, NF_TASK_STYLE, 1, &e);
+  nf_graph_free (g);
+  float *w = nf_model_tensor (m, "conv1.weight")->data;
+  for (int i = 0; i < 3; i++)
+    w[i * 3 + i] = 1.0f;
+  nf_model_bind (m, NULL);
+  m_identity = save_model (m, "identity.safetensors");
+
+  NfArchSpec slim = { "style-slim", 0, 0, 0 };
+  m_slim = save_model (nf_arch_new_model (&slim, 5, &e), "slim.safetensors");
+  NfArchSpec sr = { "sr-subpixel", 2, 16, 1 };
+  m_sr2 = save_model (nf_arch_new_model (&sr, 6, &e), "sr2.safetensors");
+}
+
+static gboolean
+have_element (const gchar * name)
+{
+  GstElementFactory *f = gst_element_factory_find (name);
+  if (f)
+    gst_object_unref (f);
+  return f != NULL;
+}
+
+/* Runs desc (with an appsink named "out", or none) to EOS. Returns the frames pulled
+ * (concatenated bytes) or NULL; *msg: the error message text, if one came. Also
+ * collects INFO messages' texts into *infos (may be NULL) and the caps of the element
+ * named "nf" at its sink pad into *nf_caps (may be NULL). */
+static GByteArray *
+run (const gchar * desc, gchar ** error, GString * infos, GstCaps ** nf_caps)
+{
+  GError *e = NULL;
+  GstElement *pipe = gst_parse_launch (desc, &e);
+  fail_unless (pipe != NULL, "%s: %s", desc, e ? e->message : "");
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (pipe), "out");
+  GstElement *nf = gst_bin_get_by_name (GST_BIN (pipe), "nf");
+  GByteArray *bytes = g_byte_array_new ();
+  GstBus *bus = gst_element_get_bus (pipe);
+  *error = NULL;
+  gst_element_set_state (pipe, GST_STATE_PLAYING);
+  for (;;) {
+    if (sink) {
+      GstSample *s = gst_app_sink_try_pull_sample (GST_APP_SINK (sink), 20 * GST_MSECOND);
+      if (s) {
+        GstMapInfo map;
+        GstBuffer *b = gst_sample_get_buffer (s);
+        if (gst_buffer_map (b, &map, GST_MAP_READ)) {
+          g_byte_array_append (bytes, map.data, map.size);
+          gst_buffer_unmap (b, &map);
+        }
+        if (nf_caps && !*nf_caps && nf) {
+          GstPad *pad = gst_element_get_static_pad (nf, "sink");
+          *nf_caps = gst_pad_get_current_caps (pad);
+          gst_object_unref (pad);
+        }
+        gst_sample_unref (s);
+        continue;
+      }
+    }
+    GstMessage *m = gst_bus_timed_pop_filtered (bus, sink ? 0 : 100 * GST_MSECOND,
+        GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_INFO);
+    if (!m)
+      continue;
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_INFO) {
+      GError *ie;
+      gst_message_parse_info (m, &ie, NULL);
+      if (infos)
+        g_string_append_printf (infos, "%s\n", ie->message);
+      g_error_free (ie);
+      gst_message_unref (m);
+      continue;
+    }
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR) {
+      GError *ee;
+      gst_message_parse_error (m, &ee, NULL);
+      *error = g_strdup (ee->message);
+      g_error_free (ee);
+    }
+    if (!sink && nf_caps && !*nf_caps && nf) {
+      GstPad *pad = gst_element_get_static_pad (nf, "sink");
+      *nf_caps = gst_pad_get_current_caps (pad);
+      gst_object_unref (pad);
+    }
+    gst_message_unref (m);
+    break;
+  }
+  gst_element_set_state (pipe, GST_STATE_NULL);
+  gst_object_unref (bus);
+  if (sink)
+    gst_object_unref (sink);
+  if (nf)
+    gst_object_unref (nf);
+  gst_object_unref (pipe);
+  if (*error) {
+    g_byte_array_unref (bytes);
+    return NULL;
+  }
+  return bytes;
+}
+
+/* Compares the GPU pipeline's frames with the CPU one's: max and mean byte difference. */
+static void
+compare (const gchar * gpu_desc, const gchar * cpu_desc, int max_tol, double mean_tol,
+    gboolean want_cuda_caps)
+{
+  gchar *err = NULL;
+  GstCaps *caps = NULL;
+  GByteArray *g = run (gpu_desc, &err, NULL, &caps);
+  fail_unless (g != NULL, "%s: %s", gpu_desc, err);
+  GByteArray *c = run (cpu_desc, &err, NULL, NULL);
+  fail_unless (c != NULL, "%s: %s", cpu_desc, err);
+  fail_unless (g->len == c->len && g->len > 0, "%s: %u bytes vs %u on the CPU", gpu_desc,
+      g->len, c->len);
+  int worst = 0;
+  double sum = 0;
+  for (guint i = 0; i < g->len; i++) {
+    int d = abs ((int) g->data[i] - (int) c->data[i]);
+    worst = MAX (worst, d);
+    sum += d;
+  }
+  double mean = sum / g->len;
+  GST_INFO ("%s: max %d mean %.3f", gpu_desc, worst, mean);
+  g_print ("  %-100.100s max %d mean %.3f\n", gpu_desc, worst, mean);
+  fail_unless (worst <= max_tol && mean <= mean_tol,
+      "%s: max diff %d (tol %d), mean %.3f (tol %.3f) against the CPU", gpu_desc, worst,
+      max_tol, mean, mean_tol);
+  if (want_cuda_caps) {
+    fail_unless (caps != NULL, "%s: no caps on the element", gpu_desc);
+    GstCapsFeatures *f = gst_caps_get_features (caps, 0);
+    fail_unless (f && gst_caps_features_contains (f, "memory:CUDAMemory"),
+        "%s: the element did not get CUDA memory: %" GST_PTR_FORMAT, gpu_desc, caps);
+  }
+  if (caps)
+    gst_caps_unref (caps);
+  g_byte_array_unref (g);
+  g_byte_array_unref (c);
+}
+
+static const gchar *formats[] = { "RGB", "BGR", "RGBx", "BGRx", "xRGB", "RGBA", "BGRA",
+  "I420", "NV12"
+};
+
+static const gchar *cuda_formats[] = { "RGB", "BGRx", "RGBA", "I420", "NV12" };
+
+#define SRC "videotestsrc num-buffers=3 pattern=ball ! "
+
+GST_START_TEST (test_system_memory)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (formats); i++) {
+    const gchar *f = formats[i];
+    gchar *caps = g_strdup_printf ("video/x-raw,format=%s,width=63,height=37", f);
+    gchar *g, *c;
+    /* identity: exact up to the rounding the CPU path does too */
+    g = g_strdup_printf (SRC "%s ! neuralstyle name=nf model=%s device=cuda precision=fp32 ! "
+        "appsink name=out sync=false", caps, m_identity);
+    c = g_strdup_printf (SRC "%s ! neuralstyle model=%s device=cpu ! appsink name=out "
+        "sync=false", caps, m_identity);
+    compare (g, c, 1, 0.01, FALSE);
+    g_free (g);
+    g_free (c);
+    for (int fp16 = 0; fp16 < 2; fp16++) {
+      g = g_strdup_printf (SRC "%s ! neuralstyle model=%s device=cuda precision=%s "
+          "strength=%s ! appsink name=out sync=false", caps, m_slim, fp16 ? "fp16" : "fp32",
+          i % 2 ? "0.5" : "1.0");
+      c = g_strdup_printf (SRC "%s ! neuralstyle model=%s device=cpu strength=%s ! "
+          "appsink name=out sync=false", caps, m_slim, i % 2 ? "0.5" : "1.0");
+      compare (g, c, fp16 ? 12 : 2, fp16 ? 1.0 : 0.05, FALSE);
+      g_free (g);
+      g_free (c);
+      g = g_strdup_printf (SRC "%s ! superres model=%s device=cuda precision=%s ! "
+          "appsink name=out sync=false", caps, m_sr2, fp16 ? "fp16" : "fp32");
+      c = g_strdup_printf (SRC "%s ! superres model=%s device=cpu ! appsink name=out "
+          "sync=false", caps, m_sr2);
+      compare (g, c, fp16 ? 8 : 2, fp16 ? 0.5 : 0.05, FALSE);
+      g_free (g);
+      g_free (c);
+    }
+    g_free (caps);
+  }
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_cuda_memory)
+{
+  if (!have_element ("cudaupload") || !have_element ("cudadownload")) {
+    g_print ("  skipped: cudaupload/cudadownload not available\n");
+    return;
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (cuda_formats); i++) {
+    gchar *caps = g_strdup_printf ("video/x-raw,format=%s,width=65,height=35",
+        cuda_formats[i]);
+    gchar *g, *c;
+    g = g_strdup_printf (SRC "%s ! cudaupload ! video/x-raw(memory:CUDAMemory) ! neuralstyle "
+        "name=nf model=%s device=cuda precision=fp32 ! cudadownload ! %s ! appsink name=out "
+        "sync=false", caps, m_identity, caps);
+    c = g_strdup_printf (SRC "%s ! neuralstyle model=%s device=cpu ! appsink name=out "
+        "sync=false", caps, m_identity);
+    compare (g, c, 1, 0.01, TRUE);
+    g_free (g);
+    g_free (c);
+    g = g_strdup_printf (SRC "%s ! cudaupload ! neuralstyle name=nf model=%s device=auto "
+        "strength=0.7 ! cudadownload ! %s ! appsink name=out sync=false", caps, m_slim, caps);
+    c = g_strdup_printf (SRC "%s ! neuralstyle model=%s device=cpu strength=0.7 ! appsink "
+        "name=out sync=false", caps, m_slim);
+    compare (g, c, 12, 1.0, TRUE);
+    g_free (g);
+    g_free (c);
+    gchar *outcaps = g_strdup_printf ("video/x-raw,format=%s,width=130,height=70",
+        cuda_formats[i]);
+    g = g_strdup_printf (SRC "%s ! cudaupload ! superres name=nf model=%s device=cuda "
+        "precision=fp32 ! cudadownload ! %s ! appsink name=out sync=false", caps, m_sr2,
+        outcaps);
+    c = g_strdup_printf (SRC "%s ! superres model=%s device=cpu ! appsink name=out "
+        "sync=false", caps, m_sr2);
+    compare (g, c, 2, 0.05, TRUE);
+    g_free (g);
+    g_free (c);
+    g_free (outcaps);
+    g_free (caps);
+  }
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_device_selection)
+{
+  gchar *err = NULL;
+  GString *infos = g_string_new (NULL);
+  gchar *d = g_strdup_printf (SRC "video/x-raw,width=32,height=24 ! neuralstyle model=%s "
+      "device=auto ! fakesink", m_identity);
+  GByteArray *b = run (d, &err, infos, NULL);
+  fail_unless (b != NULL, "%s: %s", d, err);
+  g_byte_array_unref (b);
+  g_print ("  bus INFO: %s", infos->str);
+  fail_unless (strstr (infos->str, "Running on") != NULL,
+      "device=auto did not say which GPU it runs on: \"%s\"", infos->str);
+  g_free (d);
+
+  d = g_strdup_printf (SRC "video/x-raw,width=32,height=24 ! neuralstyle model=%s "
+      "device=cuda cuda-device-id=4096 ! fakesink", m_identity);
+  b = run (d, &err, NULL, NULL);
+  fail_unless (b == NULL && err && strstr (err, "device=cuda") != NULL,
+      "%s: expected an error naming device=cuda, got %s", d, err);
+  g_free (err);
+  g_free (d);
+
+  g_string_truncate (infos, 0);
+  d = g_strdup_printf (SRC "video/x-raw,width=32,height=24 ! neuralstyle model=%s "
+      "device=auto cuda-device-id=4096 ! fakesink", m_identity);
+  b = run (d, &err, infos, NULL);
+  fail_unless (b != NULL, "%s: the CPU fallback failed: %s", d, err);
+  fail_unless (strstr (infos->str, "Running on") == NULL, "%s: %s", d, infos->str);
+  g_byte_array_unref (b);
+  g_free (d);
+  g_string_free (infos, TRUE);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_nvcodec)
+{
+  if (!have_element ("nvh264dec") || !have_element ("nvh264enc")) {
+    g_print ("  skipped: nvh264dec/nvh264enc not available\n");
+    return;
+  }
+  gchar *err = NULL;
+  GstCaps *caps = NULL;
+  gchar *d = g_strdup_printf ("videotestsrc num-buffers=30 ! video/x-raw,format=NV12,"
+      "width=320,height=240 ! nvh264enc ! h264parse ! nvh264dec ! neuralstyle name=nf "
+      "model=%s ! nvh264enc ! h264parse ! fakesink", m_slim);
+  GByteArray *b = run (d, &err, NULL, &caps);
+  fail_unless (b != NULL, "%s: %s", d, err);
+  g_byte_array_unref (b);
+  g_print ("  nvh264dec ! neuralstyle caps: %" GST_PTR_FORMAT "\n", caps);
+  fail_unless (caps && gst_caps_features_contains (gst_caps_get_features (caps, 0),
+          "memory:CUDAMemory"), "no CUDA memory between nvh264dec and neuralstyle");
+  gst_caps_unref (caps);
+  g_free (d);
+
+  const gchar *clip = g_getenv ("NF_SAMPLE_CLIP");
+  if (clip && g_file_test (clip, G_FILE_TEST_IS_REGULAR)) {
+    d = g_strdup_printf ("filesrc location=%s ! qtdemux ! h264parse ! nvh264dec ! "
+        "neuralstyle model=%s ! nvh264enc ! h264parse ! fakesink", clip, m_slim);
+    b = run (d, &err, NULL, NULL);
+    fail_unless (b != NULL, "%s: %s", d, err);
+    g_byte_array_unref (b);
+    g_free (d);
+  }
+}
+
+GST_END_TEST;
+
+static Suite *
+gpu_elements_suite (void)
+{
+  Suite *s = suite_create ("gpu-elements");
+  TCase *tc = tcase_create ("general");
+  tcase_set_timeout (tc, 240);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_system_memory);
+  tcase_add_test (tc, test_cuda_memory);
+  tcase_add_test (tc, test_device_selection);
+  tcase_add_test (tc, test_nvcodec);
+  return s;
+}
+
+int
+main (int argc, char **argv)
+{
+  GError *e = NULL;
+  if (nf_cuda_device_count (&e) == 0) {
+    g_print ("SKIP: no usable GPU: %s\n", e->message);
+    g_error_free (e);
+    return 77;
+  }
+  gst_check_init (&argc, &argv);
+  model_dir = g_dir_make_tmp ("nf-gpu-elements-XXXXXX", &e);
+  g_assert (model_dir);
+  make_models ();
+  int failed = gst_check_run_suite (gpu_elements_suite (), "gpu-elements", __FILE__);
+  g_unlink (m_identity);
+  g_unlink (m_slim);
+  g_unlink (m_sr2);
+  g_rmdir (model_dir);
+  return failed ? 1 : 0;
+}
