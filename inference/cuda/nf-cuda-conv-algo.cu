@@ -63,6 +63,14 @@ allowed_bwd (NfCudaBackend *be, int algo)
   return algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0 || algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
 }
 
+/* The math type to run an algorithm with: what cuDNN reported for fp16; always FMA for
+ * fp32, since DEFAULT_MATH permits TF32 tensor cores on Ampere and newer. */
+static cudnnMathType_t
+run_math (NfCudaBackend *be, cudnnMathType_t reported)
+{
+  return be->fp16 ? reported : CUDNN_FMA_MATH;
+}
+
 /* Temporary device buffers for timing runs (freed by the caller). */
 typedef struct {
   void *x, *y, *ws;
@@ -135,13 +143,14 @@ choose_forward (NfCudaBackend *be, NfCudaConv *st, Trial *t, size_t limit, NfCud
     if (perf[i].status != CUDNN_STATUS_SUCCESS || !allowed_fwd (be, perf[i].algo))
       continue;
     size_t ws = 0;
-    NF_CUDNN_TRY (cudnnSetConvolutionMathType (st->cdesc, perf[i].mathType), error);
+    cudnnMathType_t math = run_math (be, perf[i].mathType);
+    NF_CUDNN_TRY (cudnnSetConvolutionMathType (st->cdesc, math), error);
     if (cudnnGetConvolutionForwardWorkspaceSize (be->cudnn, st->xdesc, st->wdesc, st->cdesc,
             st->ydesc, perf[i].algo, &ws) != CUDNN_STATUS_SUCCESS || ws > limit)
       continue;
     out->algo = perf[i].algo;
     out->ws_bytes = ws;
-    out->math = perf[i].mathType;
+    out->math = math;
     return TRUE;
   }
   g_set_error (error, NF_CUDA_ERROR, NF_CUDA_ERROR_FAILED,
@@ -171,13 +180,14 @@ choose_backward_data (NfCudaBackend *be, NfCudaConv *st, Trial *t, size_t limit,
     if (perf[i].status != CUDNN_STATUS_SUCCESS || !allowed_bwd (be, perf[i].algo))
       continue;
     size_t ws = 0;
-    NF_CUDNN_TRY (cudnnSetConvolutionMathType (st->cdesc, perf[i].mathType), error);
+    cudnnMathType_t math = run_math (be, perf[i].mathType);
+    NF_CUDNN_TRY (cudnnSetConvolutionMathType (st->cdesc, math), error);
     if (cudnnGetConvolutionBackwardDataWorkspaceSize (be->cudnn, st->wdesc, st->xdesc,
             st->cdesc, st->ydesc, perf[i].algo, &ws) != CUDNN_STATUS_SUCCESS || ws > limit)
       continue;
     out->algo = perf[i].algo;
     out->ws_bytes = ws;
-    out->math = perf[i].mathType;
+    out->math = math;
     return TRUE;
   }
   g_set_error (error, NF_CUDA_ERROR, NF_CUDA_ERROR_FAILED,
