@@ -64,9 +64,12 @@ upload_filter (NfCudaBackend *be, const float *w, int K, int C, int k, void **ds
                 nf_float_to_half (w[(((size_t) o * C + i) * k + y) * k + x]);
     host = h;
   }
+  /* On the backend's (non-blocking) stream, which the legacy stream of a plain
+   * cudaMemcpy would not order against; synchronised before the host copy goes. */
   gboolean ok = nf_cuda_ok (cudaMalloc (dst, bytes), "cudaMalloc (weights)", error)
-      && nf_cuda_ok (cudaMemcpy (*dst, host ? host : w, bytes, cudaMemcpyHostToDevice),
-      "uploading weights", error);
+      && nf_cuda_ok (cudaMemcpyAsync (*dst, host ? host : w, bytes, cudaMemcpyHostToDevice,
+          be->stream), "uploading weights", error)
+      && nf_cuda_ok (cudaStreamSynchronize (be->stream), "uploading weights", error);
   g_free (host);
   return ok;
 }
@@ -78,24 +81,27 @@ upload_bias (NfCudaBackend *be, const float *bias, int n, gboolean need_t, float
 {
   float *zeros = bias ? NULL : g_new0 (float, n);
   const float *src = bias ? bias : zeros;
+  guint16 *h = NULL;
   gboolean ok = TRUE;
   if (bias)
     ok = nf_cuda_ok (cudaMalloc ((void **) bf, n * sizeof (float)), "cudaMalloc (bias)", error)
-        && nf_cuda_ok (cudaMemcpy (*bf, bias, n * sizeof (float), cudaMemcpyHostToDevice),
-        "uploading bias", error);
+        && nf_cuda_ok (cudaMemcpyAsync (*bf, bias, n * sizeof (float), cudaMemcpyHostToDevice,
+            be->stream), "uploading bias", error);
   if (ok && need_t) {
     size_t es = nf_cuda_elem_size (be);
-    guint16 *h = NULL;
     if (be->fp16) {
       h = g_new (guint16, n);
       for (int i = 0; i < n; i++)
         h[i] = nf_float_to_half (src[i]);
     }
     ok = nf_cuda_ok (cudaMalloc (bt, n * es), "cudaMalloc (bias)", error)
-        && nf_cuda_ok (cudaMemcpy (*bt, h ? (const void *) h : (const void *) src, n * es,
-            cudaMemcpyHostToDevice), "uploading bias", error);
-    g_free (h);
+        && nf_cuda_ok (cudaMemcpyAsync (*bt, h ? (const void *) h : (const void *) src,
+            n * es, cudaMemcpyHostToDevice, be->stream), "uploading bias", error);
   }
+  /* before the host copies (h, zeros) go: the stream may still be reading them */
+  if (!nf_cuda_ok (cudaStreamSynchronize (be->stream), "uploading bias", ok ? error : NULL))
+    ok = FALSE;
+  g_free (h);
   g_free (zeros);
   return ok;
 }

@@ -208,14 +208,18 @@ nf_cuda_instance_norm_release (NfCudaBackend *be, NfOpCall *call)
   call->state = NULL;
 }
 
+/* On the backend's non-blocking stream (a plain cudaMemcpy runs on the legacy stream,
+ * which that stream does not wait for), synchronised before src may go. */
 static gboolean
-upload_floats (float **dst, const float *src, int n, GError **error)
+upload_floats (NfCudaBackend *be, float **dst, const float *src, int n, GError **error)
 {
   *dst = NULL;
   if (!src)
     return TRUE;
   NF_CUDA_TRY (cudaMalloc ((void **) dst, n * sizeof (float)), error);
-  NF_CUDA_TRY (cudaMemcpy (*dst, src, n * sizeof (float), cudaMemcpyHostToDevice), error);
+  NF_CUDA_TRY (cudaMemcpyAsync (*dst, src, n * sizeof (float), cudaMemcpyHostToDevice,
+          be->stream), error);
+  NF_CUDA_TRY (cudaStreamSynchronize (be->stream), error);
   return TRUE;
 }
 
@@ -237,8 +241,8 @@ nf_cuda_instance_norm_prepare (NfCudaBackend *be, NfOpCall *call, GError **error
   st->chunks = (int) CLAMP (chunks, 1, 1024);
   st->chunk_pixels = (int) ((hw + st->chunks - 1) / st->chunks);
   gboolean affine = op->affine;
-  if (!upload_floats (&st->w, affine ? op->weight : NULL, op->c, error)
-      || !upload_floats (&st->b, affine ? op->bias : NULL, op->c, error)
+  if (!upload_floats (be, &st->w, affine ? op->weight : NULL, op->c, error)
+      || !upload_floats (be, &st->b, affine ? op->bias : NULL, op->c, error)
       || !nf_cuda_ok (cudaMalloc ((void **) &st->partials,
               (size_t) s.n * s.c * st->chunks * 2 * sizeof (float)), "cudaMalloc", error)
       || !nf_cuda_ok (cudaMalloc ((void **) &st->ms, (size_t) s.n * s.c * 2 * sizeof (float)),
