@@ -19,13 +19,18 @@
  * stylised frame with the original (0: the original, 1: fully stylised).
  *
  * The model property takes a .safetensors model file, or the name of a model shipped
- * with the plugin. Style models made by PyTorch's fast_neural_style example
+ * with the plugin. With device=auto (the default) the network runs on an NVIDIA GPU
+ * when one is usable (CUDA + cuDNN; memory:CUDAMemory caps in and out), else on the CPU. Style models made by PyTorch's fast_neural_style example
  * (TransformerNet checkpoints saved as safetensors) run unchanged.
  *
  * ## Example launch line
  * |[
  * gst-launch-1.0 videotestsrc num-buffers=100 ! video/x-raw,width=320,height=240 ! neuralstyle model=style-slim-starry-night strength=0.8 ! videoconvert ! autovideosink
  * ]| Stylises a test pattern with a shipped model at 80% strength.
+ * |[
+ * gst-launch-1.0 filesrc location=in.mp4 ! qtdemux ! h264parse ! nvh264dec ! neuralstyle model=my-style.safetensors ! nvh264enc ! h264parse ! mp4mux ! filesink location=out.mp4
+ * ]| On an NVIDIA GPU: frames stay in CUDA memory from the decoder through the network
+ * (fp16 tensor cores with precision=auto) to the encoder.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

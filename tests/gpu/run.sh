@@ -62,7 +62,8 @@ if ! ninja -C "$BUILD" "${TARGETS[@]}" > "$OUT/build.log" 2>&1; then
 fi
 record build pass
 echo "built in $(( $(date +%s) - T0 ))s: ${TARGETS[*]}"
-B=$BUILD
+B=$(cd "$BUILD" && pwd)         # absolute: the element test runs with these paths
+OUT=$(cd "$OUT" && pwd)
 
 # ---- 2. probe -------------------------------------------------------------------------
 step "GPU probe"
@@ -87,8 +88,8 @@ if [ $HAVE_GPU -eq 0 ]; then
 
   if [ -x "$B/tests/gpu/test-gpu-elements" ]; then
     step "5. test-gpu-elements"
-    run elements 240 env GST_PLUGIN_PATH_1_0="$ROOT/$B/gst" \
-      GST_REGISTRY_1_0="$ROOT/$OUT/gst-registry.bin" CK_DEFAULT_TIMEOUT=120 \
+    run elements 240 env GST_PLUGIN_PATH_1_0="$B/gst" \
+      GST_REGISTRY_1_0="$OUT/gst-registry.bin" CK_DEFAULT_TIMEOUT=240 \
       NF_SAMPLE_CLIP="$ROOT/gst/samples/city.mp4" "$B/tests/gpu/test-gpu-elements"
   else
     record elements "FAIL (not built: no GStreamer plugin or gstreamer-check)"
