@@ -53,6 +53,7 @@ if [ ! -f "$BUILD/build.ninja" ]; then
     || { tail -n 30 /tmp/nf-gpu-setup.log; echo "run.sh: meson setup failed"; exit 1; }
 fi
 mkdir -p "$OUT"
+ninja -C "$BUILD" build.ninja > /dev/null 2>&1   # regenerate first: the target list below reads it
 TARGETS=(tests/gpu/test-gpu-ops tests/gpu/test-gpu-convert tests/gpu/gpu-bench
          inference/tools/nf-run)
 [ -n "$(ninja -C "$BUILD" -t targets all 2>/dev/null | grep -o '^tests/gpu/test-gpu-elements:')" ] \
