@@ -67,6 +67,8 @@ static const Field fields[] = {
   {"lr", F_DOUBLE, OFF (lr), G_RECIPE, "Adam learning rate (1e-3)", "LR"},
   {"anneal", F_STR, OFF (anneal), G_RECIPE,
       "Learning-rate schedule: none|step|cosine (cosine)", "A"},
+  {"warmup", F_INT, OFF (warmup), G_RECIPE,
+      "Linear learning-rate warm-up over the first N steps (style 0, sr 500)", "N"},
   {"lr-step", F_INT, OFF (lr_step), G_RECIPE, "step: multiply by --lr-gamma every N steps",
       "N"},
   {"lr-gamma", F_DOUBLE, OFF (lr_gamma), G_RECIPE, "step: factor (0.1)", "G"},
@@ -162,6 +164,7 @@ nf_recipe_new (const char *task, GError **error)
   r->seed = 1;
   r->lr = 1e-3;
   r->anneal = g_strdup ("cosine");
+  r->warmup = style ? 0 : 500;
   r->lr_step = 0;
   r->lr_gamma = 0.1;
   r->lr_min = 1e-5;
@@ -313,6 +316,8 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
   if (!(r->lr > 0) || !one_of (r->anneal, anneals))
     return bad (error, "--lr %g --anneal %s: a positive rate and none, step or cosine", r->lr,
         r->anneal);
+  if (r->warmup < 0 || r->warmup >= r->iters)
+    return bad (error, "--warmup %d: 0 up to fewer than --iters %d", r->warmup, r->iters);
   if (g_str_equal (r->anneal, "step") && r->lr_step < 1)
     r->lr_step = MAX (1, r->iters * 3 / 4);
   if (!(r->beta1 >= 0 && r->beta1 < 1 && r->beta2 >= 0 && r->beta2 < 1 && r->adam_eps > 0))
@@ -558,6 +563,8 @@ nf_recipe_option_entries (NfRecipe *r, gboolean run_settings_only)
 double
 nf_recipe_lr_at (const NfRecipe *r, guint64 step)
 {
+  if (step < (guint64) r->warmup)
+    return r->lr * (step + 1.0) / r->warmup;
   if (g_str_equal (r->anneal, "step") && r->lr_step > 0)
     return r->lr * pow (r->lr_gamma, (double) (step / (guint64) r->lr_step));
   if (g_str_equal (r->anneal, "cosine")) {

@@ -46,6 +46,7 @@ typedef struct {
   gint64 seed;
   double lr;
   char *anneal;                 /* none | step | cosine */
+  int warmup;                   /* linear warm-up from lr/warmup over this many steps */
   int lr_step;                  /* step: multiply by lr_gamma every lr_step steps */
   double lr_gamma, lr_min;      /* cosine: down to lr_min */
   double beta1, beta2, adam_eps, weight_decay;

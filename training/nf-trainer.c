@@ -426,6 +426,66 @@ from_output (const NfModel *m, const float *y, float *rgb, size_t n)
     rgb[i] = (y[i] - b) * a;
 }
 
+/* Forward and losses of batch b; with grad, also dL/dy into t->dy and the network's
+ * backward (parameter gradients). */
+static gboolean
+batch_losses (NfTrainer *t, const NfBatch *b, gboolean grad, NfTrainLosses *out,
+    GError **error)
+{
+  const NfRecipe *r = t->r;
+  size_t nin = nf_shape_numel (t->in_shape), nout = nf_shape_numel (t->out_shape);
+  const float *target = b->hr;                          // (N, 3, crop, crop) 0..255
+  to_input (t->model, t->style ? b->hr : b->lr, t->x, nin);
+  if (grad && t->bn_pending) {
+    if (!nf_trainnet_init_bn_stats (t->net, t->in_shape, t->x, error))
+      return FALSE;
+    t->bn_pending = FALSE;
+  }
+  if (!nf_trainnet_forward (t->net, t->in_shape, t->x, t->y, error))
+    return FALSE;
+  from_output (t->model, t->y, t->y255, nout);
+
+  NfTrainLosses L = { 0 };
+  float *dy = grad ? t->dy : NULL;
+  if (dy)
+    memset (dy, 0, nout * sizeof (float));
+  if (t->loss) {
+    NfPerceptualLosses pl;
+    if (!nf_perceptual_eval (t->loss, t->out_shape, t->y255, target, dy, &pl, error))
+      return FALSE;
+    L.content = pl.content;
+    L.style = pl.style;
+    L.total += pl.total;
+    for (int i = 0; t->style_layer_names[i]; i++) {
+      L.style_layer[i] = pl.style_layer[i];
+      L.n_style = i + 1;
+    }
+  }
+  if (r->pixel_weight > 0) {
+    L.pixel = nf_loss_content (t->y255, target, nout, r->pixel_weight, dy);
+    L.total += r->pixel_weight * L.pixel;
+  }
+  if (r->tv_strength > 0) {
+    double w = r->tv_strength * (double) nout;  /* Johnson's sum = mean x elements */
+    L.tv = nf_loss_tv (t->y255, t->out_shape, w, dy);
+    L.total += w * L.tv;
+  }
+  *out = L;
+  if (!isfinite (L.total)) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+        "the loss is not finite at step %" G_GUINT64_FORMAT " (%g): the run diverged; lower "
+        "--lr or resume from the last checkpoint", t->step + 1, L.total);
+    return FALSE;
+  }
+  if (!grad)
+    return TRUE;
+  /* dL/dy255 -> dL/dy */
+  float a = 255.0f / (t->model->out_hi - t->model->out_lo);
+  for (size_t i = 0; i < nout; i++)
+    dy[i] *= a;
+  return nf_trainnet_backward (t->net, dy, error);
+}
+
 gboolean
 nf_trainer_step (NfTrainer *t, NfTrainLosses *losses, GError **error)
 {
@@ -439,58 +499,10 @@ nf_trainer_step (NfTrainer *t, NfTrainLosses *losses, GError **error)
   NfBatch *b = nf_loader_next (t->loader, error);
   if (!b)
     return FALSE;
-  size_t nin = nf_shape_numel (t->in_shape), nout = nf_shape_numel (t->out_shape);
-  const float *target = b->hr;                          // (N, 3, crop, crop) 0..255
-  to_input (t->model, t->style ? b->hr : b->lr, t->x, nin);
-  gboolean ok = TRUE;
-  if (t->bn_pending) {
-    ok = nf_trainnet_init_bn_stats (t->net, t->in_shape, t->x, error);
-    t->bn_pending = FALSE;
-  }
-  ok = ok && nf_trainnet_forward (t->net, t->in_shape, t->x, t->y, error);
-  if (!ok) {
-    nf_batch_free (b);
-    return FALSE;
-  }
-  from_output (t->model, t->y, t->y255, nout);
-
-  NfTrainLosses L = { 0 };
-  memset (t->dy, 0, nout * sizeof (float));
-  if (t->loss) {
-    NfPerceptualLosses pl;
-    if (!nf_perceptual_eval (t->loss, t->out_shape, t->y255, target, t->dy, &pl, error)) {
-      nf_batch_free (b);
-      return FALSE;
-    }
-    L.content = pl.content;
-    L.style = pl.style;
-    L.total += pl.total;
-    for (int i = 0; t->style_layer_names[i]; i++) {
-      L.style_layer[i] = pl.style_layer[i];
-      L.n_style = i + 1;
-    }
-  }
-  if (r->pixel_weight > 0) {
-    L.pixel = nf_loss_content (t->y255, target, nout, r->pixel_weight, t->dy);
-    L.total += r->pixel_weight * L.pixel;
-  }
-  if (r->tv_strength > 0) {
-    double w = r->tv_strength * (double) nout;  /* Johnson's sum = mean x elements */
-    L.tv = nf_loss_tv (t->y255, t->out_shape, w, t->dy);
-    L.total += w * L.tv;
-  }
+  NfTrainLosses L;
+  gboolean ok = batch_losses (t, b, TRUE, &L, error);
   nf_batch_free (b);
-  if (!isfinite (L.total)) {
-    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
-        "the loss is not finite at step %" G_GUINT64_FORMAT " (%g): the run diverged; lower "
-        "--lr or resume from the last checkpoint", t->step + 1, L.total);
-    return FALSE;
-  }
-  /* dL/dy255 -> dL/dy */
-  float a = 255.0f / (t->model->out_hi - t->model->out_lo);
-  for (size_t i = 0; i < nout; i++)
-    t->dy[i] *= a;
-  if (!nf_trainnet_backward (t->net, t->dy, error))
+  if (!ok)
     return FALSE;
   t->last_lr = nf_recipe_lr_at (r, t->step);
   t->adam.lr = (float) t->last_lr;
@@ -503,6 +515,17 @@ nf_trainer_step (NfTrainer *t, NfTrainLosses *losses, GError **error)
   if (losses)
     *losses = L;
   return TRUE;
+}
+
+gboolean
+nf_trainer_loss_on_batch (NfTrainer *t, guint64 index, NfTrainLosses *losses, GError **error)
+{
+  NfBatch *b = nf_dataset_make_batch (t->ds, &t->spec, index, error);
+  if (!b)
+    return FALSE;
+  gboolean ok = batch_losses (t, b, FALSE, losses, error);
+  nf_batch_free (b);
+  return ok;
 }
 
 /* ---- accessors ---------------------------------------------------------------------------- */

@@ -56,6 +56,10 @@ void nf_trainer_free (NfTrainer *t);
 NfRecipe *nf_trainer_recipe_from_checkpoint (const char *path, GError **error);
 
 gboolean nf_trainer_step (NfTrainer *t, NfTrainLosses *losses, GError **error);
+/* The losses of training batch `index` under the current weights, without a step (for
+ * tests and checks; a network with pending batch-norm initialisation runs as it is). */
+gboolean nf_trainer_loss_on_batch (NfTrainer *t, guint64 index, NfTrainLosses *losses,
+    GError **error);
 
 const NfRecipe *nf_trainer_recipe (const NfTrainer *t);
 guint64 nf_trainer_steps_done (const NfTrainer *t);

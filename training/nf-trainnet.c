@@ -33,6 +33,8 @@ struct NfTrainNet {
   NfParams *params;
   GArray *bns;                  /* BnFold */
   NfShape in_shape;
+  int out_value;                /* the value the loss reads: the output, or the input of a
+                                 * final clamp */
 };
 
 static size_t
@@ -189,6 +191,14 @@ nf_trainnet_new (NfModel *model, NfBackend *be, GError **error)
     memcpy (t->params->params + v->offset, nf_model_tensor (model, v->name)->data,
         v->count * sizeof (float));
   }
+  /* A final clamp is left out of training: its gradient is zero outside the range, which
+   * can freeze pixels for good; the loss sees (and pulls back) the unclamped values. */
+  const NfGraph *rg = model->graph;
+  t->out_value = rg->output;
+  for (int i = 0; i < rg->n_ops; i++)
+    if (rg->ops[i].out == rg->output && rg->ops[i].type == NF_OP_CLAMP
+        && nf_graph_n_consumers (rg, rg->ops[i].in[0]) == 1)
+      t->out_value = rg->ops[i].in[0];
   NfEngineOptions eo = {.keep_all_values = TRUE,.no_fusion = TRUE };
   t->engine = nf_engine_new (model, be, &eo);
   if (!nf_trainnet_sync (t, error)) {
@@ -225,8 +235,8 @@ nf_trainnet_forward (NfTrainNet *t, NfShape s, const float *x, float *y, GError 
   if (!t->be->iface->upload (t->be, nf_engine_input_buffer (t->engine), x, s, error)
       || !nf_engine_run (t->engine, error))
     return FALSE;
-  return !y || t->be->iface->download (t->be, y, nf_engine_output_buffer (t->engine),
-      nf_engine_output_shape (t->engine), error);
+  return !y || t->be->iface->download (t->be, y, nf_engine_value_buffer (t->engine,
+          t->out_value), nf_engine_value_shape (t->engine, t->out_value), error);
 }
 
 NfShape
@@ -299,10 +309,10 @@ nf_trainnet_backward (NfTrainNet *t, const float *dy, GError **error)
     memset (b->gw, 0, b->nw * sizeof (float));
     memset (b->gb, 0, b->conv->cout * sizeof (float));
   }
-  int out = t->model->graph->output;
+  int out = t->out_value;
   if (!nf_engine_zero_grads (t->engine, error)
       || !t->be->iface->upload (t->be, nf_engine_grad_buffer (t->engine, out), dy,
-          nf_engine_output_shape (t->engine), error)
+          nf_engine_value_shape (t->engine, out), error)
       || !nf_engine_backward (t->engine, param_grad, t, error))
     return FALSE;
   bn_chain_rule (t);

@@ -45,7 +45,10 @@ NfModel *nf_trainnet_model (NfTrainNet *t);
 gboolean nf_trainnet_has_batch_norm (const NfTrainNet *t);
 
 /* x (N, 3, H, W) in the model's input range -> y (N, 3, sH, sW) in its output range
- * (y may be NULL: output left on the device). Plans on the first call / a new shape. */
+ * (y may be NULL: output left on the device). Plans on the first call / a new shape.
+ * A clamp at the end of the graph is not applied here: y is its input, and the loss
+ * gradient is seeded there (a clamp's gradient is zero outside its range, which would
+ * freeze pixels that stray out for good; the loss pulls them back instead). */
 gboolean nf_trainnet_forward (NfTrainNet *t, NfShape s, const float *x, float *y,
     GError **error);
 NfShape nf_trainnet_output_shape (NfTrainNet *t);
