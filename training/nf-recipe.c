@@ -444,24 +444,9 @@ nf_recipe_to_json (const NfRecipe *r, gboolean with_run_settings)
   return g_string_free (s, FALSE);
 }
 
-gboolean
-nf_recipe_update_from_json (NfRecipe *r, const char *json, GError **error)
+static gboolean
+update_from_object (NfRecipe *r, JsonObject *o, GError **error)
 {
-  JsonParser *parser = json_parser_new ();
-  GError *e = NULL;
-  if (!json_parser_load_from_data (parser, json, -1, &e)) {
-    g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "recipe JSON: %s", e->message);
-    g_error_free (e);
-    g_object_unref (parser);
-    return FALSE;
-  }
-  JsonNode *root = json_parser_get_root (parser);
-  if (!JSON_NODE_HOLDS_OBJECT (root)) {
-    g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "recipe JSON is not an object");
-    g_object_unref (parser);
-    return FALSE;
-  }
-  JsonObject *o = json_node_get_object (root);
   gboolean ok = TRUE;
   for (guint i = 0; i < G_N_ELEMENTS (fields) && ok; i++) {
     const Field *f = &fields[i];
@@ -512,8 +497,65 @@ nf_recipe_update_from_json (NfRecipe *r, const char *json, GError **error)
       g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "recipe JSON: \"%s\" has the wrong type",
           f->key);
   }
+  return ok;
+}
+
+/* The root object of json, or NULL with an error. */
+static JsonParser *
+parse_object (const char *json, JsonObject **obj, GError **error)
+{
+  JsonParser *parser = json_parser_new ();
+  GError *e = NULL;
+  if (!json_parser_load_from_data (parser, json, -1, &e)) {
+    g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "recipe JSON: %s", e->message);
+    g_error_free (e);
+    g_object_unref (parser);
+    return NULL;
+  }
+  JsonNode *root = json_parser_get_root (parser);
+  if (!root || !JSON_NODE_HOLDS_OBJECT (root)) {
+    g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "recipe JSON is not an object");
+    g_object_unref (parser);
+    return NULL;
+  }
+  *obj = json_node_get_object (root);
+  return parser;
+}
+
+gboolean
+nf_recipe_update_from_json (NfRecipe *r, const char *json, GError **error)
+{
+  JsonObject *o;
+  JsonParser *parser = parse_object (json, &o, error);
+  if (!parser)
+    return FALSE;
+  gboolean ok = update_from_object (r, o, error);
   g_object_unref (parser);
   return ok;
+}
+
+NfRecipe *
+nf_recipe_from_training_metadata (const char *training, GError **error)
+{
+  JsonObject *o;
+  JsonParser *parser = training ? parse_object (training, &o, error) : NULL;
+  if (!parser) {
+    if (!training)
+      g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "no \"training\" metadata");
+    return NULL;
+  }
+  JsonNode *rn = json_object_get_member (o, "recipe");
+  JsonObject *ro = rn && JSON_NODE_HOLDS_OBJECT (rn) ? json_node_get_object (rn) : NULL;
+  JsonNode *tn = ro ? json_object_get_member (ro, "task") : NULL;
+  NfRecipe *r = NULL;
+  if (!tn || !JSON_NODE_HOLDS_VALUE (tn) || json_node_get_value_type (tn) != G_TYPE_STRING)
+    g_set_error (error, NF_ERROR, NF_ERROR_FORMAT,
+        "the \"training\" metadata has no recipe with a task (not written by nf-train?)");
+  else if ((r = nf_recipe_new (json_node_get_string (tn), error))
+      && !update_from_object (r, ro, error))
+    g_clear_pointer (&r, nf_recipe_free);
+  g_object_unref (parser);
+  return r;
 }
 
 /* ---- options ------------------------------------------------------------------------ */

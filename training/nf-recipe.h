@@ -85,6 +85,9 @@ gboolean nf_recipe_finalize (NfRecipe *r, GError **error);
 char *nf_recipe_to_json (const NfRecipe *r, gboolean with_run_settings);
 /* Fields absent from the JSON keep the values of r. */
 gboolean nf_recipe_update_from_json (NfRecipe *r, const char *json, GError **error);
+/* The recipe inside a weight file's "training" metadata (nf_trainer_export writes
+ * {"recipe": {...}, ...}), over the defaults of its task. */
+NfRecipe *nf_recipe_from_training_metadata (const char *training, GError **error);
 
 /* GOption entries writing into r: all fields, or only the run settings (+ iters).
  * g_free the array (the strings belong to a static table). */

@@ -1,0 +1,409 @@
+/* nf-evaluate.c — scores trained models on held-out images.
+ *
+ *   nf-evaluate sr MODEL.safetensors... [--data DIR] [--split val|train|all]
+ *       [--degrade blur-bicubic|bicubic] [--blur-sigma S] [--csv FILE] [--save DIR]
+ *   nf-evaluate style MODEL.safetensors... [--data DIR] [--style-image IMG]
+ *       [--style-size 256] [--size 256] [--layers relu1_2,relu2_2,relu3_3] [--csv FILE]
+ *       [--save DIR]
+ *   common: --val-percent P --exclude NAME --lossnet PATH --backend B --max-images N
+ *
+ * What it does: picks the images — by default the validation split (FNV-1a name hash,
+ * nf-dataset.h) of the folders, split percentage and exclusions the model was trained
+ * with (read from its "training" metadata), else of ../shared/data/{photos,sr-train}
+ * with 10 % — and prints per image and per model:
+ *   sr:    PSNR-Y and SSIM-Y (shave = scale) of the model, bicubic and Lanczos-3, the
+ *          degradation as in training unless --degrade says otherwise, and the mean gain
+ *          over bicubic against the issue's bar (+1.5 dB);
+ *   style: content loss (MSE of VGG16 relu2_2 between output and photo, caffe
+ *          preprocessing, photos scaled to --size 256 on the long side), style loss (sum
+ *          of Gram MSEs, weights 1, over --layers) of the output and of the unstyled
+ *          photo (the baseline), and both against the issue's bars (content <= 1.5e5,
+ *          style <= baseline / 3).
+ * Definitions in nf-eval.h. --csv writes one row per model and image; --save writes the
+ * outputs as PNG under DIR/<model name>/.
+ * What it does not: train. Exit codes: 0 scored (whether or not a bar is met), 1 a file
+ * or model failed, 2 usage error.
+ */
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nf-dataset.h"
+#include "nf-error.h"
+#include "nf-eval.h"
+#include "nf-image.h"
+#include "nf-recipe.h"
+#include "nf-resize.h"
+#include "nf-trainer.h"
+#include "nf-vgg.h"
+
+#define LOSSNET_FILE "vgg16-conv1_1-conv3_3.safetensors"
+#define CONTENT_BAR 1.5e5
+#define STYLE_BAR (1.0 / 3.0)
+#define PSNR_BAR 1.5
+
+static char **opt_data, **opt_exclude, *opt_split, *opt_degrade, *opt_csv, *opt_save;
+static char *opt_style, *opt_layers, *opt_lossnet, *opt_backend;
+static int opt_val_percent = -1, opt_style_size = 0, opt_size = 256, opt_max = 0;
+static double opt_sigma = -1.0;
+
+static GOptionEntry entries[] = {
+  {"data", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_data,
+      "Image folder (repeatable; default: the model's training folders)", "DIR"},
+  {"split", 0, 0, G_OPTION_ARG_STRING, &opt_split, "val|train|all (val)", "S"},
+  {"val-percent", 0, 0, G_OPTION_ARG_INT, &opt_val_percent,
+      "Validation percentage of the split (default: the model's, else 10)", "P"},
+  {"exclude", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_exclude, "Leave out this name", "NAME"},
+  {"max-images", 0, 0, G_OPTION_ARG_INT, &opt_max, "Score at most N images (0: all)", "N"},
+  {"degrade", 0, 0, G_OPTION_ARG_STRING, &opt_degrade,
+      "sr: blur-bicubic|bicubic (default: as trained)", "D"},
+  {"blur-sigma", 0, 0, G_OPTION_ARG_DOUBLE, &opt_sigma, "sr: Gaussian sigma (as trained)", "S"},
+  {"style-image", 0, 0, G_OPTION_ARG_FILENAME, &opt_style,
+      "style: the painting (default: the one the model was trained on)", "IMG"},
+  {"style-size", 0, 0, G_OPTION_ARG_INT, &opt_style_size,
+      "style: long side of the painting for its Gram targets (as trained, else 256)", "N"},
+  {"size", 0, 0, G_OPTION_ARG_INT, &opt_size, "style: photos' long side (256)", "N"},
+  {"layers", 0, 0, G_OPTION_ARG_STRING, &opt_layers,
+      "style: Gram layers (relu1_2,relu2_2,relu3_3)", "L1,L2"},
+  {"lossnet", 0, 0, G_OPTION_ARG_FILENAME, &opt_lossnet,
+      "VGG16 safetensors (default $NF_LOSSNET, else shared/data/lossnets/" LOSSNET_FILE ")",
+      "PATH"},
+  {"backend", 0, 0, G_OPTION_ARG_STRING, &opt_backend, "cpu|cpu-ref|... (auto)", "B"},
+  {"csv", 0, 0, G_OPTION_ARG_FILENAME, &opt_csv, "Per-image scores as CSV", "FILE"},
+  {"save", 0, 0, G_OPTION_ARG_FILENAME, &opt_save, "Write the outputs under DIR/<model>/", "DIR"},
+  {NULL}
+};
+
+static void G_GNUC_PRINTF (1, 2) G_GNUC_NORETURN
+usage_error (const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  fprintf (stderr, "nf-evaluate: ");
+  vfprintf (stderr, fmt, ap);
+  fprintf (stderr, "\nTry 'nf-evaluate --help'.\n");
+  va_end (ap);
+  exit (2);
+}
+
+static void G_GNUC_NORETURN
+fail (GError *e)
+{
+  fprintf (stderr, "nf-evaluate: %s\n", e->message);
+  g_error_free (e);
+  exit (1);
+}
+
+/* The training recipe in a model's metadata (NULL when absent or foreign). */
+static NfRecipe *
+model_recipe (const NfModel *m)
+{
+  return nf_recipe_from_training_metadata (nf_model_get_metadata (m, "training"), NULL);
+}
+
+/* The files to score for a model. */
+static NfDataset *
+images_for (const NfRecipe *r, gboolean style)
+{
+  char **dirs = opt_data;
+  char **own = NULL;
+  if (!dirs && r && r->data && r->data[0])
+    dirs = r->data;
+  if (!dirs) {
+    char *shared = nf_shared_data_dir ();
+    own = g_new0 (char *, 2);
+    own[0] = g_build_filename (shared, style ? "photos" : "sr-train", NULL);
+    g_free (shared);
+    dirs = own;
+  }
+  NfSplit split = NF_SPLIT_VAL;
+  if (opt_split && !nf_split_from_name (opt_split, &split))
+    usage_error ("--split %s: val, train or all", opt_split);
+  char **excl = opt_exclude ? opt_exclude : r ? r->exclude : NULL;
+  NfDatasetOptions o = {.split = split,
+    .val_percent = opt_val_percent >= 0 ? opt_val_percent : r ? r->val_percent : 10,
+    .exclude = (const char *const *) excl,.min_side = 16
+  };
+  GError *e = NULL;
+  NfDataset *ds = nf_dataset_open ((const char *const *) dirs, &o, &e);
+  g_strfreev (own);
+  if (!ds)
+    fail (e);
+  return ds;
+}
+
+static char *
+base_name (const char *path)
+{
+  return g_path_get_basename (path);
+}
+
+static void
+save_output (const char *model_name, const char *image_path, const float *rgb, int w, int h)
+{
+  if (!opt_save)
+    return;
+  char *dir = g_build_filename (opt_save, model_name, NULL);
+  g_mkdir_with_parents (dir, 0755);
+  char *b = base_name (image_path), *dot = strrchr (b, '.');
+  if (dot)
+    *dot = '\0';
+  char *file = g_strconcat (b, ".png", NULL);
+  char *path = g_build_filename (dir, file, NULL);
+  NfImage *img = nf_image_new (w, h);
+  nf_image_from_planar (img, rgb, 0.0f, 255.0f);
+  GError *e = NULL;
+  if (!nf_image_save (img, path, &e))
+    fail (e);
+  nf_image_free (img);
+  g_free (path);
+  g_free (file);
+  g_free (b);
+  g_free (dir);
+}
+
+static int
+eval_sr (char **models, NfBackend *be, FILE *csv)
+{
+  if (csv)
+    fprintf (csv, "model,image,width,height,psnr_y,ssim_y,bicubic_psnr_y,bicubic_ssim_y,"
+        "lanczos_psnr_y,lanczos_ssim_y\n");
+  for (int mi = 0; models[mi]; mi++) {
+    GError *e = NULL;
+    NfModel *m = nf_model_load (models[mi], &e);
+    if (!m)
+      fail (e);
+    if (m->task != NF_TASK_SUPERRES)
+      usage_error ("%s is a %s model, not superres", models[mi], nf_task_name (m->task));
+    NfRecipe *r = model_recipe (m);
+    NfDegrade d = {.kind = NF_DEGRADE_BLUR_BICUBIC,.sigma = 1.0,.scale = m->scale };
+    if (r) {
+      nf_degrade_kind_from_name (r->degrade, &d.kind);
+      d.sigma = r->blur_sigma;
+    }
+    if (opt_degrade && !nf_degrade_kind_from_name (opt_degrade, &d.kind))
+      usage_error ("--degrade %s: blur-bicubic or bicubic", opt_degrade);
+    if (opt_sigma >= 0)
+      d.sigma = opt_sigma;
+    NfDataset *ds = images_for (r, FALSE);
+    const char *name = nf_model_get_metadata (m, "name");
+    name = name ? name : "model";
+    int n = nf_dataset_size (ds);
+    if (opt_max > 0)
+      n = MIN (n, opt_max);
+    printf ("%s (%s, x%d), degradation %s", models[mi], name, m->scale,
+        nf_degrade_kind_name (d.kind));
+    if (d.kind == NF_DEGRADE_BLUR_BICUBIC)
+      printf (" sigma %g", d.sigma);
+    printf (", %d images, Y channel, shave %d:\n", n, m->scale);
+    printf ("  %-24s %9s  %7s %6s | %7s %6s | %7s %6s\n", "image", "size", "PSNR-Y", "SSIM",
+        "bicubic", "SSIM", "lanczos", "SSIM");
+    NfSrScores mean = { 0 };
+    int scored = 0;
+    for (int i = 0; i < n; i++) {
+      int w, h;
+      float *hr = nf_load_planar (nf_dataset_path (ds, i), &w, &h, &e);
+      NfSrScores s;
+      float *out = NULL;
+      if (!hr || !nf_eval_sr_image (m, be, &d, hr, w, h, &s, opt_save ? &out : NULL, &e)) {
+        fprintf (stderr, "nf-evaluate: skipping %s: %s\n", nf_dataset_path (ds, i), e->message);
+        g_clear_error (&e);
+        nf_free (hr);
+        continue;
+      }
+      char *b = base_name (nf_dataset_path (ds, i));
+      char *size = g_strdup_printf ("%dx%d", s.w, s.h);
+      printf ("  %-24s %9s  %7.3f %6.4f | %7.3f %6.4f | %7.3f %6.4f\n", b, size, s.psnr,
+          s.ssim, s.psnr_bicubic, s.ssim_bicubic, s.psnr_lanczos, s.ssim_lanczos);
+      if (csv)
+        fprintf (csv, "%s,%s,%d,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n", name, b, s.w, s.h, s.psnr,
+            s.ssim, s.psnr_bicubic, s.ssim_bicubic, s.psnr_lanczos, s.ssim_lanczos);
+      if (out)
+        save_output (name, nf_dataset_path (ds, i), out, s.w, s.h);
+      mean.psnr += s.psnr;
+      mean.ssim += s.ssim;
+      mean.psnr_bicubic += s.psnr_bicubic;
+      mean.ssim_bicubic += s.ssim_bicubic;
+      mean.psnr_lanczos += s.psnr_lanczos;
+      mean.ssim_lanczos += s.ssim_lanczos;
+      scored++;
+      g_free (b);
+      g_free (size);
+      nf_free (out);
+      nf_free (hr);
+    }
+    if (scored) {
+      double k = 1.0 / scored;
+      double gain = (mean.psnr - mean.psnr_bicubic) * k;
+      printf ("  %-24s %9s  %7.3f %6.4f | %7.3f %6.4f | %7.3f %6.4f\n", "mean", "",
+          mean.psnr * k, mean.ssim * k, mean.psnr_bicubic * k, mean.ssim_bicubic * k,
+          mean.psnr_lanczos * k, mean.ssim_lanczos * k);
+      printf ("  %s: PSNR-Y %.3f dB = bicubic %+.3f dB (bar: +%.1f dB, %s), Lanczos %+.3f dB; "
+          "SSIM-Y %.4f (bicubic %.4f)\n", name, mean.psnr * k, gain, PSNR_BAR,
+          gain >= PSNR_BAR ? "met" : "NOT met", (mean.psnr - mean.psnr_lanczos) * k,
+          mean.ssim * k, mean.ssim_bicubic * k);
+    }
+    nf_dataset_free (ds);
+    nf_recipe_free (r);
+    nf_model_free (m);
+  }
+  return 0;
+}
+
+static char *
+default_lossnet (void)
+{
+  const char *env = g_getenv ("NF_LOSSNET");
+  if (env && *env)
+    return g_strdup (env);
+  char *shared = nf_shared_data_dir ();
+  char *p = g_build_filename (shared, "lossnets", LOSSNET_FILE, NULL);
+  g_free (shared);
+  return p;
+}
+
+static int
+eval_style (char **models, NfBackend *be, FILE *csv)
+{
+  GError *e = NULL;
+  NfPerceptualSpec ps = {.content_layer = "relu2_2",.content_weight = 1.0,.style_weight = 1.0 };
+  if (!nf_perceptual_parse_layers (&ps, opt_layers ? opt_layers : "relu1_2,relu2_2,relu3_3",
+          NULL, &e))
+    usage_error ("--layers: %s", e->message);
+  const char *layers[NF_PERCEPTUAL_MAX_LAYERS + 2];
+  int nl = 0;
+  layers[nl++] = "relu2_2";
+  for (int i = 0; i < ps.n_style; i++)
+    layers[nl++] = ps.style[i].layer;
+  layers[nl] = NULL;
+  char *lossnet = opt_lossnet ? g_strdup (opt_lossnet) : default_lossnet ();
+  NfVggOptions vo = {.pool = NF_VGG_POOL_MAX,.preprocess = NF_VGG_PREPROCESS_AUTO,
+    .layers = layers
+  };
+  NfVgg *vgg = nf_vgg_load (lossnet, &vo, &e);
+  if (!vgg)
+    fail (e);
+  if (csv)
+    fprintf (csv, "model,image,width,height,content,style,unstyled_style\n");
+  for (int mi = 0; models[mi]; mi++) {
+    NfModel *m = nf_model_load (models[mi], &e);
+    if (!m)
+      fail (e);
+    if (m->task != NF_TASK_STYLE)
+      usage_error ("%s is a %s model, not style", models[mi], nf_task_name (m->task));
+    NfRecipe *r = model_recipe (m);
+    const char *style = opt_style ? opt_style : r ? r->style_image : NULL;
+    if (!style)
+      usage_error ("%s does not say which painting it was trained on; give --style-image",
+          models[mi]);
+    int style_size = opt_style_size > 0 ? opt_style_size : r ? r->style_size : 256;
+    int sw, sh;
+    float *sfull = nf_load_planar (style, &sw, &sh, &e);
+    if (!sfull)
+      fail (e);
+    int tw, th;
+    nf_resize_fit (sw, sh, style_size, &tw, &th);
+    float *srgb = nf_alloc_floats ((size_t) 3 * tw * th);
+    nf_resize_planar (sfull, 3, sh, sw, srgb, th, tw);
+    nf_free (sfull);
+    NfPerceptual *p = nf_perceptual_new (vgg, be, &ps, &e);
+    if (!p || !nf_perceptual_set_style (p, srgb, tw, th, &e))
+      fail (e);
+    nf_free (srgb);
+    NfDataset *ds = images_for (r, TRUE);
+    const char *name = nf_model_get_metadata (m, "name");
+    name = name ? name : "model";
+    int n = nf_dataset_size (ds);
+    if (opt_max > 0)
+      n = MIN (n, opt_max);
+    char *sb = base_name (style);
+    printf ("%s (%s), style %s at %d px, %d photos at %d px, loss network %s:\n", models[mi],
+        name, sb, style_size, n, opt_size, vgg->arch);
+    printf ("  %-28s %11s %11s %11s %7s\n", "photo", "content", "style", "unstyled", "ratio");
+    double mc = 0, ms = 0, mu = 0;
+    int scored = 0;
+    for (int i = 0; i < n; i++) {
+      int w, h, ow, oh;
+      float *photo = nf_load_planar (nf_dataset_path (ds, i), &w, &h, &e);
+      NfStyleScores s;
+      float *out = NULL;
+      if (!photo || !nf_eval_style_image (m, be, p, photo, w, h, opt_size, &s,
+              opt_save ? &out : NULL, &ow, &oh, &e)) {
+        fprintf (stderr, "nf-evaluate: skipping %s: %s\n", nf_dataset_path (ds, i), e->message);
+        g_clear_error (&e);
+        nf_free (photo);
+        continue;
+      }
+      char *b = base_name (nf_dataset_path (ds, i));
+      printf ("  %-28s %11.5g %11.5g %11.5g %7.3f\n", b, s.content, s.style, s.unstyled,
+          s.style / s.unstyled);
+      if (csv)
+        fprintf (csv, "%s,%s,%d,%d,%.9g,%.9g,%.9g\n", name, b, s.w, s.h, s.content, s.style,
+            s.unstyled);
+      if (out)
+        save_output (name, nf_dataset_path (ds, i), out, ow, oh);
+      mc += s.content;
+      ms += s.style;
+      mu += s.unstyled;
+      scored++;
+      g_free (b);
+      nf_free (out);
+      nf_free (photo);
+    }
+    if (scored) {
+      mc /= scored;
+      ms /= scored;
+      mu /= scored;
+      printf ("  %-28s %11.5g %11.5g %11.5g %7.3f\n", "mean", mc, ms, mu, ms / mu);
+      printf ("  %s: content loss %.5g (bar <= %.3g: %s); style loss %.5g, unstyled %.5g, "
+          "ratio %.3f (bar <= 1/3: %s)\n", name, mc, CONTENT_BAR, mc <= CONTENT_BAR ? "met"
+          : "NOT met", ms, mu, ms / mu, ms <= STYLE_BAR * mu ? "met" : "NOT met");
+    }
+    g_free (sb);
+    nf_perceptual_free (p);
+    nf_dataset_free (ds);
+    nf_recipe_free (r);
+    nf_model_free (m);
+  }
+  nf_vgg_free (vgg);
+  g_free (lossnet);
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  GOptionContext *ctx = g_option_context_new ("sr|style MODEL... - score trained models on "
+      "held-out images");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  GError *e = NULL;
+  if (!g_option_context_parse (ctx, &argc, &argv, &e))
+    usage_error ("%s", e->message);
+  g_option_context_free (ctx);
+  if (argc < 3)
+    usage_error ("give the task (sr or style) and at least one model file");
+  const char *task = argv[1];
+  if (!g_str_equal (task, "sr") && !g_str_equal (task, "style"))
+    usage_error ("unknown task \"%s\" (sr or style)", task);
+  if (opt_size < 16)
+    usage_error ("--size %d: at least 16", opt_size);
+  NfBackend *be = nf_backend_new (opt_backend && !g_str_equal (opt_backend, "auto")
+      ? opt_backend : nf_trainer_pick_backend ("auto"), &e);
+  if (!be)
+    fail (e);
+  FILE *csv = NULL;
+  if (opt_csv && !(csv = fopen (opt_csv, "w"))) {
+    fprintf (stderr, "nf-evaluate: cannot write %s: %s\n", opt_csv, g_strerror (errno));
+    return 1;
+  }
+  int rc = g_str_equal (task, "sr") ? eval_sr (argv + 2, be, csv) : eval_style (argv + 2, be,
+      csv);
+  if (csv)
+    fclose (csv);
+  nf_backend_free (be);
+  return rc;
+}
