@@ -13,10 +13,12 @@
  * Defaults (nf_recipe_new) follow DESIGN.md §6 and Johnson et al. 2016:
  *   style: style-full, photos, 256 crops (shorter side scaled to 256..512 first), batch 4,
  *          40000 iterations, Adam 1e-3 with cosine annealing to 1e-5, content relu2_2
- *          weight 1, style relu1_2,relu2_2,relu3_3 weight 5, TV strength 1e-6
+ *          weight 1, style relu1_2,relu2_2,relu3_3 weight 0.5 (README: measured trade-off),
+ *          TV strength 1e-6 (Johnson's units)
  *   sr:    sr-johnson x4, sr-train, 288 HR crops at native resolution, blur (sigma 1) +
- *          bicubic, batch 4, 200000 iterations, Adam 1e-3 cosine to 1e-5, perceptual loss
- *          at relu2_2 (weight 1) + TV 1e-6; --loss pixel|mix switch the weights
+ *          bicubic, batch 4, 200000 iterations, Adam 1e-3 (500 warm-up steps) cosine to
+ *          1e-5, perceptual loss at relu2_2 (weight 1) + TV 1e-6; --loss pixel|mix
+ *          switch the weights (mix: pixel + 0.001 x perceptual)
  * Paths are made absolute by nf_recipe_finalize, so a run resumes from any directory.
  *
  * What it does not: run anything (nf-trainer.h).
