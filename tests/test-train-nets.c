@@ -15,7 +15,8 @@
  *     the mean loss of three fixed batches falls by a stated factor after 12-16 steps;
  *   - a run stopped after 3 steps (checkpoint, trainer freed) and resumed for 3 more
  *     gives bit-identical parameters and Adam moments to 6 uninterrupted steps (style-slim
- *     and sr-johnson, whose batch-norm statistics come from the first batch);
+ *     and sr-johnson, whose batch-norm statistics come from the first batch; sr-johnson
+ *     also stopped at step 0, before those statistics exist);
  *   - the exported weight file loads with nf_model_load, carries the recipe in its
  *     "training" metadata, and runs to the same output as the network in training;
  *   - recipe JSON round trip, learning-rate schedule values, clear errors for a fresh run
@@ -365,10 +366,10 @@ same_state (NfParams *a, NfParams *b)
 }
 
 static void
-test_resume (const char *task, const char *arch, int scale)
+test_resume (const char *task, const char *arch, int scale, int stop_at)
 {
-  char *run_a = g_strdup_printf ("straight-%s", arch), *run_b = g_strdup_printf ("stopped-%s",
-      arch);
+  char *run_a = g_strdup_printf ("straight-%s-%d", arch, stop_at);
+  char *run_b = g_strdup_printf ("stopped-%s-%d", arch, stop_at);
   NfRecipe *ra = recipe (task, arch, scale, run_a), *rb = recipe (task, arch, scale, run_b);
   ra->iters = rb->iters = 6;
   g_free (ra->anneal);
@@ -380,7 +381,7 @@ test_resume (const char *task, const char *arch, int scale)
   if (!a || !b)
     return;
   steps (a, 6);
-  steps (b, 3);
+  steps (b, stop_at);
   GError *e = NULL;
   CHECK (nf_trainer_save_checkpoint (b, &e), "checkpoint");
   char *ck = g_strdup (nf_trainer_checkpoint_path (b));
@@ -389,12 +390,12 @@ test_resume (const char *task, const char *arch, int scale)
   CHECK (rc != NULL, "recipe from checkpoint");
   b = rc ? trainer (rc, ck) : NULL;
   if (b) {
-    CHECK (nf_trainer_steps_done (b) == 3, "resumed at step 3");
-    steps (b, 3);
+    CHECK (nf_trainer_steps_done (b) == (guint64) stop_at, "resumed at step %d", stop_at);
+    steps (b, 6 - stop_at);
     CHECK (same_state (nf_trainer_params (a), nf_trainer_params (b)),
-        "%s: 3 + 3 steps across a checkpoint = 6 straight steps (parameters, Adam moments)",
-        arch);
-    printf ("%s: stopped-and-resumed run %s the straight run\n", arch,
+        "%s: %d + %d steps across a checkpoint = 6 straight steps (parameters, Adam moments)",
+        arch, stop_at, 6 - stop_at);
+    printf ("%s: stopped at step %d and resumed, %s the straight run\n", arch, stop_at,
         same_state (nf_trainer_params (a), nf_trainer_params (b)) ? "is bit-identical to"
         : "DIFFERS from");
     CHECK (!nf_trainer_step (b, NULL, &e) && e, "no step beyond --iters");
@@ -542,8 +543,9 @@ main (void)
   test_loss_falls ("style", "style-full", 1, NULL, 1e-2, 0, 12, 0.5);
   test_loss_falls ("sr", "sr-johnson", 4, "pixel", 1e-3, 10, 40, 0.8);
   test_loss_falls ("sr", "sr-subpixel", 2, "pixel", 1e-3, 0, 12, 0.5);
-  test_resume ("style", "style-slim", 1);
-  test_resume ("sr", "sr-johnson", 4);
+  test_resume ("style", "style-slim", 1, 3);
+  test_resume ("sr", "sr-johnson", 4, 3);
+  test_resume ("sr", "sr-johnson", 4, 0);     /* before the batch-norm statistics exist */
   rm_tree (root);
   if (failures) {
     printf ("%d check(s) failed\n", failures);

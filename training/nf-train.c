@@ -418,9 +418,17 @@ recipe_of_run (const char *dir, char **ckpt)
   NfRecipe *r = nf_trainer_recipe_from_checkpoint (*ckpt, &e);
   if (!r)
     fail (e, NULL);
-  /* the folder may have moved since */
+  /* the folder may have moved since: follow it, and the output when it was inside */
+  char *now = g_canonicalize_filename (dir, NULL);
+  char *prefix = g_strconcat (r->run_dir, G_DIR_SEPARATOR_S, NULL);
+  if (r->output && g_str_has_prefix (r->output, prefix)) {
+    char *moved = g_build_filename (now, r->output + strlen (prefix), NULL);
+    g_free (r->output);
+    r->output = moved;
+  }
+  g_free (prefix);
   g_free (r->run_dir);
-  r->run_dir = g_canonicalize_filename (dir, NULL);
+  r->run_dir = now;
   return r;
 }
 

@@ -332,7 +332,10 @@ restore (NfTrainer *t, const char *path, GError **error)
   t->step = st.step;
   t->adam.t = st.adam_t;
   t->elapsed_base = st.elapsed_s;
-  t->bn_pending = FALSE;
+  /* statistics from data are set on the first step: a checkpoint written before it (a
+   * run stopped at once) still needs them, exactly as a fresh run would */
+  t->bn_pending = st.step == 0 && nf_trainnet_has_batch_norm (t->net)
+      && g_str_equal (t->r->bn_stats, "data");
   nf_checkpoint_state_clear (&st);
   return TRUE;
 }
