@@ -65,6 +65,13 @@ nf_cpu_vec (NfShape s)
   return s.c > 4 ? 8 : 1;
 }
 
+/* The oneDNN memory format of an activation with c channels (the layout above). */
+static inline dnnl_format_tag_t
+nf_cpu_dnnl_tag (int c)
+{
+  return c > 4 ? dnnl_nChw8c : dnnl_nchw;
+}
+
 static inline int
 nf_cpu_planes (NfShape s)
 {

@@ -93,12 +93,6 @@ nf_dnnl_conv_backward_free (gpointer state)
   g_free (d);
 }
 
-static dnnl_format_tag_t
-act_tag (int c)
-{
-  return c > 4 ? dnnl_nChw8c : dnnl_nchw;
-}
-
 /* A memory object for the scratchpad a primitive descriptor asks for (NULL when it
  * needs none), reserving room in the backend's shared scratchpad. */
 static gboolean
@@ -202,9 +196,9 @@ bwd_create (NfCpuBackend *be, NfOpCall *call, GError **error)
     pl[0] = pl[1] = op->padding;
     pr[0] = pr[1] = op->padding - op->output_padding;
   }
-  CHECK (dnnl_memory_desc_init_by_tag (&src_md, 4, src_dims, dnnl_f32, act_tag (xs.c)),
+  CHECK (dnnl_memory_desc_init_by_tag (&src_md, 4, src_dims, dnnl_f32, nf_cpu_dnnl_tag (xs.c)),
       "source descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims, dnnl_f32, act_tag (ys.c)),
+  CHECK (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims, dnnl_f32, nf_cpu_dnnl_tag (ys.c)),
       "destination descriptor");
   CHECK (dnnl_memory_desc_init_by_tag (&src_any, 4, src_dims, dnnl_f32, dnnl_format_tag_any),
       "source descriptor");

@@ -60,12 +60,6 @@ dnnl_conv_free (DnnlConv *d)
   g_free (d);
 }
 
-static dnnl_format_tag_t
-act_tag (int c)
-{
-  return c > 4 ? dnnl_nChw8c : dnnl_nchw;
-}
-
 gboolean
 nf_dnnl_conv_prepare (NfCpuBackend *be, NfOpCall *call, GError **error)
 {
@@ -88,9 +82,9 @@ nf_dnnl_conv_prepare (NfCpuBackend *be, NfOpCall *call, GError **error)
   dnnl_dims_t wei_dims = { op->cout, op->cin, op->k, op->k };
   dnnl_dims_t bias_dims = { op->cout };
   dnnl_dims_t strides = { op->stride, op->stride };
-  CHECK (dnnl_memory_desc_init_by_tag (&src_md, 4, src_dims, dnnl_f32, act_tag (xs.c)),
+  CHECK (dnnl_memory_desc_init_by_tag (&src_md, 4, src_dims, dnnl_f32, nf_cpu_dnnl_tag (xs.c)),
       "source descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims, dnnl_f32, act_tag (ys.c)),
+  CHECK (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims, dnnl_f32, nf_cpu_dnnl_tag (ys.c)),
       "destination descriptor");
   CHECK (dnnl_memory_desc_init_by_tag (&wei_md, 4, wei_dims, dnnl_f32, dnnl_format_tag_any),
       "weights descriptor");
