@@ -6,37 +6,18 @@
  * (content layer downloaded), images forward, host losses per distinct loss layer,
  * gradients uploaded into the engine, one backward, the input gradient taken back
  * through the preprocessing.
+ * On a CUDA backend the same object also serves nf_perceptual_eval_device
+ * (nf-perceptual-gpu.c); the host path here stays as it is (previews, CPU backends).
  * What it does not: anything about the network that produced the images.
  */
 #include "nf-perceptual.h"
+#include "nf-perceptual-private.h"
 
 #include <string.h>
 
 #include "nf-engine.h"
 #include "nf-error.h"
 #include "nf-losses.h"
-
-typedef struct {
-  int value;                    /* value id in the VGG graph */
-  gboolean content;             /* the content term reads this layer */
-  int n_style;
-  int style_idx[NF_PERCEPTUAL_MAX_LAYERS];
-  NfShape shape;                /* as planned */
-  float *act, *grad, *target;   /* host (shape); target only for the content layer */
-} LossLayer;
-
-struct NfPerceptual {
-  NfPerceptualSpec spec;
-  char *layer_names[NF_PERCEPTUAL_MAX_LAYERS + 1];      /* owned copies of the spec's names */
-  NfVgg *vgg;
-  NfBackend *be;
-  NfEngine *engine;
-  NfShape planned;              /* batch shape the host buffers are sized for */
-  float *x, *dx;                /* preprocessed input and its gradient (planned) */
-  int n_layers;
-  LossLayer layers[NF_PERCEPTUAL_MAX_LAYERS + 1];
-  float *gram[NF_PERCEPTUAL_MAX_LAYERS];        /* (C, C) style targets */
-};
 
 static void
 free_buffers (NfPerceptual *p)
@@ -60,6 +41,7 @@ nf_perceptual_free (NfPerceptual *p)
   if (!p)
     return;
   free_buffers (p);
+  nf_perceptual_gpu_free (p);
   nf_engine_free (p->engine);
   for (int i = 0; i < NF_PERCEPTUAL_MAX_LAYERS; i++)
     nf_free (p->gram[i]);
@@ -102,6 +84,7 @@ nf_perceptual_new (NfVgg *vgg, NfBackend *be, const NfPerceptualSpec *spec, GErr
   p->spec = *spec;
   p->vgg = vgg;
   p->be = be;
+  p->loss_scale = 1.0f;
   NfEngineOptions eo = {.keep_all_values = TRUE,.no_fusion = TRUE };
   p->engine = nf_engine_new (vgg->model, be, &eo);
   if (spec->content_layer) {
@@ -121,6 +104,8 @@ nf_perceptual_new (NfVgg *vgg, NfBackend *be, const NfPerceptualSpec *spec, GErr
     LossLayer *l = layer_for (p, v);
     l->style_idx[l->n_style++] = i;
   }
+  if (nf_gpu_is_backend (be) && !nf_perceptual_gpu_init (p, error))
+    goto fail;
   return p;
 
 fail:
@@ -129,8 +114,8 @@ fail:
 }
 
 /* Plans the engine for s and sizes the host buffers. */
-static gboolean
-ensure_planned (NfPerceptual *p, NfShape s, GError **error)
+gboolean
+nf_perceptual_ensure_planned (NfPerceptual *p, NfShape s, GError **error)
 {
   if (nf_shape_equal (p->planned, s) && nf_engine_is_planned_for (p->engine, s))
     return TRUE;
@@ -174,7 +159,7 @@ nf_perceptual_set_style (NfPerceptual *p, const float *rgb, int w, int h, GError
   if (p->spec.n_style == 0)
     return TRUE;
   NfShape s = { 1, 3, h, w };
-  if (!ensure_planned (p, s, error) || !forward (p, s, rgb, error)) {
+  if (!nf_perceptual_ensure_planned (p, s, error) || !forward (p, s, rgb, error)) {
     g_prefix_error (error, "style image: ");
     return FALSE;
   }
@@ -188,7 +173,9 @@ nf_perceptual_set_style (NfPerceptual *p, const float *rgb, int w, int h, GError
       int k = l->style_idx[j];
       nf_free (p->gram[k]);
       p->gram[k] = nf_alloc_floats ((size_t) l->shape.c * l->shape.c);
-      if (!nf_gram (l->act, l->shape, p->gram[k], error))
+      if (!nf_gram (l->act, l->shape, p->gram[k], error)
+          || (p->gpu && !nf_perceptual_gpu_set_gram (p, k, (size_t) l->shape.c
+                  * l->shape.c, error)))
         return FALSE;
     }
   }
@@ -215,7 +202,7 @@ nf_perceptual_eval (NfPerceptual *p, NfShape s, const float *rgb, const float *c
     g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "no style image set");
     return FALSE;
   }
-  if (!ensure_planned (p, s, error))
+  if (!nf_perceptual_ensure_planned (p, s, error))
     return FALSE;
   if (sp->content_layer) {
     if (!forward (p, s, content_rgb, error))

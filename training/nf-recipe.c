@@ -114,7 +114,11 @@ static const Field fields[] = {
       "Run folder: checkpoint, loss log, previews (required)", "DIR"},
   {"output", F_STR, OFF (output), G_RUN, "Final weight file (RUN/model.safetensors)", "FILE"},
   {"backend", F_STR, OFF (backend), G_RUN,
-      "auto|cpu|cpu-ref (auto: cpu when it has backward passes)", "B"},
+      "auto|cpu|cpu-ref|cuda|cuda-fp16 (auto: from --device; on the CPU, cpu when it has "
+      "backward passes, else cpu-ref; on the GPU, cuda)", "B"},
+  {"device", F_STR, OFF (device), G_RUN,
+      "auto|cpu|cuda (auto: cuda when a GPU is usable and the CUDA backend has backward "
+      "passes, else the CPU)", "D"},
   {"print-every", F_INT, OFF (print_every), G_RUN, "Progress line every N steps (10)", "N"},
   {"log-every", F_INT, OFF (log_every), G_RUN, "CSV loss log row every N steps (10)", "N"},
   {"preview-every", F_INT, OFF (preview_every), G_RUN,
@@ -186,6 +190,7 @@ nf_recipe_new (const char *task, GError **error)
   r->blur_sigma = 1.0;
   r->bn_stats = g_strdup ("data");
   r->backend = g_strdup ("auto");
+  r->device = g_strdup ("auto");
   r->print_every = 10;
   r->log_every = 10;
   r->preview_every = 500;

@@ -68,6 +68,7 @@ typedef struct {
   char *name, *license;
   /* --- run settings --- */
   char *run_dir, *output, *backend;
+  char *device;                 /* auto | cpu | cuda (which backend "auto" picks) */
   int print_every, log_every, preview_every, checkpoint_every, preview_size, loader_depth;
   char **preview;               /* preview image files (default: the first validation files) */
   int preview_count;

@@ -7,6 +7,9 @@
  *   nf-train export runs/starry [-o model.safetensors]
  *   nf-train split  [--data DIR ...] [--val-percent 10]   (lists the validation files)
  *   any: --benchmark N  (time N steps after one warm-up, print images/s, write nothing)
+ *        --device auto|cpu|cuda, --backend auto|cpu|cpu-ref|cuda|cuda-fp16 (auto: the GPU
+ *        when one is usable and the CUDA backend has backward passes; the first line
+ *        says when auto fell back to the CPU and why)
  *
  * What it does: turns options into a recipe (nf-recipe.h; `--help-all` lists them),
  * runs the training session (nf-trainer.h) and around it: one progress line every
@@ -209,6 +212,8 @@ print_setup (NfTrainer *t, gboolean resumed)
   printf ("%s %s: %s%s, backend %s, %zu parameters\n", resumed ? "resuming" : "training",
       r->name, r->arch, scale, nf_trainer_backend_name (t), nf_trainer_params (t)->n);
   g_free (scale);
+  if (nf_trainer_device_note (t))
+    printf ("%s\n", nf_trainer_device_note (t));
   printf ("data: %d %s files (%d in the other split, %d excluded, %u skipped)", nf_dataset_size
       (ds), r->split, nf_dataset_n_other_split (ds), nf_dataset_n_excluded (ds), sk->len);
   for (int i = 0; r->data[i]; i++)
@@ -361,6 +366,8 @@ benchmark (NfTrainer *t, int n)
       r->batch, r->crop, r->crop, g_str_equal (r->task, "sr") ? "LR" : "photo",
       nf_trainer_backend_name (t), g_getenv ("OMP_NUM_THREADS") ? g_getenv ("OMP_NUM_THREADS")
       : "default");
+  if (nf_trainer_device_note (t))
+    printf ("%s\n", nf_trainer_device_note (t));
   gint64 t0 = g_get_monotonic_time ();
   if (!nf_trainer_step (t, &L, &e))
     fail (e, NULL);
@@ -372,6 +379,9 @@ benchmark (NfTrainer *t, int n)
   double dt = (g_get_monotonic_time () - t0) / 1e6;
   printf ("%d steps: %.2f s/step, %.3f images/s (data wait %.2f s; loss %.5g)\n", n, dt / n,
       n * r->batch / dt, nf_trainer_data_wait (t), L.total);
+  if (nf_trainer_skipped_steps (t))
+    printf ("%" G_GUINT64_FORMAT " steps skipped by loss scaling (non-finite fp16 gradient)\n",
+        nf_trainer_skipped_steps (t));
   return 0;
 }
 

@@ -8,6 +8,7 @@
  * What it does not: option parsing, printing, signals, the CSV log (nf-train.c).
  */
 #include "nf-trainer.h"
+#include "nf-trainer-private.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -25,42 +26,9 @@
 #include "nf-metrics.h"
 #include "nf-resample.h"
 #include "nf-resize.h"
+#include "nf-train-gpu.h"
 #include "nf-trainnet.h"
 #include "nf-vgg.h"
-
-typedef struct {
-  char *path;
-  int w, h;                     /* style: the input; sr: the HR crop */
-  float *rgb;                   // (1, 3, h, w) 0..255: style input / SR HR crop
-  float *lr;                    // sr: (1, 3, h/s, w/s) degraded
-} PreviewImage;
-
-struct NfTrainer {
-  NfRecipe *r;
-  gboolean style;
-  NfBackend *be;
-  NfModel *model;
-  NfTrainNet *net;
-  NfAdam adam;
-  NfDataset *ds;
-  NfBatchSpec spec;
-  NfLoader *loader;
-  NfVgg *vgg;
-  NfPerceptual *loss;           /* training losses */
-  NfPerceptual *eval;           /* preview losses (own engine, other sizes) */
-  char *style_layer_names[NF_PERCEPTUAL_MAX_LAYERS + 1];
-  guint64 step;
-  double last_lr;
-  double elapsed_base, elapsed_run;
-  gboolean bn_pending;          /* initialise batch-norm statistics on the first batch */
-  char *ckpt_path;
-  NfTrainLosses last;
-  /* per-step buffers */
-  NfShape in_shape, out_shape;
-  float *x, *y, *y255, *dy;
-  GArray *previews;             /* PreviewImage */
-  double unstyled_style;        /* style loss of the preview inputs themselves */
-};
 
 const char *
 nf_trainer_pick_backend (const char *requested)
@@ -87,6 +55,7 @@ nf_trainer_free (NfTrainer *t)
   if (!t)
     return;
   nf_loader_free (t->loader);
+  nf_trainer_gpu_free (t);
   nf_perceptual_free (t->loss);
   nf_perceptual_free (t->eval);
   nf_vgg_free (t->vgg);
@@ -103,6 +72,7 @@ nf_trainer_free (NfTrainer *t)
   nf_free (t->y255);
   nf_free (t->dy);
   g_free (t->ckpt_path);
+  g_free (t->device_note);
   nf_recipe_free (t->r);
   g_free (t);
 }
@@ -361,9 +331,11 @@ nf_trainer_new (const NfRecipe *recipe, const char *resume_from, GError **error)
   }
   if (!make_spec (t, error))
     goto fail;
-  const char *bname = nf_trainer_pick_backend (r->backend);
-  if (!(t->be = nf_backend_new (bname, error)))
+  const char *bname = nf_trainer_choose_backend (r->device, r->backend, &t->device_note,
+      error);
+  if (!bname || !(t->be = nf_backend_new (bname, error)))
     goto fail;
+  t->gpu = nf_gpu_is_backend (t->be);
 
   NfArchSpec as = {.arch = r->arch,.scale = r->scale,.width = r->width,.n_res = r->n_res };
   if (!(t->model = nf_arch_new_model (&as, (guint64) r->seed, error)))
@@ -402,6 +374,8 @@ nf_trainer_new (const NfRecipe *recipe, const char *resume_from, GError **error)
   t->y = nf_alloc_floats (nf_shape_numel (t->out_shape));
   t->y255 = nf_alloc_floats (nf_shape_numel (t->out_shape));
   t->dy = nf_alloc_floats (nf_shape_numel (t->out_shape));
+  if (t->gpu && !nf_trainer_gpu_setup (t, error))
+    goto fail;
   return t;
 
 fail:
@@ -435,6 +409,8 @@ static gboolean
 batch_losses (NfTrainer *t, const NfBatch *b, gboolean grad, NfTrainLosses *out,
     GError **error)
 {
+  if (t->gpu)
+    return nf_trainer_gpu_batch_losses (t, b, grad, out, error);
   const NfRecipe *r = t->r;
   size_t nin = nf_shape_numel (t->in_shape), nout = nf_shape_numel (t->out_shape);
   const float *target = b->hr;                          // (N, 3, crop, crop) 0..255
@@ -509,9 +485,15 @@ nf_trainer_step (NfTrainer *t, NfTrainLosses *losses, GError **error)
     return FALSE;
   t->last_lr = nf_recipe_lr_at (r, t->step);
   t->adam.lr = (float) t->last_lr;
-  nf_adam_step (&t->adam, nf_trainnet_params (t->net));
-  if (!nf_trainnet_sync (t->net, error))
-    return FALSE;
+  if (t->gpu) {
+    gboolean stepped;
+    if (!nf_trainer_gpu_update (t, &stepped, error))
+      return FALSE;
+  } else {
+    nf_adam_step (&t->adam, nf_trainnet_params (t->net));
+    if (!nf_trainnet_sync (t->net, error))
+      return FALSE;
+  }
   t->step++;
   t->elapsed_run += (g_get_monotonic_time () - t0) / 1e6;
   t->last = L;
@@ -563,6 +545,18 @@ nf_trainer_backend_name (const NfTrainer *t)
   return t->be->iface->name;
 }
 
+const char *
+nf_trainer_device_note (const NfTrainer *t)
+{
+  return t->device_note;
+}
+
+guint64
+nf_trainer_skipped_steps (const NfTrainer *t)
+{
+  return t->skipped_steps;
+}
+
 NfDataset *
 nf_trainer_dataset (NfTrainer *t)
 {
@@ -603,6 +597,9 @@ losses_text (const NfTrainLosses *L)
 gboolean
 nf_trainer_save_checkpoint (NfTrainer *t, GError **error)
 {
+  /* the host params are current after every step; Adam's moments live on the device */
+  if (!nf_trainnet_download_moments (t->net, error))
+    return FALSE;
   NfCheckpointState st = {.step = t->step,.adam_t = t->adam.t,
     .recipe_json = nf_recipe_to_json (t->r, TRUE),
     .data_fingerprint = nf_dataset_fingerprint (t->ds),.elapsed_s = nf_trainer_elapsed (t),

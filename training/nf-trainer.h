@@ -24,6 +24,18 @@
  * HR" of a centre crop, with a one-line summary (style: content and style loss of the
  * outputs and the unstyled baseline; SR: PSNR-Y of output and bicubic).
  *
+ * On a CUDA backend (--device cuda, or auto with a usable GPU; nf-trainer-gpu.c) the
+ * step runs on the device: the batch is staged in pinned memory and uploaded, mapped
+ * into the input range, forward, mapped to 0..255, perceptual + pixel + TV losses and
+ * their gradient on the device, backward, Adam over the device copy of the flat
+ * parameter buffer, then the new weights to the engine (nf-trainnet.h). Losses and
+ * checkpoints are the same as on the CPU (Adam's moments are downloaded to save them
+ * and uploaded on resume). "cuda-fp16" trains with half activations, fp32 master
+ * weights and dynamic loss scaling: the loss gradients are multiplied by S (2^15 at
+ * the start), a step whose gradient is not finite is skipped and halves S, 2000 finite
+ * steps in a row double it, Adam reads grad / S. S is not in the checkpoint: a resumed
+ * fp16 run starts again at 2^15.
+ *
  * What it does not: parse options, print progress, write the CSV log or catch signals
  * (the nf-train tool does).
  */
@@ -84,5 +96,21 @@ gboolean nf_trainer_export (NfTrainer *t, const char *path, GError **error);
 
 /* "auto" -> "cpu" when the fast backend has backward passes, else "cpu-ref". */
 const char *nf_trainer_pick_backend (const char *requested);
+
+/* The backend a run uses, from --device (auto|cpu|cuda) and --backend
+ * (auto|cpu|cpu-ref|cuda|cuda-fp16) (nf-trainer-gpu.c):
+ *   backend named        that backend (an error when it contradicts --device);
+ *   device cpu           nf_trainer_pick_backend ("auto");
+ *   device cuda          "cuda"; an error saying why when no GPU is usable or the
+ *                        CUDA backend has no backward passes;
+ *   device auto          "cuda" when a GPU is usable and the CUDA backend has backward
+ *                        passes, else the CPU, with *note saying why (g_free).
+ * *note (may be NULL) gets a line for the first progress line, or NULL. */
+const char *nf_trainer_choose_backend (const char *device, const char *backend, char **note,
+    GError **error);
+/* The note of nf_trainer_choose_backend for this run (NULL: nothing to say). */
+const char *nf_trainer_device_note (const NfTrainer *t);
+/* cuda-fp16: steps whose gradient was not finite and that loss scaling skipped. */
+guint64 nf_trainer_skipped_steps (const NfTrainer *t);
 
 G_END_DECLS

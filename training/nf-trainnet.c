@@ -7,35 +7,17 @@
  * buffers that the chain rule then spreads over conv weight, gamma and beta), copies
  * parameters back into the model and refolds batch norm into the model's existing
  * folded tensors (so every weight pointer the engines hold stays valid).
- * What it does not: losses, optimiser steps (nf-optim.c), GPU buffers.
+ * What it does not: losses, optimiser steps (nf-optim.c), device buffers and the device
+ * paths of CUDA backends (nf-trainnet-gpu.c).
  */
 #include "nf-trainnet.h"
+#include "nf-trainnet-private.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "nf-engine.h"
 #include "nf-error.h"
-
-typedef struct {
-  const NfOp *bn;               /* in model->source_graph */
-  const NfOp *conv;             /* the convolution it is folded into */
-  char *w_name, *b_name;        /* "conv.weight", "conv.bias" (the run graph's names) */
-  NfModelTensor *fw, *fb;       /* folded weight/bias in model->folded */
-  float *gw, *gb;               /* dL/dW', dL/db' from the engine (scratch) */
-  size_t nw;                    /* elements of the conv weight */
-} BnFold;
-
-struct NfTrainNet {
-  NfModel *model;
-  NfBackend *be;
-  NfEngine *engine;
-  NfParams *params;
-  GArray *bns;                  /* BnFold */
-  NfShape in_shape;
-  int out_value;                /* the value the loss reads: the output, or the input of a
-                                 * final clamp */
-};
 
 static size_t
 numel (const NfModelTensor *t)
@@ -67,6 +49,7 @@ nf_trainnet_free (NfTrainNet *t)
 {
   if (!t)
     return;
+  nf_trainnet_gpu_free (t);
   nf_engine_free (t->engine);
   nf_params_free (t->params);
   if (t->bns) {
@@ -152,10 +135,11 @@ NfTrainNet *
 nf_trainnet_new (NfModel *model, NfBackend *be, GError **error)
 {
   const char *bn = be->iface->name;
-  if (!g_str_equal (bn, "cpu") && !g_str_equal (bn, "cpu-ref")) {
+  gboolean gpu = nf_gpu_is_backend (be);
+  if (!gpu && !g_str_equal (bn, "cpu") && !g_str_equal (bn, "cpu-ref")) {
     g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
-        "training runs on the CPU backends (cpu, cpu-ref); backend %s keeps parameter "
-        "gradients in device memory, which the trainer does not handle yet", bn);
+        "training runs on the CPU backends (cpu, cpu-ref) and the CUDA ones (cuda, "
+        "cuda-fp16), not on %s", bn);
     return NULL;
   }
   if (!be->iface->zero || !be->iface->backward[NF_OP_CONV2D]) {
@@ -166,6 +150,7 @@ nf_trainnet_new (NfModel *model, NfBackend *be, GError **error)
   NfTrainNet *t = g_new0 (NfTrainNet, 1);
   t->model = model;
   t->be = be;
+  t->gpu = gpu;
   t->params = nf_params_new ();
   const NfGraph *g = model->source_graph;
   for (int i = 0; i < g->n_ops; i++) {
@@ -201,7 +186,7 @@ nf_trainnet_new (NfModel *model, NfBackend *be, GError **error)
       t->out_value = rg->ops[i].in[0];
   NfEngineOptions eo = {.keep_all_values = TRUE,.no_fusion = TRUE };
   t->engine = nf_engine_new (model, be, &eo);
-  if (!nf_trainnet_sync (t, error)) {
+  if ((gpu && !nf_trainnet_gpu_init (t, error)) || !nf_trainnet_sync (t, error)) {
     nf_trainnet_free (t);
     return NULL;
   }
@@ -260,8 +245,8 @@ param_grad (const char *name, gpointer user)
 }
 
 /* Spreads dW', db' of every folded conv over W, b, gamma, beta. */
-static void
-bn_chain_rule (NfTrainNet *t)
+void
+nf_trainnet_bn_chain_rule (NfTrainNet *t)
 {
   NfModel *m = t->model;
   for (guint i = 0; i < t->bns->len; i++) {
@@ -303,24 +288,40 @@ bn_chain_rule (NfTrainNet *t)
 gboolean
 nf_trainnet_backward (NfTrainNet *t, const float *dy, GError **error)
 {
+  int out = t->out_value;
+  if (t->gpu) {
+    /* host dy on a CUDA backend: the device path, then the gradients to the host */
+    return nf_trainnet_gpu_zero (t, error)
+        && t->be->iface->upload (t->be, nf_engine_grad_buffer (t->engine, out), dy,
+        nf_engine_value_shape (t->engine, out), error)
+        && nf_trainnet_gpu_backward (t, error)
+        && nf_gpu_params_download (t->dev, t->params, FALSE, TRUE, FALSE, error);
+  }
   nf_params_zero_grads (t->params);
   for (guint i = 0; i < t->bns->len; i++) {
     BnFold *b = &g_array_index (t->bns, BnFold, i);
     memset (b->gw, 0, b->nw * sizeof (float));
     memset (b->gb, 0, b->conv->cout * sizeof (float));
   }
-  int out = t->out_value;
   if (!nf_engine_zero_grads (t->engine, error)
       || !t->be->iface->upload (t->be, nf_engine_grad_buffer (t->engine, out), dy,
           nf_engine_value_shape (t->engine, out), error)
       || !nf_engine_backward (t->engine, param_grad, t, error))
     return FALSE;
-  bn_chain_rule (t);
+  nf_trainnet_bn_chain_rule (t);
   return TRUE;
 }
 
 gboolean
 nf_trainnet_sync (NfTrainNet *t, GError **error)
+{
+  if (!nf_trainnet_host_sync (t, error))
+    return FALSE;
+  return !t->gpu || nf_gpu_params_upload (t->dev, t->params, TRUE, FALSE, TRUE, error);
+}
+
+gboolean
+nf_trainnet_host_sync (NfTrainNet *t, GError **error)
 {
   for (guint i = 0; i < t->params->views->len; i++) {
     const NfParamView *v = &g_array_index (t->params->views, NfParamView, i);

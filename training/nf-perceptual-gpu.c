@@ -1,0 +1,251 @@
+/* nf-perceptual-gpu.c — the perceptual losses on a CUDA backend (see nf-perceptual.h):
+ * device images in, device gradient out, loss values to the host.
+ *
+ * What it does: per evaluation, on the backend's stream: the content images
+ * preprocessed into the VGG input and run, the content layer copied as the target;
+ * the scored images preprocessed and run; per loss layer the MSE / Gram losses
+ * (nf_cuda_loss_mse, nf_cuda_loss_gram) ACCUMULATING their weighted gradient straight
+ * into the engine's gradient buffer of that layer (fp32 "cuda"), or into an fp32 copy
+ * converted to half with the loss scale ("cuda-fp16"); one backward; the input gradient
+ * taken back through the preprocessing into the caller's buffer.
+ * What it does not: the host path (nf-perceptual.c), Gram targets from images (set on
+ * the host by nf_perceptual_set_style, uploaded here).
+ */
+#include "nf-perceptual-private.h"
+
+#include "nf-error.h"
+
+gboolean
+nf_perceptual_on_gpu (const NfPerceptual *p)
+{
+  return p->gpu;
+}
+
+void
+nf_perceptual_set_loss_scale (NfPerceptual *p, float scale)
+{
+  p->loss_scale = scale;
+}
+
+static void
+free_device (NfPerceptual *p)
+{
+  nf_gpu_free (p->be, p->d_x32);
+  nf_gpu_free (p->be, p->d_dx32);
+  p->d_x32 = p->d_dx32 = NULL;
+  for (int i = 0; i < p->n_layers; i++) {
+    LossLayer *l = &p->layers[i];
+    nf_gpu_free (p->be, l->d_target);
+    nf_gpu_free (p->be, l->d_act32);
+    nf_gpu_free (p->be, l->d_grad32);
+    l->d_target = l->d_act32 = l->d_grad32 = NULL;
+  }
+  p->dplanned = (NfShape) { 0, 0, 0, 0 };
+}
+
+void
+nf_perceptual_gpu_free (NfPerceptual *p)
+{
+  if (!p->gpu)
+    return;
+  free_device (p);
+  for (int i = 0; i < NF_PERCEPTUAL_MAX_LAYERS; i++) {
+    nf_gpu_free (p->be, p->d_gram[i]);
+    p->d_gram[i] = NULL;
+  }
+#ifdef NF_HAVE_CUDA_TRAIN
+  nf_cuda_train_free (p->ct);
+#endif
+  p->ct = NULL;
+}
+
+gboolean
+nf_perceptual_gpu_init (NfPerceptual *p, GError **error)
+{
+  p->gpu = TRUE;
+#ifdef NF_HAVE_CUDA_TRAIN
+  p->ct = nf_cuda_train_new (p->be, error);
+  return p->ct != NULL;
+#else
+  g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
+      "perceptual losses on %s need the GPU training kernels (training/cuda), which this "
+      "build does not have", p->be->iface->name);
+  return FALSE;
+#endif
+}
+
+gboolean
+nf_perceptual_gpu_set_gram (NfPerceptual *p, int k, size_t n, GError **error)
+{
+  nf_gpu_free (p->be, p->d_gram[k]);
+  if (!(p->d_gram[k] = nf_gpu_alloc_floats (p->be, n, error)))
+    return FALSE;
+  /* the host target is pageable and lives on: wait for the copy anyway, so that a
+   * later nf_perceptual_set_style cannot overwrite it while it is read */
+  return nf_gpu_copy (p->be, p->d_gram[k], p->gram[k], n * sizeof (float), error)
+      && nf_gpu_sync (p->be, error);
+}
+
+#ifdef NF_HAVE_CUDA_TRAIN
+
+/* Device buffers for batch shape s (the engine is planned by the host helper). */
+static gboolean
+ensure_device (NfPerceptual *p, NfShape s, GError **error)
+{
+  if (!nf_perceptual_ensure_planned (p, s, error))
+    return FALSE;
+  if (nf_shape_equal (p->dplanned, s))
+    return TRUE;
+  free_device (p);
+  gboolean fp16 = nf_gpu_is_fp16 (p->be);
+  size_t n = nf_shape_numel (s);
+  if (fp16 && (!(p->d_x32 = nf_gpu_alloc_floats (p->be, n, error))
+          || !(p->d_dx32 = nf_gpu_alloc_floats (p->be, n, error))))
+    return FALSE;
+  for (int i = 0; i < p->n_layers; i++) {
+    LossLayer *l = &p->layers[i];
+    size_t m = nf_shape_numel (l->shape);
+    if (l->content && !(l->d_target = nf_gpu_alloc_floats (p->be, m, error)))
+      return FALSE;
+    if (fp16 && (!(l->d_act32 = nf_gpu_alloc_floats (p->be, m, error))
+            || !(l->d_grad32 = nf_gpu_alloc_floats (p->be, m, error))))
+      return FALSE;
+  }
+  p->dplanned = s;
+  return TRUE;
+}
+
+/* rgb (N, 3, H, W) 0..255 device -> preprocessed VGG input -> forward. */
+static gboolean
+forward_device (NfPerceptual *p, NfShape s, const float *rgb, GError **error)
+{
+  const NfVgg *v = p->vgg;
+  size_t hw = (size_t) s.h * s.w;
+  void *in = nf_engine_input_buffer (p->engine);
+  if (nf_gpu_is_fp16 (p->be)) {
+    if (!nf_cuda_vgg_preprocess (p->ct, v->perm, v->scale, v->shift, rgb, p->d_x32, s.n, hw,
+            error) || !nf_cuda_f32_nchw_to_f16_nhwc (p->ct, p->d_x32, in, s, 1.0f, error))
+      return FALSE;
+  } else if (!nf_cuda_vgg_preprocess (p->ct, v->perm, v->scale, v->shift, rgb, in, s.n, hw,
+          error)) {
+    return FALSE;
+  }
+  return nf_engine_run (p->engine, error);
+}
+
+/* The layer's activation as device fp32 NCHW. */
+static const float *
+act32 (NfPerceptual *p, LossLayer *l, float *dst, GError **error)
+{
+  const void *a = nf_engine_value_buffer (p->engine, l->value);
+  if (!nf_gpu_is_fp16 (p->be))
+    return a;
+  return nf_cuda_f16_nhwc_to_f32_nchw (p->ct, a, dst, l->shape, 1.0f, error) ? dst : NULL;
+}
+
+gboolean
+nf_perceptual_eval_device (NfPerceptual *p, NfShape s, const float *rgb,
+    const float *content_rgb, float *grad, NfPerceptualLosses *losses, GError **error)
+{
+  const NfPerceptualSpec *sp = &p->spec;
+  NfPerceptualLosses L = { 0 };
+  if (!p->gpu) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+        "nf_perceptual_eval_device needs a CUDA backend, not %s", p->be->iface->name);
+    return FALSE;
+  }
+  if (sp->content_layer && !content_rgb) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "the content term needs target images");
+    return FALSE;
+  }
+  if (sp->n_style && !p->d_gram[0]) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "no style image set");
+    return FALSE;
+  }
+  if (!ensure_device (p, s, error))
+    return FALSE;
+  gboolean fp16 = nf_gpu_is_fp16 (p->be);
+  if (sp->content_layer) {
+    if (!forward_device (p, s, content_rgb, error))
+      return FALSE;
+    for (int i = 0; i < p->n_layers; i++) {
+      LossLayer *l = &p->layers[i];
+      if (!l->content)
+        continue;
+      size_t m = nf_shape_numel (l->shape);
+      gboolean ok = fp16
+          ? act32 (p, l, l->d_target, error) != NULL
+          : nf_gpu_copy (p->be, l->d_target, nf_engine_value_buffer (p->engine, l->value),
+          m * sizeof (float), error);
+      if (!ok)
+        return FALSE;
+    }
+  }
+  if (!forward_device (p, s, rgb, error))
+    return FALSE;
+  if (grad && !nf_engine_zero_grads (p->engine, error))
+    return FALSE;
+  double ls = p->loss_scale;
+  for (int i = 0; i < p->n_layers; i++) {
+    LossLayer *l = &p->layers[i];
+    size_t m = nf_shape_numel (l->shape);
+    const float *a = act32 (p, l, l->d_act32, error);
+    if (!a)
+      return FALSE;
+    /* fp32: the engine's gradient buffer itself (zeroed above); fp16: an fp32 copy */
+    float *g = NULL;
+    if (grad) {
+      g = fp16 ? l->d_grad32 : nf_engine_grad_buffer (p->engine, l->value);
+      if (fp16 && !nf_gpu_zero (p->be, g, m * sizeof (float), error))
+        return FALSE;
+    }
+    if (l->content && !nf_cuda_loss_mse (p->ct, a, l->d_target, m, sp->content_weight * ls,
+            g, &L.content, error))
+      return FALSE;
+    for (int j = 0; j < l->n_style; j++) {
+      int k = l->style_idx[j];
+      double w = sp->style[k].weight, v;
+      if (!nf_cuda_loss_gram (p->ct, a, l->shape, p->d_gram[k], sp->style_weight * w * ls, g,
+              &v, error))
+        return FALSE;
+      L.style_layer[k] = v;
+      L.style += w * v;
+    }
+    if (g && fp16 && !nf_cuda_f32_nchw_to_f16_nhwc (p->ct, g,
+            nf_engine_grad_buffer (p->engine, l->value), l->shape, 1.0f, error))
+      return FALSE;
+  }
+  if (grad) {
+    if (!nf_engine_backward (p->engine, NULL, NULL, error))
+      return FALSE;
+    int in = p->vgg->model->graph->input;
+    const float *dx = nf_engine_grad_buffer (p->engine, in);
+    if (fp16) {
+      if (!nf_cuda_f16_nhwc_to_f32_nchw (p->ct, dx, p->d_dx32, s, 1.0f, error))
+        return FALSE;
+      dx = p->d_dx32;
+    }
+    const NfVgg *v = p->vgg;
+    if (!nf_cuda_vgg_preprocess_backward (p->ct, v->perm, v->scale, dx, grad, s.n,
+            (size_t) s.h * s.w, error))
+      return FALSE;
+  }
+  L.total = sp->content_weight * L.content + sp->style_weight * L.style;
+  if (losses)
+    *losses = L;
+  return TRUE;
+}
+
+#else /* !NF_HAVE_CUDA_TRAIN */
+
+gboolean
+nf_perceptual_eval_device (NfPerceptual *p, NfShape s, const float *rgb,
+    const float *content_rgb, float *grad, NfPerceptualLosses *losses, GError **error)
+{
+  (void) p, (void) s, (void) rgb, (void) content_rgb, (void) grad, (void) losses;
+  g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
+      "this build has no GPU training kernels (training/cuda, NF_HAVE_CUDA_TRAIN)");
+  return FALSE;
+}
+
+#endif
