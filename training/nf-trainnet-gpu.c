@@ -17,14 +17,6 @@
 #include "nf-error.h"
 
 static gboolean
-no_cuda_train (GError **error)
-{
-  g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
-      "this build has no GPU training kernels (training/cuda, NF_HAVE_CUDA_TRAIN)");
-  return FALSE;
-}
-
-static gboolean
 need_gpu (const NfTrainNet *t, GError **error)
 {
   if (t->gpu)
@@ -262,6 +254,15 @@ nf_trainnet_adam_device (NfTrainNet *t, NfCudaTrain *ct, NfAdam *a, float grad_s
 }
 
 #else /* !NF_HAVE_CUDA_TRAIN */
+
+static gboolean
+no_cuda_train (GError **error)
+{
+  g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
+      "this build has no GPU training kernels (training/cuda, NF_HAVE_CUDA_TRAIN)");
+  return FALSE;
+}
+
 
 gboolean
 nf_trainnet_forward_device (NfTrainNet *t, NfCudaTrain *ct, NfShape s, const float *x,
