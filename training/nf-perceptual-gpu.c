@@ -54,7 +54,8 @@ nf_perceptual_gpu_free (NfPerceptual *p)
     p->d_gram[i] = NULL;
   }
 #ifdef NF_HAVE_CUDA_TRAIN
-  nf_cuda_train_free (p->ct);
+  if (p->ct)
+    nf_cuda_train_free (p->ct);
 #endif
   p->ct = NULL;
 }

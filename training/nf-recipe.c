@@ -119,6 +119,8 @@ static const Field fields[] = {
   {"device", F_STR, OFF (device), G_RUN,
       "auto|cpu|cuda (auto: cuda when a GPU is usable and the CUDA backend has backward "
       "passes, else the CPU)", "D"},
+  {"gpus", F_INT, OFF (gpus), G_RUN,
+      "Data-parallel training on GPUs 0..N-1 (NCCL all-reduce of the gradient; 1)", "N"},
   {"print-every", F_INT, OFF (print_every), G_RUN, "Progress line every N steps (10)", "N"},
   {"log-every", F_INT, OFF (log_every), G_RUN, "CSV loss log row every N steps (10)", "N"},
   {"preview-every", F_INT, OFF (preview_every), G_RUN,
@@ -191,6 +193,7 @@ nf_recipe_new (const char *task, GError **error)
   r->bn_stats = g_strdup ("data");
   r->backend = g_strdup ("auto");
   r->device = g_strdup ("auto");
+  r->gpus = 1;
   r->print_every = 10;
   r->log_every = 10;
   r->preview_every = 500;

@@ -69,6 +69,7 @@ typedef struct {
   /* --- run settings --- */
   char *run_dir, *output, *backend;
   char *device;                 /* auto | cpu | cuda (which backend "auto" picks) */
+  int gpus;                     /* data-parallel ranks on GPUs 0..gpus-1 (1) */
   int print_every, log_every, preview_every, checkpoint_every, preview_size, loader_depth;
   char **preview;               /* preview image files (default: the first validation files) */
   int preview_count;

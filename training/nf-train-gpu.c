@@ -56,6 +56,19 @@ nf_gpu_elem_size (const NfBackend *be)
   return nf_gpu_is_fp16 (be) ? 2 : 4;
 }
 
+NfBackend *
+nf_gpu_backend_on_device (const NfBackend *like, int device, GError **error)
+{
+  NfCudaConfig cfg = {.precision = nf_cuda_backend_precision (like),.device = device };
+  return nf_cuda_backend_new (&cfg, error);
+}
+
+int
+nf_gpu_device_count (GError **error)
+{
+  return nf_cuda_device_count (error);
+}
+
 float *
 nf_gpu_alloc_floats (NfBackend *be, size_t n, GError **error)
 {
@@ -129,6 +142,22 @@ nf_gpu_elem_size (const NfBackend *be)
 {
   (void) be;
   return 4;
+}
+
+NfBackend *
+nf_gpu_backend_on_device (const NfBackend *like, int device, GError **error)
+{
+  (void) like;
+  (void) device;
+  no_cuda (error);
+  return NULL;
+}
+
+int
+nf_gpu_device_count (GError **error)
+{
+  no_cuda (error);
+  return 0;
 }
 
 float *

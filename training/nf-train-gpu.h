@@ -31,6 +31,12 @@ size_t nf_gpu_elem_size (const NfBackend *be);
 /* TRUE for "cuda-fp16" (half NHWC activations). */
 gboolean nf_gpu_is_fp16 (const NfBackend *be);
 
+/* A CUDA backend of the same precision as `like` on device ordinal `device` (the
+ * ranks of --gpus). */
+NfBackend *nf_gpu_backend_on_device (const NfBackend *like, int device, GError **error);
+/* Usable CUDA devices (0 with an error saying why). */
+int nf_gpu_device_count (GError **error);
+
 /* n device floats (zero-filled) on be's device; NULL + error. */
 float *nf_gpu_alloc_floats (NfBackend *be, size_t n, GError **error);
 void nf_gpu_free (NfBackend *be, void *p);

@@ -9,7 +9,7 @@
  *   any: --benchmark N  (time N steps after one warm-up, print images/s, write nothing)
  *        --device auto|cpu|cuda, --backend auto|cpu|cpu-ref|cuda|cuda-fp16 (auto: the GPU
  *        when one is usable and the CUDA backend has backward passes; the first line
- *        says when auto fell back to the CPU and why)
+ *        says when auto fell back to the CPU and why), --gpus N (data parallel, NCCL)
  *
  * What it does: turns options into a recipe (nf-recipe.h; `--help-all` lists them),
  * runs the training session (nf-trainer.h) and around it: one progress line every

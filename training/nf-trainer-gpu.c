@@ -9,6 +9,16 @@
  * losses with their gradient on the device (training/cuda/nf-cuda-train.h), the
  * backward, Adam on the device copy of the parameters, and (cuda-fp16) dynamic loss
  * scaling.
+ * Data parallelism (--gpus N, nf_trainer_gpu_make_ranks): rank 0 is the trainer, ranks
+ * 1..N-1 are replicas on devices 1..N-1 (nf_trainer_replica_new) with the same initial
+ * state; each rank draws its own batches (the recipe's seed + rank * 1000003, batch
+ * index = step, so a resumed run continues every rank's stream); per step every rank
+ * computes its loss and gradient on its thread, the gradients are averaged with one
+ * NCCL all-reduce (nf_cuda_group_allreduce_mean), and every rank runs the same Adam
+ * step on the same averaged gradient, so the replicas stay bit-identical and rank 0's
+ * parameters are the run's. Batch-norm statistics come from rank 0's first batch and
+ * are copied. Rank 0 logs, previews and checkpoints. N = 1 is a group of one on the
+ * same code path. The losses reported are the mean over the ranks.
  * What it does not: the CPU step, checkpoints, previews (nf-trainer.c), what runs on the
  * device inside the network (nf-trainnet-gpu.c) and the loss network
  * (nf-perceptual-gpu.c).
@@ -136,14 +146,24 @@ nf_trainer_gpu_free (NfTrainer *t)
 {
   if (!t->gpu)
     return;
-  nf_cuda_host_free (t->be, t->h_stage);
+  for (int r = 1; t->ranks && r < t->n_ranks; r++)
+    nf_trainer_free (t->ranks[r]);
+  g_free (t->ranks);
+  t->ranks = NULL;
+  t->n_ranks = 0;
+  if (t->group)
+    nf_cuda_group_free (t->group);
+  t->group = NULL;
+  if (t->h_stage)
+    nf_cuda_host_free (t->be, t->h_stage);
   nf_gpu_free (t->be, t->d_in);
   nf_gpu_free (t->be, t->d_hr);
   nf_gpu_free (t->be, t->d_y255);
   nf_gpu_free (t->be, t->d_dy);
   t->h_stage = NULL;
   t->d_in = t->d_hr = t->d_y255 = t->d_dy = NULL;
-  nf_cuda_train_free (t->ct);
+  if (t->ct)
+    nf_cuda_train_free (t->ct);
   t->ct = NULL;
 }
 
@@ -164,6 +184,159 @@ nf_trainer_gpu_setup (NfTrainer *t, GError **error)
     return FALSE;
   t->loss_scale = nf_gpu_is_fp16 (t->be) ? LOSS_SCALE_START : 1.0;
   return TRUE;
+}
+
+gboolean
+nf_trainer_gpu_make_ranks (NfTrainer *t, GError **error)
+{
+  int n = t->r->gpus;
+  if (n < 1) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "--gpus %d: at least 1", n);
+    return FALSE;
+  }
+  GError *e = NULL;
+  int have = nf_gpu_device_count (&e);
+  if (n > have) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "--gpus %d: this machine has %d usable "
+        "CUDA device%s%s%s", n, have, have == 1 ? "" : "s", e ? ": " : "", e ? e->message : "");
+    g_clear_error (&e);
+    return FALSE;
+  }
+  if (nf_cuda_backend_device (t->be) != 0) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+        "rank 0 must run on CUDA device 0 (the group spans devices 0..N-1)");
+    return FALSE;
+  }
+  if (!(t->group = nf_cuda_group_new (n, error)))
+    return FALSE;
+  t->ranks = g_new0 (NfTrainer *, n);
+  t->n_ranks = n;
+  t->ranks[0] = t;
+  for (int r = 1; r < n; r++)
+    if (!(t->ranks[r] = nf_trainer_replica_new (t, r, error)))
+      return FALSE;
+  return TRUE;
+}
+
+/* One phase of a step on one rank (on its own thread for ranks >= 1). */
+typedef struct {
+  NfTrainer *t, *t0;
+  NfBatch *b;
+  int phase;                    /* 0 losses + backward, 1 all-reduce, 2 optimiser */
+  gboolean ok, stepped;
+  NfTrainLosses L;
+  GError *error;
+} RankJob;
+
+static gpointer
+rank_phase (gpointer p)
+{
+  RankJob *j = p;
+  NfTrainer *t = j->t;
+  switch (j->phase) {
+    case 0:
+      j->ok = nf_trainer_gpu_batch_losses (t, j->b, TRUE, &j->L, &j->error);
+      break;
+    case 1:
+      j->ok = nf_cuda_group_allreduce_mean (j->t0->group, t->rank, t->ct,
+          nf_trainnet_device_grads (t->net), nf_trainnet_params (t->net)->n, &j->error);
+      break;
+    default:
+      j->ok = nf_trainer_gpu_update (t, &j->stepped, &j->error);
+      break;
+  }
+  return NULL;
+}
+
+/* Runs a phase on every rank at once (NCCL needs every rank inside the all-reduce) and
+ * waits for all; the first error is returned. A rank failing before the all-reduce
+ * stops the step after phase 0, so no rank waits in NCCL for it. */
+static gboolean
+run_phase (RankJob *jobs, int n, int phase, GError **error)
+{
+  GThread **th = g_new0 (GThread *, n);
+  for (int r = 0; r < n; r++) {
+    jobs[r].phase = phase;
+    jobs[r].ok = FALSE;
+  }
+  for (int r = 1; r < n; r++)
+    th[r] = g_thread_new ("nf-train-rank", rank_phase, &jobs[r]);
+  rank_phase (&jobs[0]);
+  for (int r = 1; r < n; r++)
+    g_thread_join (th[r]);
+  g_free (th);
+  gboolean ok = TRUE;
+  for (int r = 0; r < n; r++) {
+    if (!jobs[r].ok && ok) {
+      g_propagate_error (error, jobs[r].error);
+      jobs[r].error = NULL;
+      if (n > 1)
+        g_prefix_error (error, "GPU rank %d: ", r);
+      ok = FALSE;
+    }
+    g_clear_error (&jobs[r].error);
+  }
+  return ok;
+}
+
+/* Mean of the ranks' losses: the loss of the whole (n x batch) step. */
+static NfTrainLosses
+mean_losses (const RankJob *jobs, int n)
+{
+  NfTrainLosses M = jobs[0].L;
+  M.total = M.content = M.style = M.tv = M.pixel = 0;
+  for (int i = 0; i < M.n_style; i++)
+    M.style_layer[i] = 0;
+  for (int r = 0; r < n; r++) {
+    const NfTrainLosses *L = &jobs[r].L;
+    M.total += L->total / n;
+    M.content += L->content / n;
+    M.style += L->style / n;
+    M.tv += L->tv / n;
+    M.pixel += L->pixel / n;
+    for (int i = 0; i < M.n_style; i++)
+      M.style_layer[i] += L->style_layer[i] / n;
+  }
+  return M;
+}
+
+gboolean
+nf_trainer_gpu_step (NfTrainer *t, NfTrainLosses *L, GError **error)
+{
+  int n = t->n_ranks;
+  RankJob *jobs = g_new0 (RankJob, n);
+  gboolean ok = TRUE;
+  for (int r = 0; ok && r < n; r++) {
+    jobs[r].t = t->ranks[r];
+    jobs[r].t0 = t;
+    ok = (jobs[r].b = nf_loader_next (t->ranks[r]->loader, error)) != NULL;
+  }
+  if (ok && t->bn_pending) {
+    /* once per run: statistics from rank 0's batch, copied to every other rank */
+    const NfModel *m = t->model;
+    const float *src = t->style ? jobs[0].b->hr : jobs[0].b->lr;
+    float ai = (m->in_hi - m->in_lo) / 255.0f, bi = m->in_lo;
+    for (size_t i = 0; i < nf_shape_numel (t->in_shape); i++)
+      t->x[i] = src[i] * ai + bi;
+    ok = nf_trainnet_init_bn_stats (t->net, t->in_shape, t->x, error);
+    for (int r = 1; ok && r < n; r++)
+      ok = nf_trainnet_copy_state (t->ranks[r]->net, t->net, error);
+    for (int r = 0; r < n; r++)
+      t->ranks[r]->bn_pending = FALSE;
+  }
+  for (int r = 1; r < n; r++)
+    t->ranks[r]->adam.lr = t->adam.lr;
+  ok = ok && run_phase (jobs, n, 0, error) && run_phase (jobs, n, 1, error)
+      && run_phase (jobs, n, 2, error);
+  if (ok) {
+    *L = n > 1 ? mean_losses (jobs, n) : jobs[0].L;
+    for (int r = 1; r < n; r++)
+      t->ranks[r]->step++;
+  }
+  for (int r = 0; r < n; r++)
+    nf_batch_free (jobs[r].b);
+  g_free (jobs);
+  return ok;
 }
 
 gboolean
@@ -305,6 +478,19 @@ gboolean
 nf_trainer_gpu_update (NfTrainer *t, gboolean *stepped, GError **error)
 {
   *stepped = FALSE;
+  return nf_trainer_gpu_setup (t, error);
+}
+
+gboolean
+nf_trainer_gpu_make_ranks (NfTrainer *t, GError **error)
+{
+  return nf_trainer_gpu_setup (t, error);
+}
+
+gboolean
+nf_trainer_gpu_step (NfTrainer *t, NfTrainLosses *L, GError **error)
+{
+  (void) L;
   return nf_trainer_gpu_setup (t, error);
 }
 

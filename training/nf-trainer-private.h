@@ -54,6 +54,11 @@ struct NfTrainer {
   double loss_scale;            /* cuda-fp16: dynamic loss scale (1 on fp32) */
   int good_steps;               /* finite steps since the scale last changed */
   guint64 skipped_steps;        /* cuda-fp16 steps skipped for non-finite gradients */
+  /* data parallelism (--gpus): rank 0 is the trainer callers see; it owns the group and
+   * the replicas ranks[1..n_ranks-1] (ranks[0] = itself) */
+  int rank, n_ranks;
+  NfTrainer **ranks;
+  NfCudaGroup *group;
 };
 
 
@@ -61,6 +66,16 @@ struct NfTrainer {
  * checks that the backend can train every op of both networks); their release. */
 gboolean nf_trainer_gpu_setup (NfTrainer *t, GError **error);
 void nf_trainer_gpu_free (NfTrainer *t);
+/* nf-trainer.c: replica `rank` of t0 (a CUDA backend on device `rank`, the network
+ * with t0's state, the loss network, a loader over t0's data set whose seed is t0's +
+ * rank * NF_RANK_SEED_STRIDE). */
+#define NF_RANK_SEED_STRIDE 1000003
+NfTrainer *nf_trainer_replica_new (NfTrainer *t0, int rank, GError **error);
+/* The ranks and their NCCL group (n = recipe gpus; 1 is a group of one). */
+gboolean nf_trainer_gpu_make_ranks (NfTrainer *t, GError **error);
+/* One step on every rank: batches, losses, all-reduce mean of the gradient, the same
+ * optimiser step everywhere; *L: the losses averaged over the ranks. */
+gboolean nf_trainer_gpu_step (NfTrainer *t, NfTrainLosses *L, GError **error);
 /* batch_losses on the device (same contract as the host one in nf-trainer.c). */
 gboolean nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean grad,
     NfTrainLosses *out, GError **error);

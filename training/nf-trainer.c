@@ -374,11 +374,56 @@ nf_trainer_new (const NfRecipe *recipe, const char *resume_from, GError **error)
   t->y = nf_alloc_floats (nf_shape_numel (t->out_shape));
   t->y255 = nf_alloc_floats (nf_shape_numel (t->out_shape));
   t->dy = nf_alloc_floats (nf_shape_numel (t->out_shape));
-  if (t->gpu && !nf_trainer_gpu_setup (t, error))
+  if (r->gpus != 1 && !t->gpu) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+        "--gpus %d needs the GPU (--device cuda); this run is on backend %s", r->gpus,
+        t->be->iface->name);
+    goto fail;
+  }
+  if (t->gpu && (!nf_trainer_gpu_setup (t, error) || !nf_trainer_gpu_make_ranks (t, error)))
     goto fail;
   return t;
 
 fail:
+  nf_trainer_free (t);
+  return NULL;
+}
+
+NfTrainer *
+nf_trainer_replica_new (NfTrainer *t0, int rank, GError **error)
+{
+  NfTrainer *t = g_new0 (NfTrainer, 1);
+  t->r = nf_recipe_copy (t0->r);
+  const NfRecipe *r = t->r;
+  t->style = t0->style;
+  t->rank = rank;
+  t->spec = t0->spec;
+  t->spec.seed = t0->spec.seed + (guint64) rank * NF_RANK_SEED_STRIDE;
+  if (!(t->be = nf_gpu_backend_on_device (t0->be, rank, error)))
+    goto fail;
+  t->gpu = TRUE;
+  NfArchSpec as = {.arch = r->arch,.scale = r->scale,.width = r->width,.n_res = r->n_res };
+  if (!(t->model = nf_arch_new_model (&as, (guint64) r->seed, error))
+      || !(t->net = nf_trainnet_new (t->model, t->be, error))
+      || !nf_trainnet_copy_state (t->net, t0->net, error))
+    goto fail;
+  t->adam = t0->adam;
+  t->step = t0->step;
+  t->bn_pending = t0->bn_pending;
+  if (!setup_losses (t, error))
+    goto fail;
+  /* t0's data set (read-only, locked where it changes); this rank's own batch seed */
+  if (!(t->loader = nf_loader_new (t0->ds, &t->spec, t->step, r->loader_depth, error)))
+    goto fail;
+  t->in_shape = t0->in_shape;
+  t->out_shape = t0->out_shape;
+  t->x = nf_alloc_floats (nf_shape_numel (t->in_shape));
+  if (!nf_trainer_gpu_setup (t, error))
+    goto fail;
+  return t;
+
+fail:
+  g_prefix_error (error, "GPU rank %d: ", rank);
   nf_trainer_free (t);
   return NULL;
 }
@@ -475,19 +520,20 @@ nf_trainer_step (NfTrainer *t, NfTrainLosses *losses, GError **error)
     return FALSE;
   }
   gint64 t0 = g_get_monotonic_time ();
-  NfBatch *b = nf_loader_next (t->loader, error);
-  if (!b)
-    return FALSE;
   NfTrainLosses L;
-  gboolean ok = batch_losses (t, b, TRUE, &L, error);
-  nf_batch_free (b);
-  if (!ok)
-    return FALSE;
+  if (!t->gpu) {
+    NfBatch *b = nf_loader_next (t->loader, error);
+    if (!b)
+      return FALSE;
+    gboolean ok = batch_losses (t, b, TRUE, &L, error);
+    nf_batch_free (b);
+    if (!ok)
+      return FALSE;
+  }
   t->last_lr = nf_recipe_lr_at (r, t->step);
   t->adam.lr = (float) t->last_lr;
   if (t->gpu) {
-    gboolean stepped;
-    if (!nf_trainer_gpu_update (t, &stepped, error))
+    if (!nf_trainer_gpu_step (t, &L, error))
       return FALSE;
   } else {
     nf_adam_step (&t->adam, nf_trainnet_params (t->net));

@@ -35,6 +35,11 @@
  * the start), a step whose gradient is not finite is skipped and halves S, 2000 finite
  * steps in a row double it, Adam reads grad / S. S is not in the checkpoint: a resumed
  * fp16 run starts again at 2^15.
+ * --gpus N (recipe gpus): N data-parallel ranks on GPUs 0..N-1, each with its own
+ * backend, network replica, loss network and batch stream (seed + rank * 1000003), the
+ * gradient averaged by an NCCL all-reduce, the same Adam step on every rank (details in
+ * nf-trainer-gpu.c); one GPU is a group of one on the same path. A run of N GPUs sees
+ * N x batch images per step; the losses are the mean over the ranks.
  *
  * What it does not: parse options, print progress, write the CSV log or catch signals
  * (the nf-train tool does).

@@ -333,6 +333,37 @@ nf_trainnet_host_sync (NfTrainNet *t, GError **error)
   return nf_engine_weights_changed (t->engine, error);
 }
 
+gboolean
+nf_trainnet_copy_state (NfTrainNet *dst, NfTrainNet *src, GError **error)
+{
+  if (dst->params->n != src->params->n || dst->bns->len != src->bns->len) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+        "cannot copy a network's state into one of another architecture");
+    return FALSE;
+  }
+  if (src->gpu && !nf_gpu_params_download (src->dev, src->params, TRUE, FALSE, TRUE, error))
+    return FALSE;
+  size_t n = src->params->n;
+  memcpy (dst->params->params, src->params->params, n * sizeof (float));
+  memcpy (dst->params->m, src->params->m, n * sizeof (float));
+  memcpy (dst->params->v, src->params->v, n * sizeof (float));
+  const char *stats[2] = { "running_mean", "running_var" };
+  for (guint i = 0; i < src->bns->len; i++) {
+    const NfOp *bn = g_array_index (src->bns, BnFold, i).bn;
+    for (int k = 0; k < 2; k++) {
+      NfModelTensor *a = tensor2 (dst->model, bn->name, stats[k]);
+      NfModelTensor *b = tensor2 (src->model, bn->name, stats[k]);
+      if (!a || !b || numel (a) != numel (b)) {
+        g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "%s.%s differs between replicas",
+            bn->name, stats[k]);
+        return FALSE;
+      }
+      memcpy (a->data, b->data, numel (a) * sizeof (float));
+    }
+  }
+  return nf_trainnet_sync (dst, error);
+}
+
 void
 nf_trainnet_unit_bn_stats (NfTrainNet *t)
 {

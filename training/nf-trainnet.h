@@ -118,5 +118,9 @@ gboolean nf_trainnet_adam_device (NfTrainNet *t, NfCudaTrain *ct, NfAdam *a,
 gboolean nf_trainnet_sync_from_device (NfTrainNet *t, GError **error);
 /* Downloads Adam's moments (m, v) into the host NfParams (checkpoints). No-op on CPU. */
 gboolean nf_trainnet_download_moments (NfTrainNet *t, GError **error);
+/* dst (a replica of the same architecture, e.g. on another GPU) takes src's parameters,
+ * Adam moments and batch-norm statistics (src's device state is downloaded first), then
+ * nf_trainnet_sync. */
+gboolean nf_trainnet_copy_state (NfTrainNet *dst, NfTrainNet *src, GError **error);
 
 G_END_DECLS
