@@ -10,9 +10,11 @@
  * a table of them so every op can check its buffers and shapes; uploads/downloads
  * host NCHW float (through the scratch arena and a layout kernel for fp16 NHWC);
  * grows the shared scratch arena only at prepare/transfer time, never in forward.
- * What it does not: any op arithmetic (nf-cuda-*.cu), backward passes (the backward[]
- * table stays NULL for now: per-op state, the scratch arena and the single stream are
- * where they will go), or pixel conversion (nf-cuda-convert.cu).
+ * Training: the backward[] table lists every op's backward (nf-cuda-*-backward.cu),
+ * zero clears gradient buffers on the stream, and nf_cuda_check_backward checks a
+ * backward call's buffers.
+ * What it does not: any op arithmetic (nf-cuda-*.cu), or pixel conversion
+ * (nf-cuda-convert.cu).
  */
 #include <string.h>
 
@@ -119,6 +121,22 @@ nf_cuda_check_call (NfCudaBackend *be, const NfOpCall *call, void *const *in,
     return FALSE;
   }
   return enter (be, error);
+}
+
+gboolean
+nf_cuda_check_backward (NfCudaBackend *be, const NfOpCall *call, void *const *in,
+    const void *out, const void *dout, void *const *din, GError **error)
+{
+  if (!nf_cuda_check_call (be, call, in, out, error)
+      || !nf_cuda_check_buf (be, dout, call->out, "output gradient", error))
+    return FALSE;
+  for (int j = 0; din && j < call->op->n_in; j++) {
+    char what[32];
+    g_snprintf (what, sizeof what, "input gradient %d", j);
+    if (din[j] && !nf_cuda_check_buf (be, din[j], call->in[j], what, error))
+      return FALSE;
+  }
+  return TRUE;
 }
 
 gboolean
@@ -574,11 +592,25 @@ nf_cuda_copy_2d_async (NfBackend *base, void *dst, size_t dst_pitch, const void 
     nf_cuda_pool2d,             /* NF_OP_AVG_POOL2D */ \
     nf_cuda_pool2d,             /* NF_OP_MAX_POOL2D */ \
   }, \
-  .backward = { NULL },         /* issue 7: backward passes */ \
+  .backward = { \
+    nf_cuda_conv2d_backward,             /* NF_OP_CONV2D */ \
+    nf_cuda_conv_transpose2d_backward,   /* NF_OP_CONV_TRANSPOSE2D */ \
+    nf_cuda_instance_norm_backward,      /* NF_OP_INSTANCE_NORM */ \
+    NULL,                                /* NF_OP_BATCH_NORM: folded at load */ \
+    nf_cuda_relu_backward,               /* NF_OP_RELU */ \
+    nf_cuda_add_backward,                /* NF_OP_ADD */ \
+    nf_cuda_concat_backward,             /* NF_OP_CONCAT */ \
+    nf_cuda_upsample_nearest_backward,   /* NF_OP_UPSAMPLE_NEAREST */ \
+    nf_cuda_pixel_shuffle_backward,      /* NF_OP_PIXEL_SHUFFLE */ \
+    nf_cuda_tanh_scale_backward,         /* NF_OP_TANH_SCALE */ \
+    nf_cuda_clamp_backward,              /* NF_OP_CLAMP */ \
+    nf_cuda_pool2d_backward,             /* NF_OP_AVG_POOL2D */ \
+    nf_cuda_pool2d_backward,             /* NF_OP_MAX_POOL2D */ \
+  }, \
   .zero = cuda_zero,
 
-/* C++ has no designated array initialisers: the forward table above lists every op in
- * NfOpType order, and this checks that the order still holds. */
+/* C++ has no designated array initialisers: the forward and backward tables above list
+ * every op in NfOpType order, and this checks that the order still holds. */
 G_STATIC_ASSERT (NF_OP_CONV2D == 0 && NF_OP_CONV_TRANSPOSE2D == 1
     && NF_OP_INSTANCE_NORM == 2 && NF_OP_BATCH_NORM == 3 && NF_OP_RELU == 4
     && NF_OP_ADD == 5 && NF_OP_CONCAT == 6 && NF_OP_UPSAMPLE_NEAREST == 7

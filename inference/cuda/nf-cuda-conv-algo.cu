@@ -113,8 +113,8 @@ trial_alloc (NfCudaBackend *be, const NfCudaConv *st, NfShape ys, size_t limit, 
   return TRUE;
 }
 
-static size_t
-workspace_limit (void)
+size_t
+nf_cuda_conv_workspace_limit (void)
 {
   size_t free_b = 0, total_b = 0;
   if (cudaMemGetInfo (&free_b, &total_b) != cudaSuccess) {
@@ -237,7 +237,7 @@ nf_cuda_conv_choose_algo (NfCudaBackend *be, NfCudaConv *st, NfShape ys, gboolea
     return TRUE;
   }
 
-  size_t limit = workspace_limit ();
+  size_t limit = nf_cuda_conv_workspace_limit ();
   Trial t = { NULL, NULL, NULL, 0 };
   gboolean have_trial = FALSE;
   if (!be->cfg.heuristic_algos || want_fused)

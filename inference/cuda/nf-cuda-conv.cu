@@ -18,7 +18,7 @@
  *            is expressed by the output size, as PyTorch does) + the epilogue.
  * Semantics are cpu-ref's (cross-correlation, zero or reflect padding, stride).
  * What it does not: dilation or groups (the graph has none), or backward passes
- * (issue 7: the descriptors here serve cudnnConvolutionBackwardFilter/Data then).
+ * (nf-cuda-conv-backward.cu, which reuses these descriptors and weights).
  */
 #include "nf-cuda-conv.h"
 
@@ -114,6 +114,7 @@ nf_cuda_conv_release (NfCudaBackend *be, NfOpCall *call)
   NfCudaConv *st = (NfCudaConv *) call->state;
   if (!st)
     return;
+  nf_cuda_conv_backward_free (st->bwd);
   if (st->xdesc)
     cudnnDestroyTensorDescriptor (st->xdesc);
   if (st->ydesc)

@@ -10,19 +10,13 @@
  *  2. per (n, c): the chunks merged in double, mean and scale = w / sqrt(var + eps);
  *  3. element-wise (x - mean) * scale + b, ReLU.
  * Chunks spread large images over many blocks; buffers for partials are sized at
- * prepare, so forward allocates nothing.
+ * prepare, so forward allocates nothing (nor does the backward in
+ * nf-cuda-norm-backward.cu, which reuses pass 1 and these buffers).
  * What it does not: statistics across tiles (the engine plans whole frames).
  */
 #include <math.h>
 
-#include "nf-cuda-private.h"
-
-typedef struct {
-  float *w, *b;                 /* (C) device, NULL when not affine */
-  float *partials;              /* (N, C, chunks, 2): sum (x - K), sum (x - K)^2 */
-  float *ms;                    /* (N, C, 2): mean, scale */
-  int chunks, chunk_pixels;
-} NfCudaNorm;
+#include "nf-cuda-norm.h"
 
 /* ---- kernels ---------------------------------------------------------------------- */
 
@@ -154,22 +148,35 @@ apply_kernel (const typename L::T *__restrict__ x, typename L::T *__restrict__ y
 
 /* ---- launcher ---------------------------------------------------------------------- */
 
+gboolean
+nf_cuda_norm_launch_stats (NfCudaBackend *be, NfCudaNorm *st, const void *x, NfShape s,
+    GError **error)
+{
+  NfDims d = nf_dims (s);
+  if (be->fp16) {
+    dim3 grid_nhwc ((d.c + NHWC_CH - 1) / NHWC_CH, st->chunks, d.n);
+    dim3 block_nhwc (NHWC_CH, NHWC_LANES);
+    stats_nhwc_kernel <<<grid_nhwc, block_nhwc, 0, be->stream>>> ((const __half *) x, d,
+        st->chunk_pixels, st->chunks, st->partials);
+    return nf_cuda_launch_ok ("instance norm stats_nhwc_kernel", error);
+  }
+  dim3 grid_nchw (d.c, st->chunks, d.n);
+  stats_nchw_kernel <<<grid_nchw, NF_THREADS, 0, be->stream>>> ((const float *) x, d,
+      st->chunk_pixels, st->chunks, st->partials);
+  return nf_cuda_launch_ok ("instance norm stats_nchw_kernel", error);
+}
+
 static gboolean
 launch_instance_norm (NfCudaBackend *be, NfCudaNorm *st, const void *x, void *y, NfShape s,
     float eps, bool relu, GError **error)
 {
   NfDims d = nf_dims (s);
-  dim3 grid_nchw (d.c, st->chunks, d.n);
-  dim3 grid_nhwc ((d.c + NHWC_CH - 1) / NHWC_CH, st->chunks, d.n);
-  dim3 block_nhwc (NHWC_CH, NHWC_LANES);
   unsigned nc_blocks = (unsigned) ((d.n * d.c + 127) / 128);
   size_t n = nf_shape_numel (s);
   unsigned blocks = nf_blocks (n, NF_THREADS);
+  if (!nf_cuda_norm_launch_stats (be, st, x, s, error))
+    return FALSE;
   if (be->fp16) {
-    stats_nhwc_kernel <<<grid_nhwc, block_nhwc, 0, be->stream>>> ((const __half *) x, d,
-        st->chunk_pixels, st->chunks, st->partials);
-    if (!nf_cuda_launch_ok ("instance norm stats_nhwc_kernel", error))
-      return FALSE;
     finalize_kernel<NfF16Nhwc> <<<nc_blocks, 128, 0, be->stream>>> ((const __half *) x, d,
         st->chunks, st->partials, st->w, eps, st->ms);
     if (!nf_cuda_launch_ok ("instance norm finalize_kernel", error))
@@ -177,10 +184,6 @@ launch_instance_norm (NfCudaBackend *be, NfCudaNorm *st, const void *x, void *y,
     apply_kernel<NfF16Nhwc> <<<blocks, NF_THREADS, 0, be->stream>>> ((const __half *) x,
         (__half *) y, d, st->ms, st->b, relu, n);
   } else {
-    stats_nchw_kernel <<<grid_nchw, NF_THREADS, 0, be->stream>>> ((const float *) x, d,
-        st->chunk_pixels, st->chunks, st->partials);
-    if (!nf_cuda_launch_ok ("instance norm stats_nchw_kernel", error))
-      return FALSE;
     finalize_kernel<NfF32Nchw> <<<nc_blocks, 128, 0, be->stream>>> ((const float *) x, d,
         st->chunks, st->partials, st->w, eps, st->ms);
     if (!nf_cuda_launch_ok ("instance norm finalize_kernel", error))
@@ -203,6 +206,7 @@ nf_cuda_instance_norm_release (NfCudaBackend *be, NfOpCall *call)
   cudaFree (st->b);
   cudaFree (st->partials);
   cudaFree (st->ms);
+  cudaFree (st->bwd);
   cudaGetLastError ();
   g_free (st);
   call->state = NULL;
@@ -246,7 +250,9 @@ nf_cuda_instance_norm_prepare (NfCudaBackend *be, NfOpCall *call, GError **error
       || !nf_cuda_ok (cudaMalloc ((void **) &st->partials,
               (size_t) s.n * s.c * st->chunks * 2 * sizeof (float)), "cudaMalloc", error)
       || !nf_cuda_ok (cudaMalloc ((void **) &st->ms, (size_t) s.n * s.c * 2 * sizeof (float)),
-          "cudaMalloc", error)) {
+          "cudaMalloc", error)
+      || !nf_cuda_ok (cudaMalloc ((void **) &st->bwd,
+              (size_t) s.n * s.c * NF_NORM_BWD * sizeof (float)), "cudaMalloc", error)) {
     g_prefix_error (error, "instance_norm %s: ", op->name ? op->name : "");
     nf_cuda_instance_norm_release (be, call);
     return FALSE;

@@ -42,7 +42,9 @@ typedef struct {
   GHashTable *bufs;             /* device pointer -> NfCudaBuf* (alloc'd buffers) */
   /* Scratch arena shared by every op (one stream: ops never overlap): padded conv
    * inputs, cuDNN workspaces, fp32 staging for transfers. Sized at prepare/transfer
-   * time, never in forward. Backward passes (later) take their scratch here too. */
+   * time, never in forward. Backward passes take their scratch here too (a
+   * convolution sizes its backward share at its first backward call: see
+   * nf-cuda-conv-backward.cu). */
   void *scratch;
   size_t scratch_bytes;
   GHashTable *algo_cache;       /* conv key string -> NfCudaAlgo* (chosen once) */
@@ -154,6 +156,15 @@ nf_reflect (int i, int n)
   return i < n ? i : period - i;
 }
 
+/* dL/d(op output) at element i with a fused ReLU undone: zero where the op's output y
+ * was clamped (cpu-ref's grad_at). */
+template <typename T>
+__device__ __forceinline__ float
+nf_grad_at (const T *y, const T *dy, size_t i, bool relu)
+{
+  return (relu && nf_ld (y + i) <= 0.0f) ? 0.0f : nf_ld (dy + i);
+}
+
 /* Blocks for a grid-stride loop over n elements. */
 static inline unsigned
 nf_blocks (size_t n, unsigned threads)
@@ -185,6 +196,30 @@ NF_CUDA_FORWARD (nf_cuda_pixel_shuffle);
 NF_CUDA_FORWARD (nf_cuda_concat);
 NF_CUDA_FORWARD (nf_cuda_pool2d);
 
+/* Backward passes (NfBackwardFn; see nf-backend.h for the contract: results are
+ * ACCUMULATED into din[j] (backend buffers) and into dweight/dbias (device floats in the
+ * model's layout, fp32 for both backends); NULL pointers are skipped). */
+#define NF_CUDA_BACKWARD(name) \
+  gboolean name (NfBackend *be, NfOpCall *call, void *const *in, const void *out, \
+      const void *dout, void *const *din, void *dweight, void *dbias, GError **error)
+
+NF_CUDA_BACKWARD (nf_cuda_conv2d_backward);
+NF_CUDA_BACKWARD (nf_cuda_conv_transpose2d_backward);
+NF_CUDA_BACKWARD (nf_cuda_instance_norm_backward);
+NF_CUDA_BACKWARD (nf_cuda_relu_backward);
+NF_CUDA_BACKWARD (nf_cuda_add_backward);
+NF_CUDA_BACKWARD (nf_cuda_tanh_scale_backward);
+NF_CUDA_BACKWARD (nf_cuda_clamp_backward);
+NF_CUDA_BACKWARD (nf_cuda_upsample_nearest_backward);
+NF_CUDA_BACKWARD (nf_cuda_pixel_shuffle_backward);
+NF_CUDA_BACKWARD (nf_cuda_concat_backward);
+NF_CUDA_BACKWARD (nf_cuda_pool2d_backward);
+
+/* nf_cuda_check_call, plus: dout is a buffer of the output's shape and every non-NULL
+ * din[j] one of input j's shape (din may be NULL). */
+gboolean nf_cuda_check_backward (NfCudaBackend *be, const NfOpCall *call, void *const *in,
+    const void *out, const void *dout, void *const *din, GError **error);
+
 gboolean nf_cuda_conv_prepare (NfCudaBackend *be, NfOpCall *call, GError **error);
 void nf_cuda_conv_release (NfCudaBackend *be, NfOpCall *call);
 gboolean nf_cuda_instance_norm_prepare (NfCudaBackend *be, NfOpCall *call, GError **error);
@@ -200,6 +235,13 @@ gboolean nf_cuda_launch_bias_act (NfCudaBackend *be, void *y, NfShape s, const f
 /* y (N, C, H + 2p, W + 2p) = x (N, C, H, W) reflection-padded by p. */
 gboolean nf_cuda_launch_reflect_pad (NfCudaBackend *be, const void *x, NfShape xs, void *y,
     int pad, GError **error);
+/* dx (N, C, H, W) += the gradient dxp (N, C, H + 2p, W + 2p) of the reflection-padded
+ * copy folded back onto the pixels it was copied from (the backward of reflect_pad). */
+gboolean nf_cuda_launch_reflect_fold (NfCudaBackend *be, const void *dxp, NfShape xs,
+    void *dx, int pad, GError **error);
+/* g = y > 0 ? dy : 0 over n elements (a fused ReLU undone), in the backend's type. */
+gboolean nf_cuda_launch_relu_mask (NfCudaBackend *be, const void *y, const void *dy, void *g,
+    size_t n, GError **error);
 /* Host NCHW float staged on the device <-> the backend's layout and type. */
 gboolean nf_cuda_launch_from_nchw_f32 (NfCudaBackend *be, const float *src, void *dst,
     NfShape s, GError **error);
