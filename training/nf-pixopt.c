@@ -5,40 +5,17 @@
  * size, computes targets once (content activations; style Grams on an engine planned
  * for the style image's size, then replanned), and evaluates loss + gradient with the
  * backend's forward and backward, reading and seeding values only through the
- * backend's upload/download.
+ * backend's upload/download (the host path). On CUDA backends it hands targets and
+ * evaluations to the device path (nf-pixopt-gpu.c) instead.
  * What it does not: image files, option parsing, progress printing (the tool does).
  */
-#include "nf-pixopt.h"
+#include "nf-pixopt-private.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "nf-engine.h"
 #include "nf-error.h"
 #include "nf-losses.h"
-
-typedef struct {
-  int value;                    /* value id in the VGG graph */
-  NfShape shape;
-  float *act;                   /* host copy of the activations (shape) */
-  float *grad;                  /* host dL/d(act) (shape) */
-  float *content;               /* content target (shape) or NULL */
-  int n_style;                  /* style terms on this layer (indices into spec layers) */
-  int style_idx[NF_PIXOPT_MAX_LAYERS];
-} LossLayer;
-
-struct NfPixopt {
-  NfPixoptSpec spec;
-  NfEngine *engine;
-  NfShape in_shape;             /* (1, 3, H, W) */
-  float *x, *dx;                /* preprocessed input and its gradient (in_shape) */
-  int n_layers;
-  LossLayer layers[NF_PIXOPT_MAX_LAYERS + 1];
-  float *gram_target[NF_PIXOPT_MAX_LAYERS];     /* (C, C) per style layer */
-  NfPixoptLosses last;
-  /* L-BFGS scratch */
-  float *frgb, *fgrad;
-};
 
 static LossLayer *
 layer_for (NfPixopt *p, int value, GError **error)
@@ -83,11 +60,39 @@ download_value (NfPixopt *p, int value, GError **error)
   return h;
 }
 
+gboolean
+nf_pixopt_backend_can_train (const NfBackendIface *bi, const NfVgg *vgg, GError **error)
+{
+  if (!bi->zero) {
+    g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
+        "backend %s has no backward passes; optimising pixels needs one (cpu-ref has)",
+        bi->name);
+    return FALSE;
+  }
+  const NfGraph *g = vgg->model->graph;
+  for (int i = 0; i < g->n_ops; i++)
+    if (!bi->backward[g->ops[i].type]) {
+      g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
+          "backend %s has no backward pass for %s (op %s of the loss network); optimising "
+          "pixels needs one (cpu-ref has)", bi->name, nf_op_type_name (g->ops[i].type),
+          g->ops[i].name ? g->ops[i].name : g->value_names[g->ops[i].out]);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+nf_pixopt_on_device (const NfPixopt *p)
+{
+  return p->gpu;
+}
+
 void
 nf_pixopt_free (NfPixopt *p)
 {
   if (!p)
     return;
+  nf_pixopt_gpu_free (p);
   nf_engine_free (p->engine);
   nf_free (p->x);
   nf_free (p->dx);
@@ -120,13 +125,8 @@ nf_pixopt_new (const NfPixoptSpec *spec, GError **error)
         "pixel optimisation needs a content image, a style image, or both");
     return NULL;
   }
-  const NfBackendIface *bi = spec->be->iface;
-  if (!bi->zero || !bi->backward[NF_OP_CONV2D]) {
-    g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
-        "backend %s has no backward passes; optimising pixels needs one (use cpu-ref)",
-        bi->name);
+  if (!nf_pixopt_backend_can_train (spec->be->iface, spec->vgg, error))
     return NULL;
-  }
   NfPixopt *p = g_new0 (NfPixopt, 1);
   p->spec = *spec;
   p->in_shape = (NfShape) { 1, 3, spec->height, spec->width };
@@ -153,6 +153,13 @@ nf_pixopt_new (const NfPixoptSpec *spec, GError **error)
         goto fail;
       l->style_idx[l->n_style++] = i;
     }
+
+  if (nf_pixopt_gpu_wanted (spec)) {
+    p->gpu = TRUE;
+    if (!nf_pixopt_gpu_init (p, error))
+      goto fail;
+    return p;
+  }
 
   /* Style targets: Grams of the style image at its own size. */
   if (spec->style_rgb) {
@@ -211,6 +218,14 @@ nf_pixopt_eval (NfPixopt *p, const float *rgb, float *grad, NfPixoptLosses *loss
   NfPixoptLosses L = { 0 };
   size_t hw = (size_t) p->in_shape.h * p->in_shape.w;
 
+  if (p->gpu) {
+    if (!nf_pixopt_gpu_eval (p, rgb, grad, &L, error))
+      return FALSE;
+    p->last = L;
+    if (losses)
+      *losses = L;
+    return TRUE;
+  }
   if (!forward_rgb (p, rgb, p->in_shape, p->x, error))
     return FALSE;
   if (grad && !nf_engine_zero_grads (p->engine, error))

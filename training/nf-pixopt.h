@@ -8,11 +8,19 @@
  * rgb is the (1, 3, H, W) image in 0..255; F_l the activations at layer l of the loss
  * network on the preprocessed image; G_l their Gram matrix (nf-losses.h).
  *
- * Per evaluation: preprocess, upload, forward, then for every distinct loss layer
- * download its activations, compute the loss terms and their gradient on the host and
- * upload that into the engine's gradient buffer of the layer; one backward; download
- * the input's gradient and take it back through the preprocessing; add TV. Backends
- * are only touched through upload/download, so any layout works.
+ * Per evaluation, host path (CPU backends, and any backend when spec.host_losses):
+ * preprocess, upload, forward, then for every distinct loss layer download its
+ * activations, compute the loss terms and their gradient on the host and upload that
+ * into the engine's gradient buffer of the layer; one backward; download the input's
+ * gradient and take it back through the preprocessing; add TV. Backends are only
+ * touched through upload/download, so any layout works.
+ * Device path (CUDA backends, in builds with the GPU training kernels, NF_HAVE_CUDA_TRAIN;
+ * nf-pixopt-gpu.c): one upload of the image, preprocessing, losses (against targets
+ * computed once on the device), their gradients straight into the engine's gradient
+ * buffers, backward, preprocessing backward and TV all on the device; one download of
+ * the gradient. "cuda-fp16" seeds the gradients times a dynamic loss scale (halved
+ * when the input gradient is not finite, doubled after 100 finite evaluations).
+ * L-BFGS itself always runs on the host, in double (liblbfgs, nf-optim.h).
  *
  * What it does not: load images or parse options (training/nf-optimize.c does).
  */
@@ -48,6 +56,9 @@ typedef struct {
   const NfLayerWeight *style_layers;
   double style_weight;
   double tv_weight;
+  /* CUDA backends: compute the losses on the host as for CPU backends (checks the
+   * device path against the host one); ignored by other backends */
+  gboolean host_losses;
 } NfPixoptSpec;
 
 typedef struct {
@@ -58,9 +69,16 @@ typedef struct {
 
 typedef struct NfPixopt NfPixopt;
 
+/* TRUE when backend bi has the backward passes (and zero) that optimising pixels through
+ * vgg needs; else FALSE with an NF_ERROR_UNSUPPORTED error naming the missing op. */
+gboolean nf_pixopt_backend_can_train (const NfBackendIface *bi, const NfVgg *vgg,
+    GError **error);
+
 /* Plans the engine, computes the content activations and style Gram targets. */
 NfPixopt *nf_pixopt_new (const NfPixoptSpec *spec, GError **error);
 void nf_pixopt_free (NfPixopt *p);
+/* TRUE when p evaluates on the device path (see above). */
+gboolean nf_pixopt_on_device (const NfPixopt *p);
 
 /* Loss at rgb (3*H*W floats); grad (same size, may be NULL) is overwritten. */
 gboolean nf_pixopt_eval (NfPixopt *p, const float *rgb, float *grad, NfPixoptLosses *losses,
