@@ -7,6 +7,10 @@
 #   3. test-gpu-ops: every op and every shipped architecture, "cuda" (fp32) and
 #      "cuda-fp16" against cpu-ref on fresh random inputs (fp32 < 1e-5, fp16 < 2e-3
 #      normalised error, no NaN, guard bytes intact), both precisions in parallel;
+#   3b. test-gpu-backward: every op's backward and the shipped architectures' gradients
+#      (nf_engine_backward), "cuda" and "cuda-fp16" against cpu-ref (fp32 < 1e-5 per op,
+#      1e-4 per network; fp16 < 3e-3 per op, 5e-2 per network; accumulation, guard
+#      bytes), both precisions in parallel;
 #   4. test-gpu-convert: the GPU pixel conversions against the CPU ones, every format;
 #   5. test-gpu-elements: neuralstyle/superres with memory:CUDAMemory caps (and
 #      nvh264dec/nvh264enc pipelines when those elements exist);
@@ -54,8 +58,8 @@ if [ ! -f "$BUILD/build.ninja" ]; then
 fi
 mkdir -p "$OUT"
 ninja -C "$BUILD" build.ninja > /dev/null 2>&1   # regenerate first: the target list below reads it
-TARGETS=(tests/gpu/test-gpu-ops tests/gpu/test-gpu-convert tests/gpu/gpu-bench
-         inference/tools/nf-run)
+TARGETS=(tests/gpu/test-gpu-ops tests/gpu/test-gpu-backward tests/gpu/test-gpu-convert
+         tests/gpu/gpu-bench inference/tools/nf-run)
 [ -n "$(ninja -C "$BUILD" -t targets all 2>/dev/null | grep -o '^tests/gpu/test-gpu-elements:')" ] \
   && TARGETS+=(tests/gpu/test-gpu-elements gst/libgstneuralfilter.so)
 if ! ninja -C "$BUILD" "${TARGETS[@]}" > "$OUT/build.log" 2>&1; then
@@ -73,7 +77,9 @@ command -v nvidia-smi > /dev/null && nvidia-smi -L 2>&1 | head -4
 HAVE_GPU=$?
 if [ $HAVE_GPU -ne 0 ]; then
   echo "run.sh: no usable GPU here: skipping steps 3-5, 6 and 7 (exit 77 at the end)"
-  for s in ops-fp32 ops-fp16 convert elements bench torch-bench; do record $s skip; done
+  for s in ops-fp32 ops-fp16 backward-fp32 backward-fp16 convert elements bench torch-bench; do
+    record $s skip
+  done
 fi
 
 # ---- 3-5. correctness ----------------------------------------------------------------------
@@ -83,6 +89,13 @@ if [ $HAVE_GPU -eq 0 ]; then
   P32=$!
   NF_GPU_TEST_PRECISION=fp16 timeout 300 "$B/tests/gpu/test-gpu-ops" > "$OUT/ops-fp16.log" 2>&1 &
   P16=$!
+
+  step "3b. test-gpu-backward: fp32 and fp16 in parallel (with step 3)"
+  for p in 32 16; do
+    NF_GPU_TEST_PRECISION=fp$p timeout 300 "$B/tests/gpu/test-gpu-backward" \
+      > "$OUT/backward-fp$p.log" 2>&1 &
+    eval "B$p=\$!"
+  done
 
   step "4. test-gpu-convert"
   run convert 120 "$B/tests/gpu/test-gpu-convert"
@@ -103,6 +116,15 @@ if [ $HAVE_GPU -eq 0 ]; then
     grep -E "^FAIL|cases failed" "$OUT/ops-fp$p.log" | tail -n 15
     case $rc in 0) record ops-fp$p pass ;; 124) record ops-fp$p "FAIL (timeout)" ;;
       *) record ops-fp$p "FAIL (exit $rc)" ;; esac
+  done
+
+  for p in 32 16; do
+    pid=B$p
+    wait ${!pid}
+    rc=$?
+    grep -E "^FAIL|^     |cases failed" "$OUT/backward-fp$p.log" | tail -n 25
+    case $rc in 0) record backward-fp$p pass ;; 124) record backward-fp$p "FAIL (timeout)" ;;
+      *) record backward-fp$p "FAIL (exit $rc)" ;; esac
   done
 fi
 
