@@ -12,7 +12,9 @@
  * native zoom (pixel values encode their coordinates) and mirrored when flipped; the
  * truncated file is skipped with a warning and replaced deterministically; SR batches
  * hold the degraded LR patches; the loader thread returns exactly the batches made
- * directly, in order, from any starting index; bad specs are clear errors.
+ * directly, in order, from any starting index, also with its batches in the caller's
+ * memory (a counting allocator: slots made once, batches in them, a held batch never
+ * overwritten, the held limit an error, everything freed); bad specs are clear errors.
  * Does not: test resampling or metrics (test-train-metrics.c).
  */
 #include <glib/gstdio.h>
@@ -33,6 +35,31 @@ static int failures = 0;
     } while (0)
 
 /* R = x, G = y, B = tag: every pixel says where it came from (sides <= 256). */
+/* A caller's allocator for the loader that counts and remembers its buffers. */
+typedef struct {
+  int allocs, frees;
+  GPtrArray *bufs;
+} Counter;
+
+static void *
+counting_alloc (gpointer user, size_t bytes, GError **error)
+{
+  Counter *c = user;
+  void *p = g_malloc (bytes);
+  c->allocs++;
+  g_ptr_array_add (c->bufs, p);
+  return p;
+}
+
+static void
+counting_free (gpointer user, void *p)
+{
+  Counter *c = user;
+  if (g_ptr_array_remove (c->bufs, p))
+    c->frees++;
+  g_free (p);
+}
+
 static void
 write_coord_image (const char *path, int w, int h, int tag)
 {
@@ -264,6 +291,49 @@ main (void)
     nf_batch_free (d);
   }
   nf_loader_free (ld);          /* stops a thread that is blocked on a full queue */
+
+  /* the same with the batches in the caller's memory (SR: hr and lr buffers) */
+  Counter cnt = { 0, 0, g_ptr_array_new () };
+  NfLoaderMemory mem = { counting_alloc, counting_free, &cnt, 2 };
+  ld = nf_loader_new_full (all, &sr, 3, 2, &mem, &e);
+  CHECK (ld && cnt.allocs == (2 + 2) * 2, "(depth 2 + held 2) slots of hr + lr, got %d "
+      "buffers", cnt.allocs);
+  NfBatch *held = NULL;
+  float *held_copy = nf_alloc_floats ((size_t) 2 * 3 * 48 * 48);
+  for (int i = 3; ld && i < 12; i++) {
+    NfBatch *a = nf_loader_next (ld, &e);
+    NfBatch *d = nf_dataset_make_batch (all, &sr, i, NULL);
+    CHECK (a && d && a->index == (guint64) i && same_batch (a, d)
+        && !memcmp (a->lr, d->lr, sizeof (float) * 2 * 3 * 12 * 12),
+        "loader batch %d in the caller's memory", i);
+    CHECK (a && g_ptr_array_find (cnt.bufs, a->hr, NULL)
+        && g_ptr_array_find (cnt.bufs, a->lr, NULL), "batch %d's pixels in the slots", i);
+    nf_batch_free (d);
+    if (i == 3) {
+      /* keep this one for a while: the thread must not reuse its slot */
+      held = a;
+      if (a)
+        memcpy (held_copy, a->hr, sizeof (float) * 2 * 3 * 48 * 48);
+      continue;
+    }
+    if (i == 4) {
+      NfBatch *x = nf_loader_next (ld, &e);
+      CHECK (!x && e && e->code == NF_ERROR_ARGUMENT, "a third batch over held 2 is an error");
+      if (e)
+        printf ("expected error: %s\n", e->message);
+      g_clear_error (&e);
+      nf_loader_release (ld, x);
+    }
+    nf_loader_release (ld, a);
+  }
+  CHECK (held && !memcmp (held_copy, held->hr, sizeof (float) * 2 * 3 * 48 * 48),
+      "a held batch is not overwritten while 8 more pass through the slots");
+  nf_loader_release (ld, held);
+  nf_free (held_copy);
+  nf_loader_free (ld);
+  CHECK (cnt.frees == cnt.allocs && cnt.bufs->len == 0, "every slot freed (%d of %d)",
+      cnt.frees, cnt.allocs);
+  g_ptr_array_unref (cnt.bufs);
 
   nf_batch_free (b0);
   nf_batch_free (b0again);
