@@ -11,6 +11,9 @@
  * precision=fp32 to "cuda". nf_cuda_backend_new() gives the same with more control
  * (device, the caller's CUDA context, heuristic algorithm choice).
  *
+ * Training: both backends run every op's backward (NfBackendIface.backward); parameter
+ * gradients are device fp32 buffers in the model's layout for both precisions (the
+ * fp16 backend computes in half and adds into them), accumulated like cpu-ref's.
  * What it does: creation with a clear error when no driver or GPU is usable, device
  * queries, the backend's stream and buffer guards (for the elements' pixel conversions
  * and the tests), pinned host memory and raw device bytes for staging frames.
