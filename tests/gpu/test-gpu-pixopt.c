@@ -19,8 +19,17 @@
  *     upload/download, the losses on the host), which isolates the loss kernels;
  *   that "cuda" really took the device path (nf_pixopt_on_device);
  *   20 L-BFGS iterations (clipped to 0..255 between rounds, as nf-optimize) from the same
- *     noise on both: final losses within 1e-3 relative, and each at least 2x lower
- *     than at the start;
+ *     noise on both: final losses within 5e-2 relative, and each at least 2x lower
+ *     than at the start; then at the CPU's result (small gradients) "cuda" vs CPU again
+ *     with the one-evaluation tolerances (loss 1e-5, gradient 1e-4).
+ *     Why 5e-2 and not 1e-3: L-BFGS on these non-convex objectives amplifies rounding.
+ *     Measured between two CPU backends ("cpu" vs "cpu-ref", this test with "cuda"
+ *     swapped for "cpu-ref") on the random VGG over noise seeds 1-5: one evaluation
+ *     agrees to 2e-7 (loss) and 5e-7 (gradient), and at the optimised image still to
+ *     2.3e-6 and 1.2e-5, but after 20 iterations the losses differ by up to 5.2e-4
+ *     (content), 2.1e-2 (style) and 7.9e-3 (transfer). The path check is therefore the
+ *     evaluation at the optimised image; the final-loss bar only catches a GPU path
+ *     that optimises differently (a wrong gradient makes L-BFGS stall or diverge).
  *   "cuda-fp16", when it can train through the loss network: one evaluation with loss
  *     terms within 2e-2 and the gradient within 5e-2 normalised (first estimates, to be
  *     calibrated on the first GPU run; its dynamic loss scale is printed).
@@ -46,7 +55,8 @@
 
 #define TOL_LOSS 1e-5
 #define TOL_GRAD 1e-4
-#define TOL_LBFGS 1e-3
+#define TOL_LBFGS 5e-2
+#define TOL_GRAD_OPT 1e-4
 #define TOL_LOSS_FP16 2e-2
 #define TOL_GRAD_FP16 5e-2
 #define LBFGS_ITERS 20
@@ -165,14 +175,13 @@ evaluate (NfPixoptSpec *s, const float *rgb, float *grad, NfPixoptLosses *L,
   return ok;
 }
 
-/* 20 L-BFGS iterations from rgb (a copy is optimised); the losses before and after. */
+/* 20 L-BFGS iterations from rgb0 into rgb; the losses before and after. */
 static gboolean
-optimise (NfPixoptSpec *s, const float *rgb0, NfPixoptLosses *l0, NfPixoptLosses *l1,
-    double *seconds)
+optimise (NfPixoptSpec *s, const float *rgb0, float *rgb, NfPixoptLosses *l0,
+    NfPixoptLosses *l1, double *seconds)
 {
   GError *e = NULL;
   size_t n = (size_t) 3 * s->width * s->height;
-  float *rgb = nf_alloc_floats (n);
   memcpy (rgb, rgb0, n * sizeof (float));
   NfPixopt *p = nf_pixopt_new (s, &e);
   NfLbfgsParams lp;
@@ -193,7 +202,6 @@ optimise (NfPixoptSpec *s, const float *rgb0, NfPixoptLosses *l0, NfPixoptLosses
         r.iters, r.evals, r.why, *seconds);
   g_clear_error (&e);
   nf_pixopt_free (p);
-  nf_free (rgb);
   return ok;
 }
 
@@ -203,6 +211,7 @@ run_case (const Case *c, NfBackend *cpu, NfBackend *cuda, NfBackend *fp16)
   size_t n = (size_t) 3 * c->w * c->h;
   float *rgb = nf_alloc_floats (n);
   float *g_ref = nf_alloc_floats (n), *g_gpu = nf_alloc_floats (n);
+  float *opt_ref = nf_alloc_floats (n), *opt_gpu = nf_alloc_floats (n);
   nf_pixopt_noise (rgb, (size_t) c->w * c->h, 5, 20.0f);
   printf ("== %s: %dx%d (style %dx%d) ==\n", c->name, c->w, c->h, c->sw, c->sh);
   for (Mode m = MODE_CONTENT; m <= MODE_TRANSFER; m++) {
@@ -251,7 +260,8 @@ run_case (const Case *c, NfBackend *cpu, NfBackend *cuda, NfBackend *fp16)
     NfPixoptLosses a0, a1, b0, b1;
     double ta, tb;
     printf ("  %-8s %d L-BFGS iterations:\n", mn, LBFGS_ITERS);
-    if (optimise (&s_ref, rgb, &a0, &a1, &ta) && optimise (&s_gpu, rgb, &b0, &b1, &tb)) {
+    if (optimise (&s_ref, rgb, opt_ref, &a0, &a1, &ta)
+        && optimise (&s_gpu, rgb, opt_gpu, &b0, &b1, &tb)) {
       double r = rel (b1.total, a1.total);
       printf ("    loss %.6e -> %.6e (%s) vs %.6e -> %.6e (cuda): relative difference "
           "%.2e\n", a0.total, a1.total, cpu->iface->name, b0.total, b1.total, r);
@@ -260,10 +270,22 @@ run_case (const Case *c, NfBackend *cpu, NfBackend *cuda, NfBackend *fp16)
       CHECK (a1.total * 2 <= a0.total && b1.total * 2 <= b0.total,
           "%s %s: the loss fell less than 2x", c->name, mn);
     }
+    /* the same objective where the CPU's optimisation ended (small gradients) */
+    if (evaluate (&s_ref, opt_ref, g_ref, &L_ref, NULL, NULL)
+        && evaluate (&s_gpu, opt_ref, g_gpu, &L_gpu, NULL, NULL)) {
+      double le = losses_err (&L_gpu, &L_ref, ns), ge = grad_err (g_gpu, g_ref, n);
+      printf ("    at the %s's result: worst term error %.2e, gradient error %.2e\n",
+          cpu->iface->name, le, ge);
+      CHECK (le <= TOL_LOSS && ge <= TOL_GRAD_OPT, "%s %s at the optimised image: loss "
+          "%.2e (tolerance %.0e), gradient %.2e (tolerance %.0e)", c->name, mn, le, TOL_LOSS,
+          ge, TOL_GRAD_OPT);
+    }
   }
   nf_free (rgb);
   nf_free (g_ref);
   nf_free (g_gpu);
+  nf_free (opt_ref);
+  nf_free (opt_gpu);
 }
 
 static void
