@@ -6,12 +6,13 @@
  *   nf-optimize transfer --content photo.jpg --style painting.png -o out.png
  *       [--content-layer relu2_2] [--layers relu1_2,relu2_2,relu3_3]
  *       [--content-weight 1] [--style-weight W] [--tv-weight W] [--init noise|content]
- *   common: --size N (long side, 256) --iters N (100) --layer-weights w1,w2,...
+ *   common: --size N (long side, 256) --square --iters N (100) --layer-weights w1,w2,...
  *       --pool max|avg --seed S --noise A --lossnet PATH --every N
  *       --bounds clip|none --round N --style-size N --history M --benchmark N
  *       --device auto|cpu|cuda --backend NAME (wins over --device)
  *
- * What it does: loads and resizes the images (area averaging), loads the loss network
+ * What it does: loads and resizes the images (area averaging; --square first crops the
+ * content image to its centre square, so the result is N x N), loads the loss network
  * up to the deepest layer used, starts from noise (the ImageNet mean colour +- A,
  * seeded) or from the content image, runs L-BFGS (pixels kept in 0..255 by clipping
  * between rounds of --round iterations, like the lesson's repeated fmin_l_bfgs_b calls
@@ -78,6 +79,7 @@ static char *opt_content_layer, *opt_pool, *opt_init, *opt_lossnet, *opt_backend
 static char *opt_bounds, *opt_device;
 static int opt_size = 256, opt_style_size = 0, opt_iters = 100, opt_every = 0, opt_round = 20;
 static int opt_history = 10, opt_benchmark = 0;
+static gboolean opt_square = FALSE;
 static gint64 opt_seed = 1;
 static double opt_content_weight = 1.0, opt_style_weight = -1.0, opt_tv_weight = -1.0;
 static double opt_noise = 20.0;
@@ -87,6 +89,9 @@ static GOptionEntry entries[] = {
   {"style", 0, 0, G_OPTION_ARG_FILENAME, &opt_style, "Style image (style, transfer)", "IMG"},
   {"output", 'o', 0, G_OPTION_ARG_FILENAME, &opt_out, "Result PNG (default MODE.png)", "PNG"},
   {"size", 0, 0, G_OPTION_ARG_INT, &opt_size, "Long side of the result in pixels (256)", "N"},
+  {"square", 0, 0, G_OPTION_ARG_NONE, &opt_square,
+      "Make the result N x N: the content image's centre square (style mode: the result "
+      "only)", NULL},
   {"style-size", 0, 0, G_OPTION_ARG_INT, &opt_style_size,
       "Long side the style image is resized to (default: --size)", "N"},
   {"iters", 0, 0, G_OPTION_ARG_INT, &opt_iters, "L-BFGS iterations (100)", "N"},
@@ -129,21 +134,34 @@ static GOptionEntry entries[] = {
 
 typedef enum { MODE_CONTENT, MODE_STYLE, MODE_TRANSFER } Mode;
 
-/* An image file as (1, 3, h, w) 0..255, resized to the given long side. */
+/* An image file as (1, 3, h, w) 0..255, resized to the given long side; square: its
+ * centre square first. */
 static float *
-load_planar (const char *path, int long_side, int *w, int *h)
+load_planar (const char *path, int long_side, gboolean square, int *w, int *h)
 {
   GError *e = NULL;
   NfImage *img = nf_image_load (path, &e);
   if (!img)
     fail (e, "PNG and JPEG files are read");
-  float *full = nf_alloc_floats ((size_t) 3 * img->width * img->height);
+  int iw = img->width, ih = img->height;
+  float *full = nf_alloc_floats ((size_t) 3 * iw * ih);        // (3, ih, iw)
   nf_image_to_planar (img, full, 0.0f, 255.0f);
-  nf_resize_fit (img->width, img->height, long_side, w, h);
-  float *out = nf_alloc_floats ((size_t) 3 * *w * *h);
-  nf_resize_planar (full, 3, img->height, img->width, out, *h, *w);
-  nf_free (full);
   nf_image_free (img);
+  if (square && iw != ih) {
+    int side = MIN (iw, ih), x0 = (iw - side) / 2, y0 = (ih - side) / 2;
+    float *sq = nf_alloc_floats ((size_t) 3 * side * side);    // (3, side, side)
+    for (int c = 0; c < 3; c++)
+      for (int y = 0; y < side; y++)
+        memcpy (sq + ((size_t) c * side + y) * side,
+            full + ((size_t) c * ih + y0 + y) * iw + x0, side * sizeof (float));
+    nf_free (full);
+    full = sq;
+    iw = ih = side;
+  }
+  nf_resize_fit (iw, ih, long_side, w, h);
+  float *out = nf_alloc_floats ((size_t) 3 * *w * *h);
+  nf_resize_planar (full, 3, ih, iw, out, *h, *w);
+  nf_free (full);
   return out;
 }
 
@@ -454,11 +472,15 @@ main (int argc, char **argv)
 
   /* Images. */
   int w = 0, h = 0, sw_ = 0, sh = 0;
-  float *content = mode != MODE_STYLE ? load_planar (opt_content, opt_size, &w, &h) : NULL;
-  float *style = mode != MODE_CONTENT ? load_planar (opt_style, opt_style_size, &sw_, &sh) : NULL;
+  float *content = mode != MODE_STYLE
+      ? load_planar (opt_content, opt_size, opt_square, &w, &h) : NULL;
+  float *style = mode != MODE_CONTENT
+      ? load_planar (opt_style, opt_style_size, FALSE, &sw_, &sh) : NULL;
   if (mode == MODE_STYLE) {
-    /* the result has the style image's shape at --size */
+    /* the result has the style image's shape at --size (square: size x size) */
     nf_resize_fit (sw_, sh, opt_size, &w, &h);
+    if (opt_square)
+      w = h = opt_size;
   }
 
   NfPixoptSpec spec = {
