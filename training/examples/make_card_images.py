@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""make_card_images.py — the pictures of a weights/ card (documentation only; Pillow).
+
+  style:  make_card_images.py style NAME RUN_DIR
+      runs build/inference/tools/nf-run with weights/NAME.safetensors on
+      gst/samples/chelsea.jpg (not a training photo) and writes weights/NAME-example.jpg
+      (input | output), and weights/NAME-preview.jpg from the run's last preview image
+      (held-out photos | outputs).
+  sr:     make_card_images.py sr NAME SCALE
+      takes a 320x240 crop of ../shared/data/photos/opencv_butterfly.jpg (a Debian photo,
+      not in the SR training set), degrades it as training did (Gaussian blur sigma 1,
+      bicubic down by SCALE), runs the model, and writes weights/NAME-example.jpg:
+      input (nearest) | bicubic | the model | original.
+
+  style-card NAME RUN_DIR "TITLE" STYLE_COPY "NOTE"
+      writes weights/NAME.md from the run's log (RUN_DIR/../BASENAME.out as the training
+      queue writes it: command, data line, final losses, time) and a fresh
+      `nf-evaluate style` of weights/NAME.safetensors; NOTE is the author's visual remark.
+
+It does not train or evaluate anything; the build and the tests never need it.
+"""
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+
+from PIL import Image
+
+
+def side_by_side(images, gap=4):
+    h = max(im.height for im in images)
+    w = sum(im.width for im in images) + gap * (len(images) - 1)
+    out = Image.new("RGB", (w, h), "white")
+    x = 0
+    for im in images:
+        out.paste(im, (x, 0))
+        x += im.width + gap
+    return out
+
+
+def style(name, run):
+    src = "gst/samples/chelsea.jpg"
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out.png")
+        subprocess.run(["build/inference/tools/nf-run", "-m", f"weights/{name}.safetensors",
+                        "-i", src, "-o", out], check=True)
+        side_by_side([Image.open(src).convert("RGB"), Image.open(out).convert("RGB")]).save(
+            f"weights/{name}-example.jpg", quality=88)
+    last = sorted(glob.glob(os.path.join(run, "preview", "step-*.png")))[-1]
+    Image.open(last).convert("RGB").save(f"weights/{name}-preview.jpg", quality=85)
+    print(f"weights/{name}-example.jpg, weights/{name}-preview.jpg (from {last})")
+
+
+def sr(name, scale):
+    from PIL import ImageFilter
+    photo = Image.open("../shared/data/photos/opencv_butterfly.jpg").convert("RGB")
+    w, h = 320, 240
+    x0, y0 = (photo.width - w) // 2, (photo.height - h) // 2
+    hr = photo.crop((x0, y0, x0 + w, y0 + h))
+    lr = hr.filter(ImageFilter.GaussianBlur(1)).resize((w // scale, h // scale), Image.BICUBIC)
+    with tempfile.TemporaryDirectory() as d:
+        lr_path, out = os.path.join(d, "lr.png"), os.path.join(d, "out.png")
+        lr.save(lr_path)
+        subprocess.run(["build/inference/tools/nf-run", "-m", f"weights/{name}.safetensors",
+                        "-i", lr_path, "-o", out], check=True)
+        panels = [lr.resize((w, h), Image.NEAREST), lr.resize((w, h), Image.BICUBIC),
+                  Image.open(out).convert("RGB"), hr]
+        side_by_side(panels).save(f"weights/{name}-example.jpg", quality=90)
+    print(f"weights/{name}-example.jpg")
+
+
+def style_card(name, run, title, style_copy, note):
+    import re
+    log = open(run.rstrip("/") + ".out").read().splitlines()
+    cmd = open(os.path.join(run, "command.txt")).read().strip()
+    data = next(l for l in log if l.startswith("data:"))
+    last = [l for l in log if re.match(r"step (\d+)/\1 ", l)][-1]
+    done = next(l for l in log if l.startswith("done:"))
+    steps = int(re.search(r"(\d+) steps", done).group(1))
+    secs = int(re.search(r"in (\d+)s", done).group(1))
+    arch = re.search(r"--arch (\S+)", cmd).group(1)
+    batch = int(re.search(r"--batch (\d+)", cmd).group(1)) if "--batch" in cmd else 4
+    crop = int(re.search(r"--crop (\d+)", cmd).group(1))
+    m = re.match(r"data: (\d+) train files \((\d+) in the other split", data)
+    dline = f"{m.group(1)} photos; the {m.group(2)} whose FNV-1a name hash mod 100 < 10 are held out"
+    ev = subprocess.run(["build/training/nf-evaluate", "style", f"weights/{name}.safetensors"],
+                        check=True, capture_output=True, text=True).stdout.strip()
+    summary = ev.splitlines()[-1]
+    met = summary.count(": met") == 2
+    losses = re.search(r"\((content .*?)\)", last).group(1)
+    params = {"style-slim": "16/32/64 channels, 3 residual blocks", "style-full":
+              "32/64/128 channels, 5 residual blocks (Johnson et al.)"}[arch]
+    text = f"""# {name} — fast style transfer, {title} ({arch})
+
+**Status: {"meets both of the project's style bars" if met else "DOES NOT meet the project's style bars"} on held-out photos** (below), after a short CPU run. {note}
+
+![input | output]({name}-example.jpg)
+
+*Left `gst/samples/chelsea.jpg` (not a training photo), right its stylised version.*
+Style image (small copy): ![](styles/{style_copy})
+
+Validation previews after {steps} steps (held-out photos | output):
+![]({name}-preview.jpg)
+
+## Recipe
+
+```sh
+OMP_NUM_THREADS=2 {cmd}
+```
+
+- Architecture `{arch}`: {params}, instance norm, reflection padding, nearest
+  upsampling.
+- Data: `../shared/data/photos`, training split ({dline}), random crops
+  scaled so the short side is {crop}–{2 * crop} px, cropped to {crop}×{crop}, random flips.
+- Loss (VGG16 conv1_1–conv3_3, Caffe preprocessing, max pooling): content MSE at relu2_2
+  (weight 1) + style Gram MSE at relu1_2, relu2_2, relu3_3 (weight 0.5; painting's Gram
+  targets at 256 px on the long side) + total variation (Johnson's tv_strength 1e-6).
+- Adam lr 1e-3, cosine to 1e-5, batch {batch}, {steps} steps = **{steps * batch:,} crops seen**.
+- Hardware and time: 2 cores of an AMD EPYC (AVX2) machine, fast `cpu` backend, {secs} s
+  of training (about {steps * batch / secs:.1f} crops/s, sharing the cores with builds).
+- Final training losses (step {steps}): {losses} (on {crop} px crops; the evaluation below
+  is at 256 px).
+- The full recipe is in the file's `training` metadata (`nf-run -v`).
+
+## Evaluation
+
+`build/training/nf-evaluate style weights/{name}.safetensors` — the 7 held-out photos at
+256 px on the long side, VGG16 relu2_2 content loss (Caffe preprocessing) between output
+and input, and the style loss against the painting, beside the unstyled photos' style loss
+(bars: content at most 1.5e5, style at most a third of the unstyled photos'):
+
+```
+{ev}
+```
+"""
+    open(f"weights/{name}.md", "w").write(text)
+    print(f"weights/{name}.md: {summary}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 7 and sys.argv[1] == "style-card":
+        style_card(*sys.argv[2:])
+        sys.exit(0)
+    if len(sys.argv) == 4 and sys.argv[1] == "style":
+        style(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "sr":
+        sr(sys.argv[2], int(sys.argv[3]))
+    else:
+        sys.exit(__doc__)
