@@ -11,6 +11,8 @@
 #      (nf_engine_backward), "cuda" and "cuda-fp16" against cpu-ref (fp32 < 1e-5 per op,
 #      1e-4 per network; fp16 < 3e-3 per op, 5e-2 per network; accumulation, guard
 #      bytes), both precisions in parallel;
+#   3c. test-gpu-train-ops: the GPU training arithmetic (losses, Gram, preprocessing,
+#      Adam, fp16 copies, NCCL all-reduce over every GPU) against the host functions;
 #   4. test-gpu-convert: the GPU pixel conversions against the CPU ones, every format;
 #   5. test-gpu-elements: neuralstyle/superres with memory:CUDAMemory caps (and
 #      nvh264dec/nvh264enc pipelines when those elements exist);
@@ -62,6 +64,8 @@ TARGETS=(tests/gpu/test-gpu-ops tests/gpu/test-gpu-backward tests/gpu/test-gpu-c
          tests/gpu/gpu-bench inference/tools/nf-run)
 [ -n "$(ninja -C "$BUILD" -t targets all 2>/dev/null | grep -o '^tests/gpu/test-gpu-elements:')" ] \
   && TARGETS+=(tests/gpu/test-gpu-elements gst/libgstneuralfilter.so)
+[ -n "$(ninja -C "$BUILD" -t targets all 2>/dev/null | grep -o '^tests/gpu/test-gpu-train-ops:')" ] \
+  && TARGETS+=(tests/gpu/test-gpu-train-ops)
 if ! ninja -C "$BUILD" "${TARGETS[@]}" > "$OUT/build.log" 2>&1; then
   tail -n 40 "$OUT/build.log"; echo "run.sh: build failed"; exit 1
 fi
@@ -77,7 +81,8 @@ command -v nvidia-smi > /dev/null && nvidia-smi -L 2>&1 | head -4
 HAVE_GPU=$?
 if [ $HAVE_GPU -ne 0 ]; then
   echo "run.sh: no usable GPU here: skipping steps 3-5, 6 and 7 (exit 77 at the end)"
-  for s in ops-fp32 ops-fp16 backward-fp32 backward-fp16 convert elements bench torch-bench; do
+  for s in ops-fp32 ops-fp16 backward-fp32 backward-fp16 train-ops convert elements bench \
+      torch-bench; do
     record $s skip
   done
 fi
@@ -96,6 +101,14 @@ if [ $HAVE_GPU -eq 0 ]; then
       > "$OUT/backward-fp$p.log" 2>&1 &
     eval "B$p=\$!"
   done
+
+  step "3c. test-gpu-train-ops (while 3 and 3b run)"
+  if [ -x "$B/tests/gpu/test-gpu-train-ops" ]; then
+    run train-ops 180 "$B/tests/gpu/test-gpu-train-ops"
+    grep -E "^FAIL" "$OUT/train-ops.log" | tail -n 15
+  else
+    record train-ops "FAIL (not built: no GPU training kernels, see training/cuda)"
+  fi
 
   step "4. test-gpu-convert"
   run convert 120 "$B/tests/gpu/test-gpu-convert"
