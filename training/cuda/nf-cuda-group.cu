@@ -83,6 +83,16 @@ nf_cuda_group_free (NfCudaGroup *g)
     return;
 #ifdef NF_HAVE_NCCL
   if (g->comms) {
+    /* one thread holds every rank's communicator: finalise them together (in a group,
+     * as NCCL asks of one thread finalising several), then free each */
+    ncclResult_t st = ncclGroupStart ();
+    for (int r = 0; st == ncclSuccess && r < g->n; r++)
+      if (g->comms[r])
+        st = ncclCommFinalize (g->comms[r]);
+    ncclResult_t end = ncclGroupEnd ();
+    if (st != ncclSuccess || end != ncclSuccess)
+      g_warning ("nf_cuda_group_free: ncclCommFinalize: %s",
+          ncclGetErrorString (st != ncclSuccess ? st : end));
     for (int r = 0; r < g->n; r++) {
       if (!g->comms[r])
         continue;
