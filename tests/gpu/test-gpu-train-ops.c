@@ -5,7 +5,8 @@
  *               nf_loss_tv, nf_cuda_gram vs nf_gram_ref: values (relative error) and
  *               gradients (normalised error max|gpu - ref| / max|ref|) within 1e-5, on
  *               odd shapes (Gram at C = 64, 128 and H x W = 17 x 13, 1 x 1, 33 x 9),
- *               gradients ACCUMULATED into random non-zero buffers (twice), NULL grad
+ *               gradients ACCUMULATED (twice) into random buffers as large as the
+ *               gradient (so an error in the added part shows), NULL grad
  *               (value only) and NULL loss (gradient only);
  *   elements    preprocessing (caffe-bgr and torch) and its backward vs nf-vgg.c (the
  *               backward must overwrite a NaN-filled buffer), affine (in place too),
@@ -100,6 +101,19 @@ norm_err (const float *got, const float *ref, size_t n)
   return md / (mr > 0 ? mr : 1e-30);
 }
 
+/* Random values in +-max|g|: the gradient buffer's prior contents, as large as what
+ * the loss adds, so that the accumulation check also sees errors in the added part. */
+static float *
+grad_start (const float *g, size_t n)
+{
+  float m = 0.0f;
+  for (size_t i = 0; i < n; i++)
+    m = fmaxf (m, fabsf (g[i]));
+  float *x = nf_alloc_floats (n);
+  nf_rng_fill_uniform (&rng, x, n, -m, m);
+  return x;
+}
+
 static double
 rel_err (double got, double ref)
 {
@@ -166,8 +180,11 @@ test_mse (size_t n)
   GError *e = NULL;
   char w[128];
   float *f = host_random (n, -2, 3), *p = host_random (n, -1, 1);
-  float *g0 = host_random (n, -0.5f, 0.5f), *gref = g_memdup2 (g0, n * sizeof (float));
   double weight = 0.7;
+  float *gz = g_new0 (float, n);
+  nf_loss_content (f, p, n, weight, gz);
+  float *g0 = grad_start (gz, n), *gref = g_memdup2 (g0, n * sizeof (float));
+  g_free (gz);
   float *df = dev_up (f, n), *dp = dev_up (p, n), *dg = dev_up (g0, n);
 
   double lref = nf_loss_content (f, p, n, weight, gref);
@@ -210,8 +227,11 @@ test_gram (NfShape s)
   nf_gram_ref (other, one, t);
   float *gram_ref = nf_alloc_floats ((size_t) s.n * cc);      // (N, C, C)
   nf_gram_ref (f, s, gram_ref);
-  float *g0 = host_random (n, -1e-3f, 1e-3f), *gref = g_memdup2 (g0, n * sizeof (float));
   double weight = 3.0;
+  float *gz = g_new0 (float, n);
+  nf_loss_gram_ref (f, s, t, weight, gz);
+  float *g0 = grad_start (gz, n), *gref = g_memdup2 (g0, n * sizeof (float));
+  g_free (gz);
   double lref = nf_loss_gram_ref (f, s, t, weight, gref);
   nf_loss_gram_ref (f, s, t, weight, gref);                   /* accumulated twice */
 
@@ -264,8 +284,11 @@ test_tv (NfShape s)
   char w[128];
   size_t n = nf_shape_numel (s);
   float *x = host_random (n, 0, 255);
-  float *g0 = host_random (n, -1, 1), *gref = g_memdup2 (g0, n * sizeof (float));
   double weight = 1.5e-2;
+  float *gz = g_new0 (float, n);
+  nf_loss_tv (x, s, weight, gz);
+  float *g0 = grad_start (gz, n), *gref = g_memdup2 (g0, n * sizeof (float));
+  g_free (gz);
   double lref = nf_loss_tv (x, s, weight, gref);
   nf_loss_tv (x, s, weight, gref);
   float *dx = dev_up (x, n), *dg = dev_up (g0, n);
