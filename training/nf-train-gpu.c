@@ -87,6 +87,19 @@ nf_gpu_free (NfBackend *be, void *p)
     nf_cuda_device_free (be, p);
 }
 
+void *
+nf_gpu_host_alloc (gpointer be, size_t bytes, GError **error)
+{
+  return nf_cuda_host_alloc (be, bytes, error);
+}
+
+void
+nf_gpu_host_free (gpointer be, void *p)
+{
+  if (p)
+    nf_cuda_host_free (be, p);
+}
+
 gboolean
 nf_gpu_zero (NfBackend *be, void *dev, size_t bytes, GError **error)
 {
@@ -171,6 +184,22 @@ nf_gpu_alloc_floats (NfBackend *be, size_t n, GError **error)
 
 void
 nf_gpu_free (NfBackend *be, void *p)
+{
+  (void) be;
+  (void) p;
+}
+
+void *
+nf_gpu_host_alloc (gpointer be, size_t bytes, GError **error)
+{
+  (void) be;
+  (void) bytes;
+  no_cuda (error);
+  return NULL;
+}
+
+void
+nf_gpu_host_free (gpointer be, void *p)
 {
   (void) be;
   (void) p;

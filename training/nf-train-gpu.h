@@ -40,6 +40,10 @@ int nf_gpu_device_count (GError **error);
 /* n device floats (zero-filled) on be's device; NULL + error. */
 float *nf_gpu_alloc_floats (NfBackend *be, size_t n, GError **error);
 void nf_gpu_free (NfBackend *be, void *p);
+/* Page-locked host memory on be's device (be is an NfBackend *; the signatures are
+ * nf-loader.h's NfLoaderAllocFn / NfLoaderFreeFn, so the loader's batches can live there). */
+void *nf_gpu_host_alloc (gpointer be, size_t bytes, GError **error);
+void nf_gpu_host_free (gpointer be, void *p);
 gboolean nf_gpu_zero (NfBackend *be, void *dev, size_t bytes, GError **error);
 gboolean nf_gpu_copy (NfBackend *be, void *dst, const void *src, size_t bytes,
     GError **error);

@@ -235,7 +235,7 @@ rank_phase (gpointer p)
   NfTrainer *t = j->t;
   switch (j->phase) {
     case 0:
-      j->ok = nf_trainer_gpu_batch_losses (t, j->b, TRUE, &j->L, &j->error);
+      j->ok = nf_trainer_gpu_batch_losses (t, j->b, TRUE, TRUE, &j->L, &j->error);
       break;
     case 1:
       j->ok = nf_cuda_group_allreduce_mean (j->t0->group, t->rank, t->ct,
@@ -333,26 +333,38 @@ nf_trainer_gpu_step (NfTrainer *t, NfTrainLosses *L, GError **error)
     for (int r = 1; r < n; r++)
       t->ranks[r]->step++;
   }
-  for (int r = 0; r < n; r++)
-    nf_batch_free (jobs[r].b);
+  /* every rank's stream was synchronised by its loss reads: the batches may be refilled;
+   * after a failure a rank may still have uploads queued from its batch, so wait first */
+  for (int r = 0; r < n; r++) {
+    if (!ok && jobs[r].b)
+      nf_gpu_sync (t->ranks[r]->be, NULL);
+    nf_loader_release (t->ranks[r]->loader, jobs[r].b);
+  }
   g_free (jobs);
   return ok;
 }
 
 gboolean
-nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean grad,
-    NfTrainLosses *out, GError **error)
+nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
+    gboolean grad, NfTrainLosses *out, GError **error)
 {
   const NfRecipe *r = t->r;
   const NfModel *m = t->model;
   size_t nin = nf_shape_numel (t->in_shape), nout = nf_shape_numel (t->out_shape);
   const float *src = t->style ? b->hr : b->lr;          // (N, 3, in, in) 0..255
-  /* pinned staging, then asynchronous uploads on the backend's stream; the stage is
-   * rewritten only by the next batch, after this step has synchronised (loss reads) */
-  memcpy (t->h_stage, src, nin * sizeof (float));
-  memcpy (t->h_stage + nin, b->hr, nout * sizeof (float));
-  if (!nf_gpu_copy (t->be, t->d_in, t->h_stage, nin * sizeof (float), error)
-      || !nf_gpu_copy (t->be, t->d_hr, t->h_stage + nin, nout * sizeof (float), error))
+  /* Asynchronous uploads on the backend's stream. Loader batches are page-locked already
+   * (nf-trainer.c loader_new): straight from the batch, which is handed back after the
+   * step has synchronised (loss reads). Other batches (nf_trainer_loss_on_batch) go
+   * through the pinned stage, rewritten only after this call has synchronised. */
+  const float *in_src = src, *hr_src = b->hr;
+  if (!pinned) {
+    memcpy (t->h_stage, src, nin * sizeof (float));
+    memcpy (t->h_stage + nin, b->hr, nout * sizeof (float));
+    in_src = t->h_stage;
+    hr_src = t->h_stage + nin;
+  }
+  if (!nf_gpu_copy (t->be, t->d_in, in_src, nin * sizeof (float), error)
+      || !nf_gpu_copy (t->be, t->d_hr, hr_src, nout * sizeof (float), error))
     return FALSE;
   float ai = (m->in_hi - m->in_lo) / 255.0f, bi = m->in_lo;
   if (grad && t->bn_pending) {
@@ -467,10 +479,10 @@ nf_trainer_gpu_setup (NfTrainer *t, GError **error)
 }
 
 gboolean
-nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean grad,
-    NfTrainLosses *out, GError **error)
+nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
+    gboolean grad, NfTrainLosses *out, GError **error)
 {
-  (void) b, (void) grad, (void) out;
+  (void) b, (void) pinned, (void) grad, (void) out;
   return nf_trainer_gpu_setup (t, error);
 }
 

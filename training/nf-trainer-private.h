@@ -76,9 +76,10 @@ gboolean nf_trainer_gpu_make_ranks (NfTrainer *t, GError **error);
 /* One step on every rank: batches, losses, all-reduce mean of the gradient, the same
  * optimiser step everywhere; *L: the losses averaged over the ranks. */
 gboolean nf_trainer_gpu_step (NfTrainer *t, NfTrainLosses *L, GError **error);
-/* batch_losses on the device (same contract as the host one in nf-trainer.c). */
-gboolean nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean grad,
-    NfTrainLosses *out, GError **error);
+/* batch_losses on the device (same contract as the host one in nf-trainer.c). pinned: b's
+ * pixels are page-locked (a loader batch) and are uploaded straight from it. */
+gboolean nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
+    gboolean grad, NfTrainLosses *out, GError **error);
 /* After a gradient: the optimiser step on the device (loss scaling on cuda-fp16) and the
  * new weights to the engine. *stepped: FALSE when a cuda-fp16 step was skipped. */
 gboolean nf_trainer_gpu_update (NfTrainer *t, gboolean *stepped, GError **error);

@@ -310,6 +310,19 @@ restore (NfTrainer *t, const char *path, GError **error)
   return TRUE;
 }
 
+/* The batch loader; on a GPU its batches live in page-locked memory, so the step
+ * uploads them asynchronously straight from the batch (nf-loader.h, caller's memory:
+ * one batch held at a time, handed back with nf_loader_release after the step). */
+static NfLoader *
+loader_new (NfTrainer *t, NfDataset *ds, GError **error)
+{
+  if (!t->gpu)
+    return nf_loader_new (ds, &t->spec, t->step, t->r->loader_depth, error);
+  NfLoaderMemory mem = {.alloc = nf_gpu_host_alloc,.free = nf_gpu_host_free,.user = t->be,
+    .held = 1 };
+  return nf_loader_new_full (ds, &t->spec, t->step, t->r->loader_depth, &mem, error);
+}
+
 NfTrainer *
 nf_trainer_new (const NfRecipe *recipe, const char *resume_from, GError **error)
 {
@@ -364,7 +377,7 @@ nf_trainer_new (const NfRecipe *recipe, const char *resume_from, GError **error)
   }
   if (resume_from && !restore (t, resume_from, error))
     goto fail;
-  if (!(t->loader = nf_loader_new (t->ds, &t->spec, t->step, r->loader_depth, error)))
+  if (!(t->loader = loader_new (t, t->ds, error)))
     goto fail;
 
   int ins = t->style ? r->crop : r->crop / r->scale;
@@ -413,7 +426,7 @@ nf_trainer_replica_new (NfTrainer *t0, int rank, GError **error)
   if (!setup_losses (t, error))
     goto fail;
   /* t0's data set (read-only, locked where it changes); this rank's own batch seed */
-  if (!(t->loader = nf_loader_new (t0->ds, &t->spec, t->step, r->loader_depth, error)))
+  if (!(t->loader = loader_new (t, t0->ds, error)))
     goto fail;
   t->in_shape = t0->in_shape;
   t->out_shape = t0->out_shape;
@@ -455,7 +468,7 @@ batch_losses (NfTrainer *t, const NfBatch *b, gboolean grad, NfTrainLosses *out,
     GError **error)
 {
   if (t->gpu)
-    return nf_trainer_gpu_batch_losses (t, b, grad, out, error);
+    return nf_trainer_gpu_batch_losses (t, b, FALSE, grad, out, error);
   const NfRecipe *r = t->r;
   size_t nin = nf_shape_numel (t->in_shape), nout = nf_shape_numel (t->out_shape);
   const float *target = b->hr;                          // (N, 3, crop, crop) 0..255
@@ -526,7 +539,7 @@ nf_trainer_step (NfTrainer *t, NfTrainLosses *losses, GError **error)
     if (!b)
       return FALSE;
     gboolean ok = batch_losses (t, b, TRUE, &L, error);
-    nf_batch_free (b);
+    nf_loader_release (t->loader, b);
     if (!ok)
       return FALSE;
   }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# tests/gpu/run.sh — everything the accelerator machine checks, in one run (< 8 min on
-# one H200 with 16 cores):
+# tests/gpu/run.sh — everything the accelerator machine checks, in one run (about 10 min
+# on one H200 with 16 cores, most of it building and the CPU references):
 #   1. build for sm_90 only (-Dgpu_archs=90) into $BUILD (default build-gpu);
 #   2. probe the GPU: without one (or without a driver) every GPU step is skipped with
 #      the reason and the script exits 77 after the CPU-only step 6b;
@@ -13,12 +13,17 @@
 #      bytes), both precisions in parallel;
 #   3c. test-gpu-train-ops: the GPU training arithmetic (losses, Gram, preprocessing,
 #      Adam, fp16 copies, NCCL all-reduce over every GPU) against the host functions;
+#   3d. test-gpu-train-step: one training step per architecture, cuda vs CPU (parameters
+#      within 1e-4); 3e. test-gpu-pixopt: the pixel optimiser, cuda vs CPU;
 #   4. test-gpu-convert: the GPU pixel conversions against the CPU ones, every format;
 #   5. test-gpu-elements: neuralstyle/superres with memory:CUDAMemory caps (and
 #      nvh264dec/nvh264enc pipelines when those elements exist);
 #   6. gpu-bench: ms per frame at 1280x720, 1920x1080, 3840x2160 for style-full and
 #      style-slim, SR x2/x4 to 1080p and 4K output, fp32 and fp16; the networks' weights
 #      are saved for 6b/7;
+#   6c. training throughput: nf-train --benchmark (images/s at 256x256, batch 4 and 8)
+#       for style-full, style-slim, sr-johnson x4, sr-subpixel x4 on cuda and cuda-fp16;
+#   6d. a Gatys transfer of 200 L-BFGS iterations at 512x512 on cuda, timed;
 #   6b. torch_bench.py verify (CPU): the PyTorch re-statement of the architectures
 #      agrees with the golden float64 outputs and with nf-run (the C engine);
 #   7. torch_bench.py bench: the same networks and weights in PyTorch on the same GPU
@@ -64,8 +69,11 @@ TARGETS=(tests/gpu/test-gpu-ops tests/gpu/test-gpu-backward tests/gpu/test-gpu-c
          tests/gpu/gpu-bench inference/tools/nf-run)
 [ -n "$(ninja -C "$BUILD" -t targets all 2>/dev/null | grep -o '^tests/gpu/test-gpu-elements:')" ] \
   && TARGETS+=(tests/gpu/test-gpu-elements gst/libgstneuralfilter.so)
-[ -n "$(ninja -C "$BUILD" -t targets all 2>/dev/null | grep -o '^tests/gpu/test-gpu-train-ops:')" ] \
-  && TARGETS+=(tests/gpu/test-gpu-train-ops)
+for t in test-gpu-train-ops test-gpu-train-step test-gpu-pixopt; do
+  [ -n "$(ninja -C "$BUILD" -t targets all 2>/dev/null | grep -o "^tests/gpu/$t:")" ] \
+    && TARGETS+=(tests/gpu/$t)
+done
+TARGETS+=(training/nf-train training/nf-optimize)
 if ! ninja -C "$BUILD" "${TARGETS[@]}" > "$OUT/build.log" 2>&1; then
   tail -n 40 "$OUT/build.log"; echo "run.sh: build failed"; exit 1
 fi
@@ -81,8 +89,8 @@ command -v nvidia-smi > /dev/null && nvidia-smi -L 2>&1 | head -4
 HAVE_GPU=$?
 if [ $HAVE_GPU -ne 0 ]; then
   echo "run.sh: no usable GPU here: skipping steps 3-5, 6 and 7 (exit 77 at the end)"
-  for s in ops-fp32 ops-fp16 backward-fp32 backward-fp16 train-ops convert elements bench \
-      torch-bench; do
+  for s in ops-fp32 ops-fp16 backward-fp32 backward-fp16 train-ops train-step pixopt convert \
+      elements bench train-bench gatys-512 torch-bench; do
     record $s skip
   done
 fi
@@ -108,6 +116,22 @@ if [ $HAVE_GPU -eq 0 ]; then
     grep -E "^FAIL" "$OUT/train-ops.log" | tail -n 15
   else
     record train-ops "FAIL (not built: no GPU training kernels, see training/cuda)"
+  fi
+
+  step "3d. test-gpu-train-step: one training step per architecture, cuda vs CPU"
+  if [ -x "$B/tests/gpu/test-gpu-train-step" ]; then
+    run train-step 240 "$B/tests/gpu/test-gpu-train-step"
+    grep -E "^FAIL" "$OUT/train-step.log" | tail -n 15
+  else
+    record train-step "FAIL (not built)"
+  fi
+
+  step "3e. test-gpu-pixopt: the pixel optimiser, cuda vs CPU"
+  if [ -x "$B/tests/gpu/test-gpu-pixopt" ]; then
+    run pixopt 240 "$B/tests/gpu/test-gpu-pixopt"
+    grep -E "^FAIL" "$OUT/pixopt.log" | tail -n 15
+  else
+    record pixopt "FAIL (not built)"
   fi
 
   step "4. test-gpu-convert"
@@ -149,6 +173,39 @@ if [ $HAVE_GPU -eq 0 ]; then
 else
   "$B/tests/gpu/gpu-bench" --save-models "$OUT/models" --probe > /dev/null 2>&1
   ls "$OUT/models"
+fi
+
+# Training throughput and the Gatys run need the VGG16 loss network of ../shared/data.
+VGG=$(ls "$ROOT"/../shared/data/lossnets/vgg16-*.safetensors 2> /dev/null | head -n 1)
+if [ $HAVE_GPU -eq 0 ] && [ -n "$VGG" ]; then
+  step "6c. training throughput (images/s, 256x256 crops, 30 steps after a warm-up step)"
+  : > "$OUT/train-bench.log"
+  tb_rc=0
+  for be in cuda cuda-fp16; do
+    for bs in 4 8; do
+      for net in "style --arch style-full" "style --arch style-slim" \
+          "sr --arch sr-johnson --scale 4" "sr --arch sr-subpixel --scale 4"; do
+        extra=""
+        case $net in style*) extra="--style-image $ROOT/weights/styles/starry_night.jpg" ;; esac
+        echo "== $be batch $bs: $net" >> "$OUT/train-bench.log"
+        # shellcheck disable=SC2086
+        timeout 120 "$B/training/nf-train" $net --backend $be --batch $bs --crop 256 \
+          --lossnet "$VGG" $extra --run "$OUT/train-bench-run" --benchmark 30 \
+          >> "$OUT/train-bench.log" 2>&1 || tb_rc=1
+      done
+    done
+  done
+  grep -E "^==|img/s|images/s|rror" "$OUT/train-bench.log" | tail -n 48
+  [ $tb_rc -eq 0 ] && record train-bench pass || record train-bench "FAIL (see train-bench.log)"
+
+  step "6d. Gatys transfer, 512x512, 200 L-BFGS iterations on cuda"
+  run gatys-512 300 "$B/training/nf-optimize" transfer \
+    --content "$ROOT/../shared/data/photos/skimage_chelsea.jpg" \
+    --style "$ROOT/../shared/data/styles/starry_night.jpg" --size 512 --square --iters 200 \
+    --device cuda --lossnet "$VGG" -o "$OUT/gatys-512.png"
+elif [ $HAVE_GPU -eq 0 ]; then
+  echo "no ../shared/data/lossnets/vgg16-*.safetensors: skipping 6c and 6d"
+  record train-bench skip; record gatys-512 skip
 fi
 
 step "6b. torch_bench.py verify (CPU): the PyTorch architectures are ours"

@@ -38,6 +38,16 @@ typedef struct {
   NfBackend *be;
 } Be;
 
+/* Elements of a model tensor (its dims; NfModelTensor.shape is not filled in). */
+static size_t
+model_tensor_numel (const NfModelTensor *t)
+{
+  size_t n = 1;
+  for (int d = 0; d < t->ndim; d++)
+    n *= (size_t) t->dims[d];
+  return n;
+}
+
 static void
 round_to_half (float *x, size_t n)
 {
@@ -401,14 +411,14 @@ net_case (Be *ref, Be *gpu, const NfArchSpec *spec, const char *label, NfShape i
     g_hash_table_iter_init (&it, m->tensors);
     while (g_hash_table_iter_next (&it, NULL, &v)) {
       NfModelTensor *t = v;
-      round_to_half (t->data, nf_shape_numel (t->shape));
+      round_to_half (t->data, model_tensor_numel (t));
     }
     if (!nf_model_bind (m, &e))
       goto out;
     g_hash_table_iter_init (&it, m->folded);     /* batch norm folded into convs */
     while (g_hash_table_iter_next (&it, NULL, &v)) {
       NfModelTensor *t = v;
-      round_to_half (t->data, nf_shape_numel (t->shape));
+      round_to_half (t->data, model_tensor_numel (t));
     }
   }
   er = nf_engine_new (m, ref->be, NULL);

@@ -14,7 +14,7 @@
 
   style-card NAME RUN_DIR "TITLE" STYLE_COPY "NOTE"
       writes weights/NAME.md from the run's log (RUN_DIR/../BASENAME.out as the training
-      queue writes it: command, data line, final losses, time) and a fresh
+      queue writes it, the command in RUN_DIR/command.txt or RUN_DIR/../cmds/cmd-BASENAME.txt: data line, final losses, time) and a fresh
       `nf-evaluate style` of weights/NAME.safetensors; NOTE is the author's visual remark.
 
 It does not train or evaluate anything; the build and the tests never need it.
@@ -73,7 +73,11 @@ def sr(name, scale):
 def style_card(name, run, title, style_copy, note):
     import re
     log = open(run.rstrip("/") + ".out").read().splitlines()
-    cmd = open(os.path.join(run, "command.txt")).read().strip()
+    cmd_file = os.path.join(run, "command.txt")
+    if not os.path.exists(cmd_file):
+        cmd_file = os.path.join(os.path.dirname(run.rstrip("/")), "cmds",
+                                "cmd-" + os.path.basename(run.rstrip("/")) + ".txt")
+    cmd = open(cmd_file).read().strip()
     data = next(l for l in log if l.startswith("data:"))
     last = [l for l in log if re.match(r"step (\d+)/\1 ", l)][-1]
     done = next(l for l in log if l.startswith("done:"))
