@@ -30,8 +30,16 @@
 #      (fp16, channels_last, cudnn.benchmark);
 #   8. a short table: ours fp32/fp16 vs PyTorch fp16, ratio.
 # Results (logs, JSON, models) go to $OUT (default $BUILD/gpu-results).
+# Usage: tests/gpu/run.sh [all|check|bench] (check: steps 1-5, bench: 1-2 and 6-7).
 # Exit: 0 all passed, 1 something failed, 77 no usable GPU (GPU steps skipped).
 set -uo pipefail
+# Part: all (default) | check (steps 1-5) | bench (steps 1-2 and 6-7), so the two halves
+# can run as separate calls on a machine with a per-command time limit.
+PART=${1:-all}
+case $PART in
+  all) CHECK=1; BENCH=1 ;; check) CHECK=1; BENCH=0 ;; bench) CHECK=0; BENCH=1 ;;
+  *) echo "usage: tests/gpu/run.sh [all|check|bench]"; exit 2 ;;
+esac
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BUILD=${BUILD:-build-gpu}
@@ -96,7 +104,7 @@ if [ $HAVE_GPU -ne 0 ]; then
 fi
 
 # ---- 3-5. correctness ----------------------------------------------------------------------
-if [ $HAVE_GPU -eq 0 ]; then
+if [ $HAVE_GPU -eq 0 ] && [ $CHECK -eq 1 ]; then
   step "3. test-gpu-ops: fp32 and fp16 in parallel (cpu-ref is single-threaded)"
   NF_GPU_TEST_PRECISION=fp32 timeout 300 "$B/tests/gpu/test-gpu-ops" > "$OUT/ops-fp32.log" 2>&1 &
   P32=$!
@@ -166,6 +174,7 @@ if [ $HAVE_GPU -eq 0 ]; then
 fi
 
 # ---- 6. benchmark ----------------------------------------------------------------------------
+if [ $BENCH -eq 1 ]; then      # ---- steps 6-7 (part "bench") ----
 step "6. gpu-bench (models saved to $OUT/models)"
 if [ $HAVE_GPU -eq 0 ]; then
   run bench 240 "$B/tests/gpu/gpu-bench" --iters 20 --save-models "$OUT/models" \
@@ -222,6 +231,8 @@ if [ $HAVE_GPU -eq 0 ]; then
   run torch-bench 240 python3 tests/gpu/torch_bench.py bench --models "$OUT/models" \
     --json "$OUT/torch-bench.json" --iters 20
 fi
+
+fi                              # ---- end of part "bench" ----
 
 # ---- 8. summary -------------------------------------------------------------------------------------
 step "summary ($(( $(date +%s) - T0 ))s)"
