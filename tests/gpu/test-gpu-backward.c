@@ -35,6 +35,7 @@
 
 #include "nf-arch.h"
 #include "nf-backend.h"
+#include "gpu-test-probe.h"
 #include "nf-cuda.h"
 #include "nf-engine.h"
 #include "nf-error.h"
@@ -747,15 +748,9 @@ main (int argc, char **argv)
 {
   GError *e = NULL;
   gint64 t0 = g_get_monotonic_time ();
-  int devices = nf_cuda_device_count (&e);
-  if (devices == 0) {
-    printf ("SKIP: no usable GPU: %s\n", e->message);
-    g_error_free (e);
+  int devices = nf_gpu_test_probe ();
+  if (devices == 0)
     return 77;
-  }
-  char *desc = nf_cuda_device_description (0, NULL);
-  printf ("device 0: %s (%d device%s)\n", desc ? desc : "?", devices, devices > 1 ? "s" : "");
-  g_free (desc);
   const char *only = g_getenv ("NF_GPU_TEST_PRECISION");
   Be ref = { &nf_backend_cpu_ref, NULL };
   ref.be = ref.iface->create (&e);

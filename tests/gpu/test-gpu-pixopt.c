@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "nf-backend.h"
+#include "gpu-test-probe.h"
 #include "nf-cuda.h"
 #include "nf-error.h"
 #include "nf-optim.h"
@@ -330,15 +331,9 @@ int
 main (void)
 {
   GError *e = NULL;
-  int devices = nf_cuda_device_count (&e);
-  if (devices == 0) {
-    printf ("SKIP: no usable GPU: %s\n", e->message);
-    g_error_free (e);
+  int devices = nf_gpu_test_probe ();
+  if (devices == 0)
     return 77;
-  }
-  char *desc = nf_cuda_device_description (0, NULL);
-  printf ("device 0: %s\n", desc ? desc : "?");
-  g_free (desc);
 
   Case cases[2];
   int n_cases = 0;

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "nf-backend.h"
+#include "gpu-test-probe.h"
 #include "nf-cuda.h"
 #include "nf-error.h"
 #include "nf-losses.h"
@@ -671,15 +672,9 @@ int
 main (void)
 {
   GError *e = NULL;
-  int devices = nf_cuda_device_count (&e);
-  if (devices == 0) {
-    printf ("SKIP: no usable GPU: %s\n", e ? e->message : "no device");
-    g_clear_error (&e);
+  int devices = nf_gpu_test_probe ();
+  if (devices == 0)
     return 77;
-  }
-  char *desc = nf_cuda_device_description (0, NULL);
-  printf ("device 0 of %d: %s\n", devices, desc ? desc : "?");
-  g_free (desc);
   /* a GPU is there: everything from here on must work (failures, not skips) */
   NfCudaConfig cfg = { .precision = NF_CUDA_FP32, .device = 0, .heuristic_algos = TRUE };
   must ((be = nf_cuda_backend_new (&cfg, &e)) != NULL, e, "nf_cuda_backend_new");

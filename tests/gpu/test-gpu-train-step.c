@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gpu-test-probe.h"
 #include "nf-cuda.h"
 #include "nf-error.h"
 #include "nf-image.h"
@@ -278,15 +279,9 @@ int
 main (void)
 {
   GError *e = NULL;
-  int devices = nf_cuda_device_count (&e);
-  if (devices == 0) {
-    printf ("SKIP: no usable GPU: %s\n", e->message);
-    g_error_free (e);
+  int devices = nf_gpu_test_probe ();
+  if (devices == 0)
     return 77;
-  }
-  char *desc = nf_cuda_device_description (0, NULL);
-  printf ("device 0: %s\n", desc ? desc : "?");
-  g_free (desc);
   /* a GPU is there: the CUDA backend must be able to train (a failure, not a skip) */
   if (!nf_trainer_choose_backend ("cuda", "cuda", NULL, &e)) {
     printf ("FAIL: %s\n", e->message);
