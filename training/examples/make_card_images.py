@@ -17,6 +17,10 @@
       queue writes it, the command in RUN_DIR/command.txt or RUN_DIR/../cmds/cmd-BASENAME.txt: data line, final losses, time) and a fresh
       `nf-evaluate style` of weights/NAME.safetensors; NOTE is the author's visual remark.
 
+  sr-card NAME RUN_DIR "TITLE" "NOTE"
+      the same for an SR model: recipe from the run's log and command, a fresh
+      `nf-evaluate sr` (PSNR-Y / SSIM-Y against bicubic and Lanczos) as the table.
+
 It does not train or evaluate anything; the build and the tests never need it.
 """
 import glob
@@ -142,7 +146,86 @@ and input, and the style loss against the painting, beside the unstyled photos' 
     print(f"weights/{name}.md: {summary}")
 
 
+def sr_card(name, run, title, note):
+    import re
+    out_file = run.rstrip("/") + ".out"
+    log = open(out_file).read().splitlines()
+    cmd_file = os.path.join(run, "command.txt")
+    if not os.path.exists(cmd_file):
+        cmd_file = os.path.join(os.path.dirname(run.rstrip("/")), "cmds",
+                                "cmd-" + os.path.basename(run.rstrip("/")) + ".txt")
+    cmd = open(cmd_file).read().strip()
+    data = next(l for l in log if l.startswith("data:"))
+    done = next(l for l in log if l.startswith("done:"))
+    steps = int(re.search(r"(\d+) steps", done).group(1))
+    secs = int(re.search(r"in (\d+)s", done).group(1))
+    last = [l for l in log if re.match(r"step (\d+)/\1 ", l)][-1]
+    arch = re.search(r"--arch (\S+)", cmd).group(1)
+    scale = int(re.search(r"--scale (\d+)", cmd).group(1))
+    crop = int(re.search(r"--crop (\d+)", cmd).group(1))
+    loss = re.search(r"--loss (\S+)", cmd).group(1)
+    ev = subprocess.run(["build/training/nf-evaluate", "sr", f"weights/{name}.safetensors"],
+                        check=True, capture_output=True, text=True).stdout.strip()
+    mean = [l for l in ev.splitlines() if l.strip().startswith("mean")][-1].split()
+    psnr, ssim, bic, bics, lan, lans = mean[1], mean[2], mean[4], mean[5], mean[7], mean[8]
+    gain = float(psnr) - float(bic)
+    lossdesc = {"pixel": "pixel MSE (0..255 units)",
+                "perceptual": "perceptual: MSE of VGG16 relu2_2 activations (Caffe preprocessing)",
+                "mix": "pixel MSE + 0.001 x perceptual (relu2_2)"}[loss]
+    archdesc = {"sr-subpixel": "64 channels, 4 residual blocks, pixel shuffle, clamp (skipped in training)",
+                "sr-johnson": "Johnson et al.'s SR network: 9x9 conv, 4 residual blocks of 64 channels with batch norm (frozen statistics from the first batch, trained as an affine map), nearest upsampling x2 stages, 9x9 conv, tanh"}[arch]
+    text = f"""# {name} — super-resolution ×{scale}, {title}
+
+{note}
+
+![input (nearest) | bicubic | this model | original]({name}-example.jpg)
+
+*A 320×240 crop of `opencv_butterfly.jpg` (../shared/data/photos, a Debian photo, not in
+the SR training set), blurred (σ 1) and downscaled ×{scale} with bicubic as in training, then
+upscaled back: input (nearest), bicubic, this model, the original.*
+
+## Recipe
+
+```sh
+OMP_NUM_THREADS=2 {cmd}
+```
+
+- Architecture `{arch}` ×{scale}: {archdesc}.
+- Data: `../shared/data/sr-train` (T91 + BSD200), training split (files whose FNV-1a name
+  hash mod 100 ≥ 10; {data[len("data: "):]}). Random {crop}×{crop} HR crops with flips; LR
+  made by Gaussian blur σ=1 then bicubic ×1/{scale} (Johnson et al.), rounded to 8 bit.
+- Loss: {lossdesc}. Adam lr 1e-3 with 500 warm-up steps, cosine to 1e-5, batch 4,
+  {steps} steps = **{steps * 4:,} crops seen**.
+- Hardware and time: 2 cores of an AMD EPYC (AVX2) machine, fast `cpu` backend, {secs} s
+  of training.
+- Last progress line: `{last.strip()}`.
+- The full recipe is in the file's `training` metadata (`nf-run -v`).
+
+## Evaluation
+
+`build/training/nf-evaluate sr weights/{name}.safetensors` — the held-out sr-train images
+(never trained on), degradation as trained, Y channel, {scale} px border shaved:
+
+| method | PSNR-Y (dB) | SSIM-Y |
+|---|---|---|
+| bicubic | {bic} | {bics} |
+| Lanczos | {lan} | {lans} |
+| **{name}** | **{psnr}** ({gain:+.2f} dB over bicubic) | **{ssim}** |
+
+Per-image scores (mean line last):
+
+```
+{ev}
+```
+"""
+    open(f"weights/{name}.md", "w").write(text)
+    print(f"weights/{name}.md: PSNR-Y {psnr} vs bicubic {bic} ({gain:+.2f} dB), SSIM {ssim} vs {bics}")
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "sr-card":
+        sr_card(*sys.argv[2:])
+        sys.exit(0)
     if len(sys.argv) == 7 and sys.argv[1] == "style-card":
         style_card(*sys.argv[2:])
         sys.exit(0)
