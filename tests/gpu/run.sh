@@ -65,6 +65,17 @@ run () {
   return $rc
 }
 
+# run_gpu_test NAME TIMEOUT BINARY: a tests/gpu binary through run, its FAIL lines shown;
+# a binary that was not built (no GPU training kernels) is a failure, not a skip
+run_gpu_test () {
+  if [ -x "$B/tests/gpu/$3" ]; then
+    run "$1" "$2" "$B/tests/gpu/$3"
+    grep -E "^FAIL" "$OUT/$1.log" | tail -n 15
+  else
+    record "$1" "FAIL (not built: no GPU training kernels, see training/cuda)"
+  fi
+}
+
 # ---- 1. build ------------------------------------------------------------------------
 step "build (sm_90 only) in $BUILD"
 if [ ! -f "$BUILD/build.ninja" ]; then
@@ -119,28 +130,13 @@ if [ $HAVE_GPU -eq 0 ] && [ $CHECK -eq 1 ]; then
   done
 
   step "3c. test-gpu-train-ops (while 3 and 3b run)"
-  if [ -x "$B/tests/gpu/test-gpu-train-ops" ]; then
-    run train-ops 180 "$B/tests/gpu/test-gpu-train-ops"
-    grep -E "^FAIL" "$OUT/train-ops.log" | tail -n 15
-  else
-    record train-ops "FAIL (not built: no GPU training kernels, see training/cuda)"
-  fi
+  run_gpu_test train-ops 180 test-gpu-train-ops
 
   step "3d. test-gpu-train-step: one training step per architecture, cuda vs CPU"
-  if [ -x "$B/tests/gpu/test-gpu-train-step" ]; then
-    run train-step 240 "$B/tests/gpu/test-gpu-train-step"
-    grep -E "^FAIL" "$OUT/train-step.log" | tail -n 15
-  else
-    record train-step "FAIL (not built)"
-  fi
+  run_gpu_test train-step 240 test-gpu-train-step
 
   step "3e. test-gpu-pixopt: the pixel optimiser, cuda vs CPU"
-  if [ -x "$B/tests/gpu/test-gpu-pixopt" ]; then
-    run pixopt 240 "$B/tests/gpu/test-gpu-pixopt"
-    grep -E "^FAIL" "$OUT/pixopt.log" | tail -n 15
-  else
-    record pixopt "FAIL (not built)"
-  fi
+  run_gpu_test pixopt 240 test-gpu-pixopt
 
   step "4. test-gpu-convert"
   run convert 120 "$B/tests/gpu/test-gpu-convert"
