@@ -31,6 +31,11 @@ import tempfile
 
 from PIL import Image
 
+# How the run was given the CPU: CARD_THREADS (OMP_NUM_THREADS of the run, default 2) and
+# CARD_SHARING (a remark on what shared the cores, default: builds).
+THREADS = os.environ.get("CARD_THREADS", "2")
+SHARING = os.environ.get("CARD_SHARING", ", sharing the cores with builds")
+
 
 def side_by_side(images, gap=4):
     h = max(im.height for im in images)
@@ -114,7 +119,7 @@ Validation previews after {steps} steps (held-out photos | output):
 ## Recipe
 
 ```sh
-OMP_NUM_THREADS=2 {cmd}
+OMP_NUM_THREADS={THREADS} {cmd}
 ```
 
 - Architecture `{arch}`: {params}, instance norm, reflection padding, nearest
@@ -126,7 +131,7 @@ OMP_NUM_THREADS=2 {cmd}
   targets at 256 px on the long side) + total variation (Johnson's tv_strength 1e-6).
 - Adam lr 1e-3, cosine to 1e-5, batch {batch}, {steps} steps = **{steps * batch:,} crops seen**.
 - Hardware and time: 2 cores of an AMD EPYC (AVX2) machine, fast `cpu` backend, {secs} s
-  of training (about {steps * batch / secs:.1f} crops/s, sharing the cores with builds).
+  of training (about {steps * batch / secs:.1f} crops/s{SHARING}).
 - Final training losses (step {steps}): {losses} (on {crop} px crops; the evaluation below
   is at 256 px).
 - The full recipe is in the file's `training` metadata (`nf-run -v`).
@@ -172,8 +177,10 @@ def sr_card(name, run, title, note):
     lossdesc = {"pixel": "pixel MSE (0..255 units)",
                 "perceptual": "perceptual: MSE of VGG16 relu2_2 activations (Caffe preprocessing)",
                 "mix": "pixel MSE + 0.001 x perceptual (relu2_2)"}[loss]
-    archdesc = {"sr-subpixel": "64 channels, 4 residual blocks, pixel shuffle, clamp (skipped in training)",
-                "sr-johnson": "Johnson et al.'s SR network: 9x9 conv, 4 residual blocks of 64 channels with batch norm (frozen statistics from the first batch, trained as an affine map), nearest upsampling x2 stages, 9x9 conv, tanh"}[arch]
+    width = int(re.search(r"--width (\d+)", cmd).group(1)) if "--width" in cmd else 64
+    blocks = int(re.search(r"--res-blocks (\d+)", cmd).group(1)) if "--res-blocks" in cmd else 4
+    archdesc = {"sr-subpixel": f"{width} channels, {blocks} residual blocks, pixel shuffle, clamp (skipped in training)",
+                "sr-johnson": f"Johnson et al.'s SR network: 9x9 conv, {blocks} residual blocks of {width} channels with batch norm (frozen statistics from the first batch, trained as an affine map), nearest upsampling x2 stages, 9x9 conv, tanh"}[arch]
     text = f"""# {name} — super-resolution ×{scale}, {title}
 
 {note}
@@ -187,7 +194,7 @@ upscaled back: input (nearest), bicubic, this model, the original.*
 ## Recipe
 
 ```sh
-OMP_NUM_THREADS=2 {cmd}
+OMP_NUM_THREADS={THREADS} {cmd}
 ```
 
 - Architecture `{arch}` ×{scale}: {archdesc}.
