@@ -516,6 +516,37 @@ test_recipe (void)
   CHECK (fabs (nf_recipe_lr_at (r, 0) - 1e-4) < 1e-12 && fabs (nf_recipe_lr_at (r, 9) - 1e-3)
       < 1e-12 && fabs (nf_recipe_lr_at (r, 50) - (1e-5 + 0.99e-3 * 0.5)) < 1e-12
       && fabs (nf_recipe_lr_at (r, 100) - 1e-5) < 1e-12, "warm-up and cosine values");
+  /* extending the finished 100-step cosine run to 300 steps: the rate ramps over 20 steps
+   * from the last one applied (step 99) to the 300-step schedule instead of jumping */
+  double last = nf_recipe_lr_at (r, 99);
+  r->iters = 300;
+  double jump = nf_recipe_lr_at (r, 100);
+  r->iters = 100;
+  r->rewarmup = 20;
+  nf_recipe_mark_extension (r, 100, 100);
+  CHECK (r->iters == 100 && r->extend_at == 0, "no extension when iters did not grow");
+  r->iters = 300;
+  nf_recipe_mark_extension (r, 100, 100);
+  CHECK (r->extend_at == 100 && fabs (r->extend_lr - last) < 1e-15, "extension recorded");
+  CHECK (fabs (nf_recipe_lr_at (r, 100) - (last + (jump - last) / 20)) < 1e-15
+      && nf_recipe_lr_at (r, 109) < 0.6 * nf_recipe_lr_at (r, 120), "ramp values");
+  {
+    /* the ramp's end meets the schedule, and the fields survive a JSON round trip */
+    double f = nf_recipe_lr_at (r, 119);
+    NfRecipe *r3 = nf_recipe_copy (r);
+    r3->rewarmup = 0;
+    CHECK (fabs (f - nf_recipe_lr_at (r3, 119)) < 1e-15 && nf_recipe_lr_at (r3, 100) == jump,
+        "ramp ends on the schedule; rewarmup 0 jumps");
+    char *j3 = nf_recipe_to_json (r, TRUE);
+    NfRecipe *r4 = nf_recipe_new ("sr", NULL);
+    CHECK (nf_recipe_update_from_json (r4, j3, &e) && r4->extend_at == 100
+        && r4->extend_lr == r->extend_lr && r4->rewarmup == 20, "extension in the JSON: %s", j3);
+    g_free (j3);
+    nf_recipe_free (r3);
+    nf_recipe_free (r4);
+  }
+  r->iters = 100;
+  r->extend_at = 0;
   g_free (r->anneal);
   r->anneal = g_strdup ("step");
   r->lr_step = 30;

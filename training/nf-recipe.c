@@ -71,6 +71,11 @@ static const Field fields[] = {
       "Learning-rate schedule: none|step|cosine (cosine)", "A"},
   {"warmup", F_INT, OFF (warmup), G_RECIPE,
       "Linear learning-rate warm-up over the first N steps (style 0, sr 500)", "N"},
+  {"rewarmup", F_INT, OFF (rewarmup), G_RECIPE_RESUMABLE,
+      "When resume raises --iters: ramp the learning rate linearly over N steps from where "
+      "the run stopped to the longer schedule (500; 0: jump)", "N"},
+  {"extend-at", F_INT, OFF (extend_at), G_RECIPE, NULL, NULL},
+  {"extend-lr", F_DOUBLE, OFF (extend_lr), G_RECIPE, NULL, NULL},
   {"lr-step", F_INT, OFF (lr_step), G_RECIPE, "step: multiply by --lr-gamma every N steps",
       "N"},
   {"lr-gamma", F_DOUBLE, OFF (lr_gamma), G_RECIPE, "step: factor (0.1)", "G"},
@@ -173,6 +178,7 @@ nf_recipe_new (const char *task, GError **error)
   r->lr = 1e-3;
   r->anneal = g_strdup ("cosine");
   r->warmup = style ? 0 : 500;
+  r->rewarmup = 500;
   r->lr_step = 0;
   r->lr_gamma = 0.1;
   r->lr_min = 1e-5;
@@ -328,6 +334,8 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
         r->anneal);
   if (r->warmup < 0 || r->warmup >= r->iters)
     return bad (error, "--warmup %d: 0 up to fewer than --iters %d", r->warmup, r->iters);
+  if (r->rewarmup < 0 || r->extend_at < 0 || r->extend_lr < 0)
+    return bad (error, "--rewarmup %d: at least 0", r->rewarmup);
   if (g_str_equal (r->anneal, "step") && r->lr_step < 1)
     r->lr_step = MAX (1, r->iters * 3 / 4);
   if (!(r->beta1 >= 0 && r->beta1 < 1 && r->beta2 >= 0 && r->beta2 < 1 && r->adam_eps > 0))
@@ -612,8 +620,8 @@ nf_recipe_option_entries (NfRecipe *r, gboolean run_settings_only)
   return e;
 }
 
-double
-nf_recipe_lr_at (const NfRecipe *r, guint64 step)
+static double
+schedule_lr_at (const NfRecipe *r, guint64 step)
 {
   if (step < (guint64) r->warmup)
     return r->lr * (step + 1.0) / r->warmup;
@@ -624,4 +632,29 @@ nf_recipe_lr_at (const NfRecipe *r, guint64 step)
     return r->lr_min + (r->lr - r->lr_min) * 0.5 * (1.0 + cos (G_PI * t));
   }
   return r->lr;
+}
+
+double
+nf_recipe_lr_at (const NfRecipe *r, guint64 step)
+{
+  double lr = schedule_lr_at (r, step);
+  if (r->extend_at > 0 && step >= (guint64) r->extend_at
+      && step < (guint64) r->extend_at + (guint64) r->rewarmup) {
+    double f = (step - (guint64) r->extend_at + 1.0) / r->rewarmup;
+    lr = r->extend_lr + (lr - r->extend_lr) * f;
+  }
+  return lr;
+}
+
+void
+nf_recipe_mark_extension (NfRecipe *r, int old_iters, guint64 steps_done)
+{
+  if (r->iters <= old_iters || steps_done == 0)
+    return;
+  int new_iters = r->iters;
+  r->iters = old_iters;
+  double last = nf_recipe_lr_at (r, steps_done - 1);   /* the rate of the last step done */
+  r->iters = new_iters;
+  r->extend_at = (int) steps_done;
+  r->extend_lr = last;
 }

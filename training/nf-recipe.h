@@ -49,6 +49,9 @@ typedef struct {
   double lr;
   char *anneal;                 /* none | step | cosine */
   int warmup;                   /* linear warm-up from lr/warmup over this many steps */
+  int rewarmup;                 /* steps of the ramp after an extension (resume, --iters up) */
+  int extend_at;                /* step the last extension started at (0: never extended) */
+  double extend_lr;             /* the rate the run had reached there; the ramp starts at it */
   int lr_step;                  /* step: multiply by lr_gamma every lr_step steps */
   double lr_gamma, lr_min;      /* cosine: down to lr_min */
   double beta1, beta2, adam_eps, weight_decay;
@@ -97,8 +100,17 @@ NfRecipe *nf_recipe_from_training_metadata (const char *training, GError **error
  * g_free the array (the strings belong to a static table). */
 GOptionEntry *nf_recipe_option_entries (NfRecipe *r, gboolean run_settings_only);
 
-/* The learning rate at step (0-based) under the recipe's schedule. */
+/* The learning rate at step (0-based) under the recipe's schedule, including the ramp
+ * after an extension. */
 double nf_recipe_lr_at (const NfRecipe *r, guint64 step);
+
+/* Records that a run stopped after `steps_done` steps of an `old_iters`-step schedule now
+ * goes on to r->iters: for the next r->rewarmup steps the rate ramps linearly from the
+ * last rate applied to the extended schedule's, instead of jumping to it (a cosine
+ * schedule recomputed for a longer run jumps from its floor back up; Adam, whose
+ * second-moment estimates fitted the small late gradients, then takes steps large enough
+ * to undo hours of training). Nothing when iters did not grow or no step was done. */
+void nf_recipe_mark_extension (NfRecipe *r, int old_iters, guint64 steps_done);
 
 /* Where the shared data is: $NF_SHARED_DATA, else <source root>/../shared/data. */
 char *nf_shared_data_dir (void);

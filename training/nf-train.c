@@ -451,6 +451,7 @@ cmd_resume (int argc, char **argv)
   char *ckpt;
   NfRecipe *r = recipe_of_run (dir, &ckpt);
   char *old_output = g_strdup (r->output);
+  int old_iters = r->iters;
   argv[1] = argv[0];
   argc--;
   argv++;
@@ -461,6 +462,12 @@ cmd_resume (int argc, char **argv)
   NfTrainer *t = nf_trainer_new (r, ckpt, &e);
   if (!t)
     fail (e, NULL);
+  nf_trainer_mark_extension (t, old_iters);
+  const NfRecipe *tr = nf_trainer_recipe (t);
+  if (tr->extend_at > 0 && (guint64) tr->extend_at == nf_trainer_steps_done (t))
+    printf ("extending %d -> %d steps: the learning rate ramps from %.3g to the longer "
+        "schedule's over %d steps (--rewarmup)\n", old_iters, tr->iters, tr->extend_lr,
+        tr->rewarmup);
   int rc = opt_benchmark > 0 ? benchmark (t, opt_benchmark) : run (t, TRUE);
   nf_trainer_free (t);
   g_free (old_output);

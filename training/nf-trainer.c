@@ -580,6 +580,12 @@ nf_trainer_recipe (const NfTrainer *t)
   return t->r;
 }
 
+void
+nf_trainer_mark_extension (NfTrainer *t, int old_iters)
+{
+  nf_recipe_mark_extension (t->r, old_iters, t->step);
+}
+
 guint64
 nf_trainer_steps_done (const NfTrainer *t)
 {

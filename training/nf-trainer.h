@@ -79,6 +79,9 @@ gboolean nf_trainer_loss_on_batch (NfTrainer *t, guint64 index, NfTrainLosses *l
     GError **error);
 
 const NfRecipe *nf_trainer_recipe (const NfTrainer *t);
+/* After resuming with a raised iters: the learning rate ramps up from where the run
+ * stopped (nf_recipe_mark_extension); kept in the recipe of later checkpoints. */
+void nf_trainer_mark_extension (NfTrainer *t, int old_iters);
 guint64 nf_trainer_steps_done (const NfTrainer *t);
 double nf_trainer_last_lr (const NfTrainer *t);
 double nf_trainer_elapsed (const NfTrainer *t);         /* training seconds, all sessions */
