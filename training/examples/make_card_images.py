@@ -48,6 +48,16 @@ def side_by_side(images, gap=4):
     return out
 
 
+def run_seconds(run, steps):
+    """Training seconds up to `steps` (the run's log.csv elapsed_s column, all sessions)."""
+    import csv
+    with open(os.path.join(run, "log.csv")) as f:
+        for row in csv.DictReader(f):
+            if int(row["step"]) == steps:
+                return int(float(row["elapsed_s"]) + 0.5)
+    raise SystemExit(f"{run}/log.csv has no row for step {steps}")
+
+
 def style(name, run):
     src = "gst/samples/chelsea.jpg"
     with tempfile.TemporaryDirectory() as d:
@@ -91,7 +101,7 @@ def style_card(name, run, title, style_copy, note):
     last = [l for l in log if re.match(r"step (\d+)/\1 ", l)][-1]
     done = next(l for l in log if l.startswith("done:"))
     steps = int(re.search(r"(\d+) steps", done).group(1))
-    secs = int(re.search(r"in (\d+)s", done).group(1))
+    secs = run_seconds(run, steps)
     arch = re.search(r"--arch (\S+)", cmd).group(1)
     batch = int(re.search(r"--batch (\d+)", cmd).group(1)) if "--batch" in cmd else 4
     crop = int(re.search(r"--crop (\d+)", cmd).group(1))
@@ -163,7 +173,7 @@ def sr_card(name, run, title, note):
     data = next(l for l in log if l.startswith("data:"))
     done = next(l for l in log if l.startswith("done:"))
     steps = int(re.search(r"(\d+) steps", done).group(1))
-    secs = int(re.search(r"in (\d+)s", done).group(1))
+    secs = run_seconds(run, steps)
     last = [l for l in log if re.match(r"step (\d+)/\1 ", l)][-1]
     arch = re.search(r"--arch (\S+)", cmd).group(1)
     scale = int(re.search(r"--scale (\d+)", cmd).group(1))
