@@ -334,8 +334,11 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
         r->anneal);
   if (r->warmup < 0 || r->warmup >= r->iters)
     return bad (error, "--warmup %d: 0 up to fewer than --iters %d", r->warmup, r->iters);
-  if (r->rewarmup < 0 || r->extend_at < 0 || r->extend_lr < 0)
+  if (r->rewarmup < 0)
     return bad (error, "--rewarmup %d: at least 0", r->rewarmup);
+  if (r->extend_at < 0 || !(r->extend_lr >= 0))
+    return bad (error, "recipe extend-at %d / extend-lr %g: not negative", r->extend_at,
+        r->extend_lr);
   if (g_str_equal (r->anneal, "step") && r->lr_step < 1)
     r->lr_step = MAX (1, r->iters * 3 / 4);
   if (!(r->beta1 >= 0 && r->beta1 < 1 && r->beta2 >= 0 && r->beta2 < 1 && r->adam_eps > 0))
