@@ -48,6 +48,18 @@ def side_by_side(images, gap=4):
     return out
 
 
+def run_log_and_command(run):
+    """The lines of RUN.out (the queue's log of the run) and the command that started it
+    (RUN/command.txt, else RUN/../cmds/cmd-BASENAME.txt)."""
+    run = run.rstrip("/")
+    log = open(run + ".out").read().splitlines()
+    cmd_file = os.path.join(run, "command.txt")
+    if not os.path.exists(cmd_file):
+        cmd_file = os.path.join(os.path.dirname(run), "cmds",
+                                "cmd-" + os.path.basename(run) + ".txt")
+    return log, open(cmd_file).read().strip()
+
+
 def run_seconds(run, steps):
     """Training seconds up to `steps` (the run's log.csv elapsed_s column, all sessions)."""
     import csv
@@ -91,12 +103,7 @@ def sr(name, scale):
 
 def style_card(name, run, title, style_copy, note):
     import re
-    log = open(run.rstrip("/") + ".out").read().splitlines()
-    cmd_file = os.path.join(run, "command.txt")
-    if not os.path.exists(cmd_file):
-        cmd_file = os.path.join(os.path.dirname(run.rstrip("/")), "cmds",
-                                "cmd-" + os.path.basename(run.rstrip("/")) + ".txt")
-    cmd = open(cmd_file).read().strip()
+    log, cmd = run_log_and_command(run)
     data = next(l for l in log if l.startswith("data:"))
     last = [l for l in log if re.match(r"step (\d+)/\1 ", l)][-1]
     done = next(l for l in log if l.startswith("done:"))
@@ -163,13 +170,7 @@ and input, and the style loss against the painting, beside the unstyled photos' 
 
 def sr_card(name, run, title, note):
     import re
-    out_file = run.rstrip("/") + ".out"
-    log = open(out_file).read().splitlines()
-    cmd_file = os.path.join(run, "command.txt")
-    if not os.path.exists(cmd_file):
-        cmd_file = os.path.join(os.path.dirname(run.rstrip("/")), "cmds",
-                                "cmd-" + os.path.basename(run.rstrip("/")) + ".txt")
-    cmd = open(cmd_file).read().strip()
+    log, cmd = run_log_and_command(run)
     data = next(l for l in log if l.startswith("data:"))
     done = next(l for l in log if l.startswith("done:"))
     steps = int(re.search(r"(\d+) steps", done).group(1))
