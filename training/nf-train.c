@@ -227,6 +227,9 @@ print_setup (NfTrainer *t, gboolean resumed)
     printf ("  ... and %u more skipped\n", sk->len - 12);
   printf ("steps %" G_GUINT64_FORMAT " -> %d, batch %d, crop %d, lr %g (%s), run folder %s\n",
       nf_trainer_steps_done (t), r->iters, r->batch, r->crop, r->lr, r->anneal, r->run_dir);
+  if (resumed && r->extend_at > 0 && (guint64) r->extend_at == nf_trainer_steps_done (t))
+    printf ("extended from step %d: the learning rate ramps from %.3g to the longer "
+        "schedule's over %d steps (--rewarmup)\n", r->extend_at, r->extend_lr, r->rewarmup);
   fflush (stdout);
 }
 
@@ -463,11 +466,6 @@ cmd_resume (int argc, char **argv)
   if (!t)
     fail (e, NULL);
   nf_trainer_mark_extension (t, old_iters);
-  const NfRecipe *tr = nf_trainer_recipe (t);
-  if (tr->extend_at > 0 && (guint64) tr->extend_at == nf_trainer_steps_done (t))
-    printf ("extending %d -> %d steps: the learning rate ramps from %.3g to the longer "
-        "schedule's over %d steps (--rewarmup)\n", old_iters, tr->iters, tr->extend_lr,
-        tr->rewarmup);
   int rc = opt_benchmark > 0 ? benchmark (t, opt_benchmark) : run (t, TRUE);
   nf_trainer_free (t);
   g_free (old_output);
