@@ -2,13 +2,18 @@
  *
  * Against independent references (tests/data/train-metrics-ref.py, numpy and Pillow;
  * values in train-metrics-ref.txt): Y-channel PSNR and SSIM of a closed-form image pair
- * with a 2-pixel shave; bicubic and Lanczos-3 downscaling by 4 and upscaling by 3 at
+ * with a 2-pixel shave; bicubic and Lanczos-3 downscaling by 4, 3 and 2 (the standard SR
+ * degradation of every shipped scale) and upscaling by 3 at
  * every output pixel whose taps stay inside the image (Pillow renormalises at the
  * borders where MATLAB and we mirror).
  * By hand: kernel values, PSNR of a known MSE, SSIM(x, x) = 1 and SSIM falling with
  * noise, constants and linear ramps kept by resampling, a blurred constant staying
  * constant, the blur's variance (sum k i^2 = sigma^2), degradation sizes, rounding and
  * bad sizes.
+ * The standard SR protocol as nf_eval_sr_image assembles it (a shipped-format x2 model on
+ * an odd-sized image): HR cropped top-left to a multiple of the scale, LR = bicubic
+ * downscale rounded to 8 bit, baseline = bicubic upscale rounded, PSNR-Y with shave =
+ * scale - rebuilt here step by step from the parts tested above; blur-bicubic differs.
  * Does not: test datasets (test-train-data.c) or networks.
  */
 #include <math.h>
@@ -16,7 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nf-backend.h"
 #include "nf-degrade.h"
+#include "nf-eval.h"
+#include "nf-model.h"
 #include "nf-metrics.h"
 #include "nf-resample.h"
 #include "nf-tensor.h"
@@ -105,8 +113,9 @@ test_reference (const char *text)
     struct {
       const char *key;
       int h, w, oh, ow;
-    } cases[2] = { {"down4", 36, 40, 9, 10}, {"up3", 9, 10, 27, 30} };
-    for (int c = 0; c < 2; c++) {
+    } cases[4] = { {"down4", 36, 40, 9, 10}, {"down3", 36, 40, 12, 13},
+    {"down2", 36, 40, 18, 20}, {"up3", 9, 10, 27, 30} };
+    for (int c = 0; c < 4; c++) {
       char *key = g_strdup_printf ("%s %s", cases[c].key, names[f]);
       double *r = ref_values (text, key, &n);
       int ih = cases[c].h, iw = cases[c].w, oh = cases[c].oh, ow = cases[c].ow;
@@ -237,6 +246,70 @@ test_by_hand (void)
   nf_free (dst);
 }
 
+static void
+round_all (float *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    v[i] = CLAMP (rintf (v[i]), 0.0f, 255.0f);
+}
+
+static void
+test_protocol (const char *dir)
+{
+  char *path = g_build_filename (dir, "golden-sr-subpixel-x2.safetensors", NULL);
+  GError *err = NULL;
+  NfModel *m = nf_model_load (path, &err);
+  NfBackend *be = m ? nf_backend_new ("cpu-ref", &err) : NULL;
+  CHECK (m && be, "load %s: %s", path, err ? err->message : "");
+  g_clear_error (&err);
+  if (!m || !be) {
+    g_free (path);
+    return;
+  }
+  int w = 53, h = 41, s = 2, cw = 52, ch = 40;  /* odd sides: the crop drops a row/column */
+  float *hr = nf_alloc_floats ((size_t) 3 * h * w);
+  make_img (hr, 3, h, w);
+  NfDegrade d = { NF_DEGRADE_BICUBIC, 1.0, s };
+  NfSrScores sc;
+  float *out = NULL;
+  CHECK (nf_eval_sr_image (m, be, &d, hr, w, h, &sc, &out, &err), "protocol: %s",
+      err ? err->message : "");
+  g_clear_error (&err);
+  /* by hand: top-left crop, bicubic down, round, bicubic up, round, PSNR-Y shave s */
+  float *ref = nf_alloc_floats ((size_t) 3 * ch * cw), *lr = nf_alloc_floats ((size_t) 3 * ch
+      * cw / 4), *bic = nf_alloc_floats ((size_t) 3 * ch * cw);
+  for (int c = 0; c < 3; c++)
+    for (int y = 0; y < ch; y++)
+      memcpy (ref + ((size_t) c * ch + y) * cw, hr + ((size_t) c * h + y) * w,
+          sizeof (float) * cw);
+  nf_resample_planar (ref, 3, ch, cw, lr, ch / s, cw / s, NF_FILTER_BICUBIC);
+  round_all (lr, (size_t) 3 * ch * cw / 4);
+  nf_resample_planar (lr, 3, ch / s, cw / s, bic, ch, cw, NF_FILTER_BICUBIC);
+  round_all (bic, (size_t) 3 * ch * cw);
+  double pb = nf_psnr_y (bic, ref, ch, cw, s);
+  CHECK (sc.w == cw && sc.h == ch && fabs (sc.psnr_bicubic - pb) < 1e-9,
+      "protocol: scored %dx%d (want %dx%d), bicubic PSNR-Y %.6f (by hand %.6f)", sc.w, sc.h,
+      cw, ch, sc.psnr_bicubic, pb);
+  double pm = out ? nf_psnr_y (out, ref, ch, cw, s) : 0.0;
+  CHECK (out && fabs (sc.psnr - pm) < 1e-9, "protocol: model PSNR-Y %.6f (of its output %.6f)",
+      sc.psnr, pm);
+  printf ("standard protocol, %dx%d at x%d: bicubic PSNR-Y %.4f dB (by hand %.4f)\n", w, h, s,
+      sc.psnr_bicubic, pb);
+  NfDegrade db = { NF_DEGRADE_BLUR_BICUBIC, 1.0, s };
+  NfSrScores sb;
+  CHECK (nf_eval_sr_image (m, be, &db, hr, w, h, &sb, NULL, NULL)
+      && sb.psnr_bicubic < sc.psnr_bicubic - 0.5, "blur-bicubic LR is another protocol "
+      "(bicubic baseline %.3f vs standard %.3f dB)", sb.psnr_bicubic, sc.psnr_bicubic);
+  nf_free (out);
+  nf_free (ref);
+  nf_free (lr);
+  nf_free (bic);
+  nf_free (hr);
+  nf_backend_free (be);
+  nf_model_free (m);
+  g_free (path);
+}
+
 int
 main (void)
 {
@@ -249,6 +322,7 @@ main (void)
   }
   test_reference (text);
   test_by_hand ();
+  test_protocol (dir ? dir : "tests/data");
   g_free (text);
   g_free (path);
   if (failures) {

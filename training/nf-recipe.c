@@ -107,8 +107,9 @@ static const Field fields[] = {
   {"pixel-weight", F_DOUBLE, OFF (pixel_weight), G_RECIPE,
       "sr: pixel MSE weight, 0..255 units (from --loss)", "W"},
   {"degrade", F_STR, OFF (degrade), G_RECIPE,
-      "sr: blur-bicubic (Gaussian sigma, then bicubic; Johnson) | bicubic", "D"},
-  {"blur-sigma", F_DOUBLE, OFF (blur_sigma), G_RECIPE, "sr: Gaussian sigma in HR pixels (1)",
+      "sr: bicubic (antialiased, MATLAB imresize: the standard benchmark degradation; default) | "
+      "blur-bicubic (Gaussian sigma, then bicubic; Johnson)", "D"},
+  {"blur-sigma", F_DOUBLE, OFF (blur_sigma), G_RECIPE, "sr: blur-bicubic's Gaussian sigma in HR pixels (1)",
       "S"},
   {"bn-stats", F_STR, OFF (bn_stats), G_RECIPE,
       "sr-johnson batch norm statistics: data (from the first batch, then frozen) | unit",
@@ -194,7 +195,7 @@ nf_recipe_new (const char *task, GError **error)
   r->tv_strength = style ? 1e-6 : -1.0;
   r->loss = g_strdup ("perceptual");
   r->pixel_weight = style ? 0.0 : -1.0;
-  r->degrade = g_strdup ("blur-bicubic");
+  r->degrade = g_strdup ("bicubic");
   r->blur_sigma = 1.0;
   r->bn_stats = g_strdup ("data");
   r->backend = g_strdup ("auto");

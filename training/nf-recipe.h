@@ -15,8 +15,9 @@
  *          40000 iterations, Adam 1e-3 with cosine annealing to 1e-5, content relu2_2
  *          weight 1, style relu1_2,relu2_2,relu3_3 weight 0.5 (README: measured trade-off),
  *          TV strength 1e-6 (Johnson's units)
- *   sr:    sr-johnson x4, sr-train, 288 HR crops at native resolution, blur (sigma 1) +
- *          bicubic, batch 4, 200000 iterations, Adam 1e-3 (500 warm-up steps) cosine to
+ *   sr:    sr-johnson x4, sr-train, 288 HR crops at native resolution, LR by plain
+ *          antialiased bicubic (MATLAB imresize; the standard SR benchmark degradation,
+ *          --degrade blur-bicubic for Johnson's Gaussian sigma 1 first), batch 4, 200000 iterations, Adam 1e-3 (500 warm-up steps) cosine to
  *          1e-5, perceptual loss at relu2_2 (weight 1) + TV 1e-6; --loss pixel|mix
  *          switch the weights (mix: pixel + 0.001 x perceptual)
  * Paths are made absolute by nf_recipe_finalize, so a run resumes from any directory.

@@ -65,13 +65,15 @@ def main():
     mse = np.mean((ya - yb) ** 2)
     print("psnr_y %.10f" % (10 * np.log10(255.0 ** 2 / mse)))
     print("ssim_y %.10f" % ssim(ya, yb))
-    # resampling of one 36x40 plane: down by 4 (10x9), and of a 9x10 plane up by 3
+    # resampling of one 36x40 plane: down by 4 (10x9), 3 (13x12) and 2 (20x18) - the
+    # shipped SR scales' degradations - and of a 9x10 plane up by 3
     big = img(1, 36, 40)[0]
     small = img(1, 9, 10)[0]
     for name, filt in (("bicubic", Image.BICUBIC), ("lanczos3", Image.LANCZOS)):
-        d = np.asarray(Image.fromarray(big, mode="F").resize((10, 9), filt))
+        for s in (4, 3, 2):
+            d = np.asarray(Image.fromarray(big, mode="F").resize((40 // s, 36 // s), filt))
+            print("down%d %s %s" % (s, name, " ".join("%.6f" % v for v in d.ravel())))
         u = np.asarray(Image.fromarray(small, mode="F").resize((30, 27), filt))
-        print("down4 %s %s" % (name, " ".join("%.6f" % v for v in d.ravel())))
         print("up3 %s %s" % (name, " ".join("%.6f" % v for v in u.ravel())))
 
 
