@@ -116,6 +116,9 @@ static const Field fields[] = {
       "S"},
   {"name", F_STR, OFF (name), G_RECIPE, "Model name in the weight file's metadata", "NAME"},
   {"license", F_STR, OFF (license), G_RECIPE, "Licence string for the weight file", "L"},
+  {"init", F_STR, OFF (init), G_RECIPE,
+      "Start from this weight file's tensors (same architecture; fine-tuning) instead of "
+      "seeded random weights", "FILE"},
   {"run", F_STR, OFF (run_dir), G_RUN,
       "Run folder: checkpoint, loss log, previews (required)", "DIR"},
   {"output", F_STR, OFF (output), G_RUN, "Final weight file (RUN/model.safetensors)", "FILE"},
@@ -406,6 +409,7 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
   make_absolute (&r->output);
   make_absolute (&r->style_image);
   make_absolute (&r->lossnet);
+  make_absolute (&r->init);
   for (int i = 0; r->data[i]; i++)
     make_absolute (&r->data[i]);
   for (int i = 0; r->preview && r->preview[i]; i++)
@@ -585,7 +589,9 @@ nf_recipe_from_training_metadata (const char *training, GError **error)
 GOptionEntry *
 nf_recipe_option_entries (NfRecipe *r, gboolean run_settings_only)
 {
-  static const char *const path_keys[] = { "lossnet", "style-image", "run", "output", NULL };
+  static const char *const path_keys[] = { "lossnet", "style-image", "run", "output", "init",
+    NULL
+  };
   GOptionEntry *e = g_new0 (GOptionEntry, G_N_ELEMENTS (fields) + 1);
   int n = 0;
   for (guint i = 0; i < G_N_ELEMENTS (fields); i++) {

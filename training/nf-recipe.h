@@ -70,6 +70,7 @@ typedef struct {
   double blur_sigma;
   char *bn_stats;               /* data | unit */
   char *name, *license;
+  char *init;                   /* weight file whose tensors start the run (fine-tuning) */
   /* --- run settings --- */
   char *run_dir, *output, *backend;
   char *device;                 /* auto | cpu | cuda (which backend "auto" picks) */

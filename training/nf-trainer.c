@@ -277,6 +277,45 @@ nf_trainer_recipe_from_checkpoint (const char *path, GError **error)
   return r;
 }
 
+/* --init: every tensor of the seeded model replaced by the same-named, same-shaped
+ * tensor of a weight file of the same architecture (fine-tuning a shipped model). */
+static gboolean
+init_from_file (NfModel *m, const char *path, GError **error)
+{
+  NfModel *src = nf_model_load (path, error);
+  if (!src)
+    return FALSE;
+  gboolean ok = TRUE;
+  GHashTableIter it;
+  gpointer key, val;
+  g_hash_table_iter_init (&it, m->tensors);
+  while (ok && g_hash_table_iter_next (&it, &key, &val)) {
+    NfModelTensor *dst = val, *from = g_hash_table_lookup (src->tensors, key);
+    gboolean same = from && from->ndim == dst->ndim;
+    size_t numel = 1;
+    for (int d = 0; same && d < dst->ndim; d++) {
+      same = from->dims[d] == dst->dims[d];
+      numel *= (size_t) dst->dims[d];
+    }
+    if (!same) {
+      g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "--init %s: its tensor %s %s the "
+          "network's (not the same architecture, width, blocks or scale?)", path,
+          (const char *) key, from ? "has another shape than" : "is missing from; it has not");
+      ok = FALSE;
+      break;
+    }
+    memcpy (dst->data, from->data, sizeof (float) * numel);
+  }
+  if (ok && g_hash_table_size (src->tensors) != g_hash_table_size (m->tensors)) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "--init %s: %u tensors where the network "
+        "has %u (not the same architecture?)", path, g_hash_table_size (src->tensors),
+        g_hash_table_size (m->tensors));
+    ok = FALSE;
+  }
+  nf_model_free (src);
+  return ok && nf_model_bind (m, error);
+}
+
 static gboolean
 restore (NfTrainer *t, const char *path, GError **error)
 {
@@ -352,6 +391,8 @@ nf_trainer_new (const NfRecipe *recipe, const char *resume_from, GError **error)
 
   NfArchSpec as = {.arch = r->arch,.scale = r->scale,.width = r->width,.n_res = r->n_res };
   if (!(t->model = nf_arch_new_model (&as, (guint64) r->seed, error)))
+    goto fail;
+  if (r->init && !resume_from && !init_from_file (t->model, r->init, error))
     goto fail;
   if (!(t->net = nf_trainnet_new (t->model, t->be, error)))
     goto fail;
@@ -841,10 +882,10 @@ nf_trainer_export (NfTrainer *t, const char *path, GError **error)
   nf_jsonw_key (j, "train_files_fingerprint", FALSE);
   nf_jsonw_string (j, fp);
   g_free (fp);
-  const char *hashed[2][2] = { {"style_image_sha256", r->style_image},
-  {"lossnet_sha256", t->vgg ? r->lossnet : NULL}
+  const char *hashed[3][2] = { {"style_image_sha256", r->style_image},
+  {"lossnet_sha256", t->vgg ? r->lossnet : NULL}, {"init_sha256", r->init}
   };
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 3; i++) {
     char *h = file_sha256 (hashed[i][1]);
     if (h) {
       nf_jsonw_key (j, hashed[i][0], FALSE);
