@@ -1,15 +1,15 @@
 /* gstneuralfilter.h — GstNeuralFilter, the base class of neuralstyle and superres.
  *
- * What it does: owns the network (model file, compute backend, engine), finds the
- * model file, loads a new model off the streaming thread when the model property
- * changes while streaming and swaps it in between frames, converts frames to the
- * planar float images the networks take and back (every supported format, any
- * stride, sizes padded by reflection to what the network needs), blends with the
- * input when a subclass asks, handles QoS and reports its processing time as latency,
- * and posts every failure on the bus as an element error a user can act on.
+ * What it does: runs a network on every frame of a video. Its parts:
+ * gstneuralfilter.c (the type, the properties model/device/precision/cuda-device-id,
+ * state changes, errors and warnings about the model on the bus),
+ * gstneuralfilter-frame.c (caps and the frame path: pixels -> planar float -> network
+ * -> pixels, blending with the input when a subclass asks, latency), nf-model-runner.c
+ * (finding the model file, device choice, loading a new model off the streaming thread
+ * and swapping it in between frames) and gstneuralfilter-cuda.c (the GPU side: CUDA
+ * context, CUDA memory, frames on the GPU).
  * What it does not: caps transformation (superres does it), or any network arithmetic
- * (inference/). The GPU side (CUDA context, CUDA memory, frames on the GPU) is in
- * gstneuralfilter-cuda.c.
+ * (inference/).
  */
 #pragma once
 

@@ -1,0 +1,623 @@
+/* gstneuralfilter-frame.c — the frame path of GstNeuralFilter: caps, then for every
+ * frame pixels -> planar float -> network -> planar float -> pixels.
+ *
+ * What it does, in the order a frame meets it:
+ *  - caps: the same caps both ways, less CUDA memory while the network runs on the CPU
+ *    (superres overrides transform_caps with its scale); set_info checks the format,
+ *    interlacing and the output size for the model's scale, and picks the pixel layout
+ *    and, for I420/NV12, the Y'CbCr matrix and range of each side's colorimetry;
+ *  - between two frames (submit_input_buffer): a model loaded in the background is
+ *    swapped in (nf-model-runner.c), before the base class looks at the reconfigure
+ *    flag, so a new superres scale renegotiates before the next frame; a swap or any
+ *    other model change resets the latency and, when the scale changed, asks for new
+ *    output caps;
+ *  - controlled properties (strength) follow their control sources (before_transform);
+ *  - one frame on the CPU (transform_frame): begin (sizes against the model, strength
+ *    from the subclass; strength 0 copies the input) -> plan (the runner plans the model
+ *    for the frame size padded to its size multiple) -> unpack (nf-convert.c: ORC or
+ *    C for the RGB family, I420/NV12 straight to float RGB; reflection padding) ->
+ *    network -> pack (crop, blend with the input by strength, back to pixels);
+ *  - one frame on a CUDA runner (transform): the same begin and plan, then the GPU does
+ *    unpack, network and pack on the backend's stream (gstneuralfilter-cuda.c);
+ *  - latency: the measured time of the network is added to latency queries, and a
+ *    latency message is posted when it grows (QoS dropping of late frames is
+ *    GstBaseTransform's, enabled in init);
+ *  - a failure in a frame is an element error a user can act on (out of GPU memory
+ *    with its own hint), never a skipped or black frame.
+ * Steps on the network output in planar float (temporal blending, colour from the
+ * input) belong between `network` and `pack` in transform_frame, on out_planes.
+ * What it does not: find, load, swap or place models (nf-model-runner.c), properties
+ * and state changes (gstneuralfilter.c), the GPU copies and kernels
+ * (gstneuralfilter-cuda.c).
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstneuralfilter-private.h"
+
+#ifdef NF_HAVE_GST_CUDA
+#include "nf-cuda.h"
+#endif
+
+GST_DEBUG_CATEGORY_EXTERN (gst_neural_filter_debug);
+#define GST_CAT_DEFAULT gst_neural_filter_debug
+
+#define PARENT_TRANSFORM_CLASS \
+  GST_BASE_TRANSFORM_CLASS (gst_neural_filter_get_parent_class ())
+
+/* ---- caps -------------------------------------------------------------------------- */
+
+gboolean
+gst_neural_filter_memory_usable (GstNeuralFilter * self, GstCapsFeatures * features)
+{
+  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
+  gint on_gpu;
+
+  if (!features || gst_caps_features_is_any (features)
+      || !gst_caps_features_contains (features, "memory:CUDAMemory"))
+    return TRUE;
+#ifdef NF_HAVE_GST_CUDA
+  GST_OBJECT_LOCK (self);
+  on_gpu = priv->on_gpu;
+  GST_OBJECT_UNLOCK (self);
+  return on_gpu != 0;           /* not known yet, or running in a CUDA context */
+#else
+  (void) priv;
+  (void) on_gpu;
+  return FALSE;
+#endif
+}
+
+/* Same caps both ways, less CUDA memory while the network runs on the CPU. */
+static GstCaps *
+gst_neural_filter_transform_caps (GstBaseTransform * trans, GstPadDirection direction,
+    GstCaps * caps, GstCaps * filter)
+{
+  GstNeuralFilter *self = GST_NEURAL_FILTER (trans);
+  GstCaps *ret = gst_caps_new_empty ();
+
+  for (guint i = 0; i < gst_caps_get_size (caps); i++) {
+    GstCapsFeatures *f = gst_caps_get_features (caps, i);
+    if (!gst_neural_filter_memory_usable (self, f))
+      continue;
+    ret = gst_caps_merge_structure_full (ret,
+        gst_structure_copy (gst_caps_get_structure (caps, i)),
+        f ? gst_caps_features_copy (f) : NULL);
+  }
+  if (filter) {
+    GstCaps *tmp = gst_caps_intersect_full (filter, ret, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (ret);
+    ret = tmp;
+  }
+  return ret;
+}
+
+static gboolean
+layout_for_format (GstVideoFormat f, NfLayout * layout, gboolean * yuv)
+{
+  static const struct {
+    GstVideoFormat format;
+    NfLayout layout;
+  } rgb[] = {
+    {GST_VIDEO_FORMAT_RGB, NF_LAYOUT_RGB}, {GST_VIDEO_FORMAT_BGR, NF_LAYOUT_BGR},
+    {GST_VIDEO_FORMAT_RGBx, NF_LAYOUT_RGBX}, {GST_VIDEO_FORMAT_BGRx, NF_LAYOUT_BGRX},
+    {GST_VIDEO_FORMAT_xRGB, NF_LAYOUT_XRGB}, {GST_VIDEO_FORMAT_xBGR, NF_LAYOUT_XBGR},
+    {GST_VIDEO_FORMAT_RGBA, NF_LAYOUT_RGBA}, {GST_VIDEO_FORMAT_BGRA, NF_LAYOUT_BGRA},
+  };
+
+  *yuv = f == GST_VIDEO_FORMAT_I420 || f == GST_VIDEO_FORMAT_NV12;
+  if (*yuv) {
+    *layout = NF_LAYOUT_RGBX;
+    return TRUE;
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (rgb); i++) {
+    if (rgb[i].format == f) {
+      *layout = rgb[i].layout;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+/* The Y'CbCr matrix and range of info's colorimetry (BT.601 when unknown). */
+static void
+yuv_matrix_for (GstNeuralFilter * self, const GstVideoInfo * info, NfYuvMatrix * m)
+{
+  gdouble kr, kb;
+
+  if (!gst_video_color_matrix_get_Kr_Kb (info->colorimetry.matrix, &kr, &kb)) {
+    GST_WARNING_OBJECT (self, "no known YUV matrix in the caps: using BT.601");
+    kr = 0.299;
+    kb = 0.114;
+  }
+  nf_yuv_matrix_init (m, kr, kb,
+      info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255);
+  GST_DEBUG_OBJECT (self, "YUV matrix Kr %.4f Kb %.4f, %s range", kr, kb,
+      info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255 ? "full" : "limited");
+}
+
+static gboolean
+gst_neural_filter_set_info (GstVideoFilter * vf, GstCaps * incaps,
+    GstVideoInfo * in_info, GstCaps * outcaps, GstVideoInfo * out_info)
+{
+  GstNeuralFilter *self = GST_NEURAL_FILTER (vf);
+  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
+  NfLoadedModel *m = nf_model_runner_current (priv->runner);
+  GstVideoFormat fmt = GST_VIDEO_INFO_FORMAT (in_info);
+  gint w = GST_VIDEO_INFO_WIDTH (in_info), h = GST_VIDEO_INFO_HEIGHT (in_info);
+  gint ow = GST_VIDEO_INFO_WIDTH (out_info), oh = GST_VIDEO_INFO_HEIGHT (out_info);
+  gint s;
+
+  if (fmt != GST_VIDEO_INFO_FORMAT (out_info)
+      || !layout_for_format (fmt, &priv->layout, &priv->yuv))
+    goto bad_format;
+  if (GST_VIDEO_INFO_IS_INTERLACED (in_info))
+    goto interlaced;
+  if (!m)
+    goto no_model;
+  s = m->model->scale;
+  if ((gint64) w * s != ow || (gint64) h * s != oh)
+    goto bad_size;
+  priv->alpha = !priv->yuv && nf_layout_has_alpha (priv->layout);
+
+  gst_neural_filter_frame_free (priv);
+  priv->nv12 = fmt == GST_VIDEO_FORMAT_NV12;
+  if (priv->yuv) {
+    yuv_matrix_for (self, in_info, &priv->yuv_in);
+    yuv_matrix_for (self, out_info, &priv->yuv_out);
+  }
+  GST_DEBUG_OBJECT (self, "%s %dx%d -> %dx%d", gst_video_format_to_string (fmt), w,
+      h, ow, oh);
+  return TRUE;
+
+  /* ERRORS */
+bad_format:
+  GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+      ("Unsupported video format %s -> %s: convert to one of "
+          GST_NEURAL_FILTER_FORMATS " first (e.g. with videoconvert).",
+          gst_video_format_to_string (fmt),
+          gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (out_info))), (NULL));
+  return FALSE;
+interlaced:
+  GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+      ("Interlaced video is not supported: put a deinterlace element before "
+          "this one."), (NULL));
+  return FALSE;
+no_model:
+  GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+      ("No model is loaded: set the model property."), (NULL));
+  return FALSE;
+bad_size:
+  GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+      ("The output size %dx%d is not %d times the input size %dx%d, as the model "
+          "needs: let the element choose the output size (do not force both).",
+          ow, oh, s, w, h), (NULL));
+  return FALSE;
+}
+
+/* ---- between frames -------------------------------------------------------------- */
+
+/* The runner's `installed` event: a new model is in use (or none). */
+void
+gst_neural_filter_frame_installed (gpointer owner, const NfLoadedModel * old,
+    const NfLoadedModel * now, gboolean between_frames)
+{
+  GstNeuralFilter *self = GST_NEURAL_FILTER (owner);
+  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
+  gint old_scale = old ? old->model->scale : 0;
+
+  GST_OBJECT_LOCK (self);
+  priv->scale = now ? now->model->scale : 0;
+  priv->on_gpu = now ? (now->device_ctx != NULL) : -1;
+  priv->latency = 0;
+  GST_OBJECT_UNLOCK (self);
+  priv->proc_avg = 0;
+
+  if (!now)
+    return;
+  if (old_scale && old_scale != now->model->scale) {
+    GST_INFO_OBJECT (self, "scale changed %d -> %d: renegotiating", old_scale,
+        now->model->scale);
+    gst_base_transform_reconfigure_src (GST_BASE_TRANSFORM (self));
+  }
+  if (between_frames) {
+    GstStructure *s = gst_structure_new ("neuralfilter-model-changed",
+        "model", G_TYPE_STRING, now->name, "path", G_TYPE_STRING, now->path,
+        "scale", G_TYPE_INT, now->model->scale, NULL);
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_element (GST_OBJECT (self), s));
+  }
+}
+
+static GstFlowReturn
+gst_neural_filter_submit_input_buffer (GstBaseTransform * trans,
+    gboolean is_discont, GstBuffer * input)
+{
+  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (GST_NEURAL_FILTER (trans));
+
+  /* Before the base class looks at the reconfigure flag (see the header). */
+  nf_model_runner_swap (priv->runner);
+  return PARENT_TRANSFORM_CLASS->submit_input_buffer (trans, is_discont, input);
+}
+
+/* Controlled properties (strength) follow their control sources frame by frame. */
+static void
+gst_neural_filter_before_transform (GstBaseTransform * trans, GstBuffer * buf)
+{
+  GstClockTime ts = gst_segment_to_stream_time (&trans->segment, GST_FORMAT_TIME,
+      GST_BUFFER_PTS (buf));
+  if (GST_CLOCK_TIME_IS_VALID (ts))
+    gst_object_sync_values (GST_OBJECT (trans), ts);
+}
+
+/* ---- one frame: begin and plan (both devices) ------------------------------------ */
+
+/* What a frame needs to know of the model and the sizes, on either device. */
+typedef struct {
+  NfLoadedModel *m;
+  gint w, h, ow, oh;            /* input and output frame sizes */
+  gint s;                       /* the model's scale: ow = w * s, oh = h * s */
+  gdouble strength;             /* weight of the network output, 0..1 */
+  NfShape shape;                /* network input [1, 3, ph, pw]: padded to the multiple */
+  NfShape os;                   /* network output [1, 3, oph, opw] (oph >= oh) */
+  gboolean was_planned;         /* FALSE: planned for this frame, its run is atypical */
+} FrameJob;
+
+/* Sizes against the model, and the strength. An element error when they disagree. */
+static GstFlowReturn
+frame_begin (GstNeuralFilter * self, NfLoadedModel * m, gint w, gint h, gint ow,
+    gint oh, FrameJob * job)
+{
+  GstNeuralFilterClass *klass = GST_NEURAL_FILTER_GET_CLASS (self);
+
+  *job = (FrameJob) { .m = m, .w = w, .h = h, .ow = ow, .oh = oh, .s = m->model->scale };
+  if ((gint64) w * job->s != ow || (gint64) h * job->s != oh) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("The output frame is %dx%d but the model makes %dx%d from %dx%d input: "
+            "the caps were not renegotiated after a model change; let the element "
+            "choose its output size.", ow, oh, w * job->s, h * job->s, w, h), (NULL));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  job->strength = klass->get_strength ?
+      CLAMP (klass->get_strength (self), 0.0, 1.0) : 1.0;
+  return GST_FLOW_OK;
+}
+
+/* A network that failed on a frame: an element error a user can act on. */
+static void
+post_run_error (GstNeuralFilter * self, const FrameJob * job, const GError * err)
+{
+#ifdef NF_HAVE_GST_CUDA
+  if (g_error_matches (err, NF_CUDA_ERROR, NF_CUDA_ERROR_OUT_OF_MEMORY)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+        ("Out of GPU memory running %s on %dx%d frames: use smaller frames (scale or "
+            "split them before this element), precision=fp16 (half the memory), "
+            "another GPU (cuda-device-id), or device=cpu.", job->m->path, job->w,
+            job->h), ("%s", err->message));
+    return;
+  }
+#endif
+  GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
+      ("The network %s failed on a %dx%d frame: %s", job->m->path, job->w, job->h,
+          err->message), (NULL));
+}
+
+/* Plans the network for the frame size and checks what it makes of it. */
+static GstFlowReturn
+frame_plan (GstNeuralFilter * self, FrameJob * job)
+{
+  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
+  GError *err = NULL;
+
+  if (!nf_model_runner_plan (priv->runner, job->w, job->h, &job->shape,
+          &job->was_planned, &err)) {
+    post_run_error (self, job, err);
+    g_error_free (err);
+    return GST_FLOW_ERROR;
+  }
+  job->os = nf_engine_output_shape (job->m->engine);
+  if (job->os.c != 3 || job->os.w < job->ow || job->os.h < job->oh) {
+    GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
+        ("The model %s turns %dx%d into a %d-channel %dx%d image, not a 3-channel "
+            "%dx%d one: pick another model.", job->m->path, job->shape.w,
+            job->shape.h, job->os.c, job->os.w, job->os.h, job->shape.w * job->s,
+            job->shape.h * job->s), (NULL));
+    return GST_FLOW_ERROR;
+  }
+  return GST_FLOW_OK;
+}
+
+/* byte = y * ya + x * xa + b: the network output y (the model's output range) blended
+ * by strength with the network input x (input range; same-size outputs only). */
+static void
+blend_coefficients (const FrameJob * job, gfloat * ya, gfloat * xa, gfloat * b)
+{
+  const NfModel *model = job->m->model;
+  gfloat olo = model->out_lo, ohi = model->out_hi;
+  gfloat ilo = model->in_lo, ihi = model->in_hi;
+
+  *ya = (gfloat) (job->strength * 255.0 / (ohi - olo));
+  *xa = job->s == 1 ? (gfloat) ((1.0 - job->strength) * 255.0 / (ihi - ilo)) : 0.0f;
+  *b = -*ya * olo - *xa * ilo;
+}
+
+static void
+update_latency (GstNeuralFilter * self, GstClockTime dt)
+{
+  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
+  gboolean post = FALSE;
+
+  priv->proc_avg = priv->proc_avg ? (priv->proc_avg * 7 + dt) / 8 : dt;
+  GST_OBJECT_LOCK (self);
+  if (priv->proc_avg > priv->latency + priv->latency / 4) {
+    priv->latency = priv->proc_avg + priv->proc_avg / 4;
+    post = TRUE;
+  }
+  GST_OBJECT_UNLOCK (self);
+  if (post) {
+    GST_DEBUG_OBJECT (self, "processing takes %" GST_TIME_FORMAT ": posting latency",
+        GST_TIME_ARGS (priv->proc_avg));
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_latency (GST_OBJECT (self)));
+  }
+}
+
+/* ---- one frame on the CPU ---------------------------------------------------------- */
+
+void
+gst_neural_filter_frame_free (GstNeuralFilterPrivate * priv)
+{
+  nf_free (priv->in_planes);
+  nf_free (priv->out_planes);
+  priv->in_planes = priv->out_planes = NULL;
+  priv->in_len = priv->out_len = 0;
+  g_free (priv->alpha_plane);
+  priv->alpha_plane = NULL;
+  priv->alpha_len = 0;
+  nf_convert_scratch_free (priv->scratch);
+  priv->scratch = NULL;
+  priv->scratch_width = 0;
+}
+
+/* Grows a float buffer to n floats (contents dropped). */
+static gboolean
+grow_floats (gfloat ** buf, gsize * len, gsize n)
+{
+  if (*len >= n)
+    return TRUE;
+  nf_free (*buf);
+  *buf = nf_alloc_floats (n);
+  *len = *buf ? n : 0;
+  return *buf != NULL;
+}
+
+/* The planes, scratch rows and alpha plane of this frame size. */
+static gboolean
+frame_buffers (GstNeuralFilterPrivate * priv, const FrameJob * job)
+{
+  gint width = MAX (job->w, job->ow);
+  gsize npix = (gsize) job->w * job->h;
+
+  if (priv->scratch_width < width) {
+    nf_convert_scratch_free (priv->scratch);
+    priv->scratch = nf_convert_scratch_new (width);
+    priv->scratch_width = priv->scratch ? width : 0;
+    if (!priv->scratch)
+      return FALSE;
+  }
+  if (!grow_floats (&priv->in_planes, &priv->in_len, nf_shape_numel (job->shape))
+      || !grow_floats (&priv->out_planes, &priv->out_len, nf_shape_numel (job->os)))
+    return FALSE;
+  if (priv->alpha && priv->alpha_len < npix) {
+    g_free (priv->alpha_plane);
+    priv->alpha_plane = g_try_malloc (npix);
+    priv->alpha_len = priv->alpha_plane ? npix : 0;
+    if (!priv->alpha_plane)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+#define PLANE(f, i) GST_VIDEO_FRAME_PLANE_DATA (f, i)
+#define STRIDE(f, i) GST_VIDEO_FRAME_PLANE_STRIDE (f, i)
+
+/* Pixels -> in_planes [1, 3, ph, pw] in the model's input range, reflection-padded. */
+static void
+frame_unpack (GstNeuralFilterPrivate * priv, const FrameJob * job, GstVideoFrame * in)
+{
+  gfloat lo = job->m->model->in_lo, hi = job->m->model->in_hi;
+  gint pw = job->shape.w, ph = job->shape.h;
+
+  if (priv->yuv)
+    nf_convert_yuv_unpack (&priv->yuv_in, priv->nv12, PLANE (in, 0), STRIDE (in, 0),
+        PLANE (in, 1), STRIDE (in, 1), priv->nv12 ? NULL : PLANE (in, 2),
+        priv->nv12 ? 0 : STRIDE (in, 2), job->w, job->h, priv->in_planes, pw, ph,
+        (hi - lo) / 255.0f, lo);
+  else
+    nf_convert_unpack (priv->impl, priv->scratch, priv->layout, PLANE (in, 0),
+        STRIDE (in, 0), job->w, job->h, priv->in_planes, pw, ph,
+        priv->alpha ? priv->alpha_plane : NULL, (hi - lo) / 255.0f, lo);
+}
+
+/* out_planes [1, 3, oph, opw] in the model's output range -> pixels: cropped, blended
+ * by strength with in_planes. */
+static void
+frame_pack (GstNeuralFilterPrivate * priv, const FrameJob * job, GstVideoFrame * out)
+{
+  gint pw = job->shape.w, ph = job->shape.h, opw = job->os.w, oph = job->os.h;
+  gfloat ya, xa, b;
+
+  blend_coefficients (job, &ya, &xa, &b);
+  const gfloat *x = xa != 0.0f ? priv->in_planes : NULL;
+  if (priv->yuv)
+    nf_convert_yuv_pack (&priv->yuv_out, priv->nv12, PLANE (out, 0), STRIDE (out, 0),
+        PLANE (out, 1), STRIDE (out, 1), priv->nv12 ? NULL : PLANE (out, 2),
+        priv->nv12 ? 0 : STRIDE (out, 2), job->ow, job->oh, priv->out_planes, opw,
+        (gsize) opw * oph, x, pw, (gsize) pw * ph, ya, xa, b);
+  else
+    nf_convert_pack (priv->impl, priv->scratch, priv->layout, PLANE (out, 0),
+        STRIDE (out, 0), job->ow, job->oh, priv->out_planes, opw, (gsize) opw * oph,
+        x, pw, (gsize) pw * ph, priv->alpha ? priv->alpha_plane : NULL, job->w,
+        job->s, ya, xa, b);
+}
+
+static GstFlowReturn
+gst_neural_filter_transform_frame (GstVideoFilter * vf, GstVideoFrame * in,
+    GstVideoFrame * out)
+{
+  GstNeuralFilter *self = GST_NEURAL_FILTER (vf);
+  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
+  NfLoadedModel *m = nf_model_runner_current (priv->runner);
+  GError *err = NULL;
+  GstFlowReturn ret;
+  FrameJob job;
+
+  if (!m) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("No model is loaded: set the model property."), (NULL));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  ret = frame_begin (self, m, GST_VIDEO_FRAME_WIDTH (in), GST_VIDEO_FRAME_HEIGHT (in),
+      GST_VIDEO_FRAME_WIDTH (out), GST_VIDEO_FRAME_HEIGHT (out), &job);
+  if (ret != GST_FLOW_OK)
+    return ret;
+  if (job.s == 1 && job.strength <= 0.0)
+    return gst_video_frame_copy (out, in) ? GST_FLOW_OK : GST_FLOW_ERROR;
+
+  if ((ret = frame_plan (self, &job)) != GST_FLOW_OK)
+    return ret;
+  if (!frame_buffers (priv, &job)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+        ("Out of memory for %dx%d frames: use smaller frames.", job.w, job.h), (NULL));
+    return GST_FLOW_ERROR;
+  }
+
+  frame_unpack (priv, &job, in);
+
+  gint64 t0 = g_get_monotonic_time ();
+  if (!nf_model_runner_run_host (priv->runner, priv->in_planes, job.shape,
+          priv->out_planes, &err)) {
+    post_run_error (self, &job, err);
+    g_error_free (err);
+    return GST_FLOW_ERROR;
+  }
+  if (job.was_planned)          /* the first run after a plan is not typical */
+    update_latency (self, (g_get_monotonic_time () - t0) * GST_USECOND);
+
+  frame_pack (priv, &job, out);
+  return GST_FLOW_OK;
+}
+
+/* ---- one frame on the GPU -------------------------------------------------------- */
+
+#ifdef NF_HAVE_GST_CUDA
+/* Conversions, network and blend on the GPU (gstneuralfilter-cuda.c); frames in CUDA
+ * memory of the runner's context are used in place. */
+static GstFlowReturn
+transform_cuda (GstNeuralFilter * self, NfLoadedModel * m, GstBuffer * inbuf,
+    GstBuffer * outbuf)
+{
+  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
+  GstVideoFilter *vf = GST_VIDEO_FILTER (self);
+  GError *err = NULL;
+  GstFlowReturn ret;
+  FrameJob job;
+
+  if (!vf->negotiated) {
+    GST_ELEMENT_ERROR (self, CORE, NOT_IMPLEMENTED, (NULL), ("caps not negotiated"));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  ret = frame_begin (self, m, GST_VIDEO_INFO_WIDTH (&vf->in_info),
+      GST_VIDEO_INFO_HEIGHT (&vf->in_info), GST_VIDEO_INFO_WIDTH (&vf->out_info),
+      GST_VIDEO_INFO_HEIGHT (&vf->out_info), &job);
+  if (ret != GST_FLOW_OK || (ret = frame_plan (self, &job)) != GST_FLOW_OK)
+    return ret;
+
+  NfGstCudaJob cj = {
+    .engine = m->engine, .backend = m->backend, .ctx = m->device_ctx,
+    .shape = job.shape, .run_network = !(job.s == 1 && job.strength <= 0.0),
+    .in_scale = (m->model->in_hi - m->model->in_lo) / 255.0f,
+    .in_offset = m->model->in_lo, .scale = job.s,
+    .yuv_in = &priv->yuv_in, .yuv_out = &priv->yuv_out,
+    .in_info = &vf->in_info, .out_info = &vf->out_info,
+  };
+  blend_coefficients (&job, &cj.ya, &cj.xa, &cj.b);
+  gint64 t0 = g_get_monotonic_time ();
+  if (!nf_gst_cuda_process (priv->cuda, &cj, inbuf, outbuf, &err)) {
+    post_run_error (self, &job, err);
+    g_error_free (err);
+    return GST_FLOW_ERROR;
+  }
+  if (job.was_planned && cj.run_network)   /* the first run after a plan is atypical */
+    update_latency (self, (g_get_monotonic_time () - t0) * GST_USECOND);
+  return GST_FLOW_OK;
+}
+#endif
+
+/* CUDA runners take every buffer themselves (they map CUDA memory as such); CPU
+ * runners go through GstVideoFilter, which maps the frames for transform_frame. */
+static GstFlowReturn
+gst_neural_filter_transform (GstBaseTransform * trans, GstBuffer * inbuf,
+    GstBuffer * outbuf)
+{
+#ifdef NF_HAVE_GST_CUDA
+  GstNeuralFilter *self = GST_NEURAL_FILTER (trans);
+  NfLoadedModel *m = nf_model_runner_current (gst_neural_filter_get_priv (self)->runner);
+  if (m && m->device_ctx)
+    return transform_cuda (self, m, inbuf, outbuf);
+#endif
+  return PARENT_TRANSFORM_CLASS->transform (trans, inbuf, outbuf);
+}
+
+/* ---- latency ----------------------------------------------------------------------- */
+
+static gboolean
+gst_neural_filter_query (GstBaseTransform * trans, GstPadDirection direction,
+    GstQuery * query)
+{
+  GstNeuralFilter *self = GST_NEURAL_FILTER (trans);
+  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
+  gboolean ret;
+
+#ifdef NF_HAVE_GST_CUDA
+  if (GST_QUERY_TYPE (query) == GST_QUERY_CONTEXT
+      && nf_gst_cuda_handle_context_query (priv->cuda, GST_ELEMENT (self), query))
+    return TRUE;
+#endif
+  ret = PARENT_TRANSFORM_CLASS->query (trans, direction, query);
+  if (ret && direction == GST_PAD_SRC && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    gboolean live;
+    GstClockTime min, max, lat;
+
+    gst_query_parse_latency (query, &live, &min, &max);
+    GST_OBJECT_LOCK (self);
+    lat = priv->latency;
+    GST_OBJECT_UNLOCK (self);
+    min += lat;
+    if (GST_CLOCK_TIME_IS_VALID (max))
+      max += lat;
+    GST_DEBUG_OBJECT (self, "adding processing latency %" GST_TIME_FORMAT,
+        GST_TIME_ARGS (lat));
+    gst_query_set_latency (query, live, min, max);
+  }
+  return ret;
+}
+
+void
+gst_neural_filter_frame_class_init (GstNeuralFilterClass * klass)
+{
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+  GstVideoFilterClass *vfilter_class = GST_VIDEO_FILTER_CLASS (klass);
+
+  trans_class->transform_caps = GST_DEBUG_FUNCPTR (gst_neural_filter_transform_caps);
+  trans_class->submit_input_buffer =
+      GST_DEBUG_FUNCPTR (gst_neural_filter_submit_input_buffer);
+  trans_class->before_transform =
+      GST_DEBUG_FUNCPTR (gst_neural_filter_before_transform);
+  trans_class->transform = GST_DEBUG_FUNCPTR (gst_neural_filter_transform);
+  trans_class->query = GST_DEBUG_FUNCPTR (gst_neural_filter_query);
+  vfilter_class->set_info = GST_DEBUG_FUNCPTR (gst_neural_filter_set_info);
+  vfilter_class->transform_frame =
+      GST_DEBUG_FUNCPTR (gst_neural_filter_transform_frame);
+}
