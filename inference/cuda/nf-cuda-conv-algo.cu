@@ -213,7 +213,11 @@ try_fused (NfCudaBackend *be, NfCudaConv *st, Trial *t, NfCudaAlgo *a, GError **
     a->fused = 1;
     return TRUE;
   }
-  int cat = CUDNN_STATUS_CATEGORY (s);
+#if CUDNN_MAJOR >= 9
+  int cat = CUDNN_STATUS_CATEGORY (s);   /* cuDNN 9: sub-codes within categories */
+#else
+  int cat = s;
+#endif
   if (cat == CUDNN_STATUS_NOT_SUPPORTED || cat == CUDNN_STATUS_BAD_PARAM) {
     g_debug ("%s: fused conv + bias + ReLU refused (%s): unfused for this shape",
         be->parent.iface->name, cudnnGetErrorString (s));

@@ -1,12 +1,14 @@
 /* nf-cuda-error.cu — CUDA and cuDNN return codes as GErrors.
  *
  * What it does: the NF_CUDA_ERROR domain; maps out-of-memory codes (cudaErrorMemory-
- * Allocation, cuDNN 9's *_ALLOCATION_FAILED) to NF_CUDA_ERROR_OUT_OF_MEMORY so callers
- * can say "use smaller frames", no-driver/no-device codes to NF_CUDA_ERROR_NO_DEVICE,
- * everything else to NF_CUDA_ERROR_FAILED, with the library's own error text.
+ * Allocation; cuDNN's allocation failures through nf_cudnn_error_code, which knows
+ * cuDNN 8's and 9's numbering) to NF_CUDA_ERROR_OUT_OF_MEMORY so callers can say "use
+ * smaller frames", no-driver/no-device codes to NF_CUDA_ERROR_NO_DEVICE, everything else
+ * to NF_CUDA_ERROR_FAILED, with the library's own error text.
  * What it does not: recover (a sticky CUDA error leaves the context unusable; the
  * caller drops the backend).
  */
+#include "nf-cuda-policy.h"
 #include "nf-cuda-private.h"
 
 G_DEFINE_QUARK (nf-cuda-error-quark, nf_cuda_error)
@@ -45,11 +47,7 @@ nf_cudnn_ok (cudnnStatus_t st, const char *what, GError **error)
 {
   if (st == CUDNN_STATUS_SUCCESS)
     return TRUE;
-  /* cuDNN 9: allocation failures are INTERNAL_ERROR sub-codes. */
-  NfCudaErrorCode code = st == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED
-      || st == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED
-      ? NF_CUDA_ERROR_OUT_OF_MEMORY : NF_CUDA_ERROR_FAILED;
-  g_set_error (error, NF_CUDA_ERROR, code, "cudnn: %s: %s (status %d)", what,
+  g_set_error (error, NF_CUDA_ERROR, nf_cudnn_error_code (st), "cudnn: %s: %s (status %d)", what,
       cudnnGetErrorString (st), (int) st);
   return FALSE;
 }
