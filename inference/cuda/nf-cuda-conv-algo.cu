@@ -11,9 +11,11 @@
  * workspace fits the limit (a quarter of free memory, at most 1 GiB) wins; its math
  * type is set on the convolution descriptor, as cuDNN requires for the run. For a
  * forward convolution followed by a fused ReLU it then runs
- * cudnnConvolutionBiasActivationForward once: if cuDNN refuses that combination
- * (NOT_SUPPORTED / BAD_PARAM for this algorithm, layout and type), the convolution
- * runs unfused with the bias + ReLU epilogue kernel instead.
+ * cudnnConvolutionBiasActivationForward once: if that fails in any way that leaves the
+ * CUDA context usable (refused for this algorithm, layout and type, or cuDNN 9's
+ * runtime-compiled engine failing to compile, load or run: nf_cuda_fused_trial), the
+ * convolution runs unfused with the bias + ReLU epilogue kernel instead; only a sticky
+ * CUDA error fails the plan.
  * Precision policy: the fp32 backend is the validation mode, so it keeps to the
  * GEMM-family algorithms (FFT and Winograd variants trade accuracy for speed) and to
  * FMA math (no TF32); the fp16 backend may use every algorithm with tensor-op math.
@@ -22,6 +24,7 @@
 #include <string.h>
 
 #include "nf-cuda-conv.h"
+#include "nf-cuda-policy.h"
 
 void
 nf_cuda_algo_cache_free (gpointer algo)
@@ -196,7 +199,11 @@ choose_backward_data (NfCudaBackend *be, NfCudaConv *st, Trial *t, size_t limit,
   return FALSE;
 }
 
-/* One run of the fused call on the trial buffers: 1 works, 0 cuDNN refuses it. */
+/* One run of the fused call on the trial buffers: a->fused 1 when it works, 0 when it
+ * failed in any way that leaves the context usable (the convolution then runs unfused:
+ * the fused call is an optimisation whose cuDNN 9 engines are compiled at run time and
+ * may fail to compile, load or run on a given setup); FALSE only for a sticky CUDA
+ * error (nf_cuda_fused_trial). */
 static gboolean
 try_fused (NfCudaBackend *be, NfCudaConv *st, Trial *t, NfCudaAlgo *a, GError **error)
 {
@@ -208,23 +215,25 @@ try_fused (NfCudaBackend *be, NfCudaConv *st, Trial *t, NfCudaAlgo *a, GError **
   cudnnStatus_t s = cudnnConvolutionBiasActivationForward (be->cudnn, &one, st->xdesc, t->x,
       st->wdesc, st->w, st->cdesc, (cudnnConvolutionFwdAlgo_t) a->algo, t->ws, a->ws_bytes,
       &zero, st->ydesc, t->y, st->bdesc, st->bias_t, st->adesc, st->ydesc, t->y);
-  if (s == CUDNN_STATUS_SUCCESS) {
-    NF_CUDA_TRY (cudaStreamSynchronize (be->stream), error);
-    a->fused = 1;
-    return TRUE;
+  /* what the call queued, and a launch it had rejected (cleared: not sticky ones) */
+  cudaError_t after = cudaStreamSynchronize (be->stream);
+  cudaError_t launch = cudaGetLastError ();
+  if (after == cudaSuccess)
+    after = launch;
+  switch (nf_cuda_fused_trial (s, after)) {
+    case NF_CUDA_FUSED_RUNS:
+      a->fused = 1;
+      return TRUE;
+    case NF_CUDA_FUSED_UNFUSED:
+      g_debug ("%s: fused conv + bias + ReLU failed (%s%s%s): unfused for this shape",
+          be->parent.iface->name, cudnnGetErrorString (s),
+          after != cudaSuccess ? "; " : "", after != cudaSuccess ? cudaGetErrorName (after) : "");
+      a->fused = 0;
+      return TRUE;
+    case NF_CUDA_FUSED_FATAL:
+      break;
   }
-#if CUDNN_MAJOR >= 9
-  int cat = CUDNN_STATUS_CATEGORY (s);   /* cuDNN 9: sub-codes within categories */
-#else
-  int cat = s;
-#endif
-  if (cat == CUDNN_STATUS_NOT_SUPPORTED || cat == CUDNN_STATUS_BAD_PARAM) {
-    g_debug ("%s: fused conv + bias + ReLU refused (%s): unfused for this shape",
-        be->parent.iface->name, cudnnGetErrorString (s));
-    a->fused = 0;
-    return TRUE;
-  }
-  return nf_cudnn_ok (s, "cudnnConvolutionBiasActivationForward (trial)", error);
+  return nf_cuda_ok (after, "cudnnConvolutionBiasActivationForward (trial)", error);
 }
 
 gboolean

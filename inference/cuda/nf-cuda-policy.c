@@ -1,5 +1,6 @@
 /* nf-cuda-policy.c — the CUDA backend's decisions that need no GPU (see
- * nf-cuda-policy.h): cuDNN statuses as error codes.
+ * nf-cuda-policy.h): cuDNN statuses as error codes, sticky CUDA errors, what a failed
+ * fused-convolution trial means.
  *
  * What it does not: call CUDA or cuDNN; it only compares codes from their headers, and
  * compiles against cuDNN 8 and 9 alike (the cuDNN-9-only statuses sit behind
@@ -23,4 +24,43 @@ nf_cudnn_error_code (cudnnStatus_t st)
     return NF_CUDA_ERROR_OUT_OF_MEMORY;
 #endif
   return NF_CUDA_ERROR_FAILED;
+}
+
+gboolean
+nf_cuda_error_is_sticky (cudaError_t e)
+{
+  /* By number, as the values are fixed across CUDA releases while some names are newer
+   * than the oldest toolkit this builds with (tests/gpu/test-cuda-policy.c checks them
+   * against the names of the toolkit at hand). */
+  switch ((int) e) {
+    case 214:                   /* cudaErrorECCUncorrectable (memory contents lost) */
+    case 226:                   /* cudaErrorContained */
+    case 700:                   /* cudaErrorIllegalAddress */
+    case 702:                   /* cudaErrorLaunchTimeout */
+    case 710:                   /* cudaErrorAssert */
+    case 714:                   /* cudaErrorHardwareStackError */
+    case 715:                   /* cudaErrorIllegalInstruction */
+    case 716:                   /* cudaErrorMisalignedAddress */
+    case 717:                   /* cudaErrorInvalidAddressSpace */
+    case 718:                   /* cudaErrorInvalidPc */
+    case 719:                   /* cudaErrorLaunchFailure */
+    case 721:                   /* cudaErrorTensorMemoryLeak */
+    case 810:                   /* cudaErrorMpsClientTerminated */
+    case 911:                   /* cudaErrorExternalDevice */
+      return TRUE;
+    default:
+      return FALSE;
+  }
+}
+
+/* ---- the optional fused convolution ------------------------------------------------------ */
+
+NfCudaFusedTrial
+nf_cuda_fused_trial (cudnnStatus_t st, cudaError_t after)
+{
+  if (after != cudaSuccess && nf_cuda_error_is_sticky (after))
+    return NF_CUDA_FUSED_FATAL;
+  if (st == CUDNN_STATUS_SUCCESS && after == cudaSuccess)
+    return NF_CUDA_FUSED_RUNS;
+  return NF_CUDA_FUSED_UNFUSED;
 }

@@ -4,7 +4,10 @@
  *
  * What it holds:
  *  - which NfCudaErrorCode a cuDNN status becomes (cuDNN 8 and 9 number their statuses
- *    differently: 9 has categories of 1000 with sub-codes, 8 plain codes 0..14).
+ *    differently: 9 has categories of 1000 with sub-codes, 8 plain codes 0..14), and
+ *    which CUDA errors are sticky (the context is unusable after them);
+ *  - what a failed trial of the optional fused conv + bias + ReLU call means: anything
+ *    short of a sticky CUDA error means "run unfused".
  * What it does not: call CUDA or cuDNN (only their headers' types and constants are used),
  * or time anything (nf-cuda-conv-algo.cu, nf-cuda-conv-backward-algo.cu).
  * cuDNN 8 and 9 are supported; inference/cuda/meson.build refuses older ones at configure
@@ -26,5 +29,31 @@ G_BEGIN_DECLS
  * allocation failures (cuDNN 9: INTERNAL_ERROR_HOST_ALLOCATION_FAILED and
  * INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED; cuDNN 8: ALLOC_FAILED), FAILED otherwise. */
 NfCudaErrorCode nf_cudnn_error_code (cudnnStatus_t st);
+
+/* TRUE for the CUDA errors after which, as driver_types.h documents them, "the process
+ * must be terminated and relaunched" to use CUDA again (any further CUDA work returns the
+ * same error): illegal address or instruction, misaligned address, launch failure or
+ * timeout, device assert, hardware stack error, and the like; and an uncorrectable ECC
+ * error. Other errors (a launch with bad parameters, out of
+ * memory) leave the context usable once cleared with cudaGetLastError. */
+gboolean nf_cuda_error_is_sticky (cudaError_t e);
+
+/* ---- the optional fused convolution ------------------------------------------------------ */
+
+typedef enum {
+  NF_CUDA_FUSED_RUNS,           /* the fused call works for this shape: use it */
+  NF_CUDA_FUSED_UNFUSED,        /* it failed, nothing else is damaged: run unfused */
+  NF_CUDA_FUSED_FATAL,          /* a sticky CUDA error: nothing can run any more */
+} NfCudaFusedTrial;
+
+/* What one trial of cudnnConvolutionBiasActivationForward means, from its status and
+ * the CUDA error seen after it (cudaStreamSynchronize, else cudaGetLastError;
+ * cudaSuccess when none): RUNS when both succeeded; FATAL when the CUDA error is sticky;
+ * UNFUSED for every other failure, of either: NOT_SUPPORTED and BAD_PARAM, and just as
+ * well cuDNN 9's runtime-compiled fusion engines failing to compile
+ * (INTERNAL_ERROR_COMPILATION_FAILED), to load (SUBLIBRARY_LOADING_FAILED) or to run
+ * (EXECUTION_FAILED_*), or a rejected launch; the unfused path has been chosen and
+ * checked on its own. */
+NfCudaFusedTrial nf_cuda_fused_trial (cudnnStatus_t st, cudaError_t after);
 
 G_END_DECLS

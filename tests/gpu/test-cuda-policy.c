@@ -2,11 +2,18 @@
  * nf-cuda-policy.h) with made-up inputs; needs the CUDA and cuDNN headers, no GPU.
  *
  * Checks: the cuDNN statuses that mean out of memory (cuDNN 9's two allocation sub-codes,
- * or cuDNN 8's ALLOC_FAILED) and that every other failure is FAILED.
+ * or cuDNN 8's ALLOC_FAILED) and that every other failure is FAILED; the sticky CUDA
+ * errors against the toolkit's own driver_types.h (every error whose comment says the
+ * process "must be terminated and relaunched" is sticky, no other but the uncorrectable
+ * ECC error; a newer toolkit that adds one fails here until the table learns it); what a
+ * fused-convolution trial means for cuDNN's failures (unfused) and sticky CUDA errors
+ * (fatal).
  * Exit: 0 pass, 1 a case failed.
  * Does not: run anything on a GPU (the gpu suite does).
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "nf-cuda-policy.h"
 
@@ -52,12 +59,100 @@ test_error_codes (void)
   }
 }
 
+/* ---- sticky CUDA errors ------------------------------------------------------------------ */
+
+static void
+test_sticky (void)
+{
+  char *text = NULL;
+  GError *e = NULL;
+  if (!g_file_get_contents (NF_CUDA_DRIVER_TYPES_H, &text, NULL, &e)) {
+    expect (FALSE, e->message);
+    g_error_free (e);
+    return;
+  }
+  /* every documented cudaError: its comment, its name and its value */
+  GRegex *re = g_regex_new ("/\\*\\*((?:(?!\\*/).)*)\\*/\\s*(cudaError\\w+)\\s*=\\s*(\\d+)",
+      G_REGEX_DOTALL, 0, NULL);
+  GMatchInfo *m = NULL;
+  int n_errors = 0, n_sticky = 0;
+  char what[160];
+  for (g_regex_match (re, text, 0, &m); g_match_info_matches (m); g_match_info_next (m, NULL)) {
+    char *doc = g_match_info_fetch (m, 1), *name = g_match_info_fetch (m, 2);
+    char *num = g_match_info_fetch (m, 3);
+    int v = atoi (num);
+    /* the comment's words, without the line breaks and leading asterisks */
+    char **words = g_regex_split_simple ("[\\s*]+", doc, 0, 0);
+    char *flat = g_strjoinv (" ", words);
+    gboolean documented = strstr (flat, "terminated and relaunched") != NULL;
+    g_strfreev (words);
+    g_free (flat);
+    gboolean want = documented || v == 214;     /* + cudaErrorECCUncorrectable */
+    n_errors++;
+    n_sticky += want;
+    g_snprintf (what, sizeof what, "%s (%d) is %ssticky", name, v, want ? "" : "not ");
+    expect (nf_cuda_error_is_sticky ((cudaError_t) v) == want, what);
+    g_free (doc);
+    g_free (name);
+    g_free (num);
+  }
+  g_match_info_free (m);
+  g_regex_unref (re);
+  g_free (text);
+  printf ("driver_types.h: %d documented errors, %d sticky\n", n_errors, n_sticky);
+  expect (n_errors > 100 && n_sticky >= 10, "driver_types.h parsed (100+ errors, 10+ sticky)");
+  expect (!nf_cuda_error_is_sticky (cudaSuccess), "cudaSuccess is not sticky");
+}
+
+/* ---- the fused-convolution trial ----------------------------------------------------------- */
+
+static void
+test_fused_trial (void)
+{
+#if CUDNN_MAJOR >= 9
+  const cudnnStatus_t refused[] = { CUDNN_STATUS_NOT_SUPPORTED,
+    CUDNN_STATUS_NOT_SUPPORTED_SHAPE, CUDNN_STATUS_NOT_SUPPORTED_LAYOUT, CUDNN_STATUS_BAD_PARAM,
+    CUDNN_STATUS_BAD_PARAM_NOT_FINALIZED, CUDNN_STATUS_INTERNAL_ERROR,
+    CUDNN_STATUS_INTERNAL_ERROR_COMPILATION_FAILED,
+    CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED,
+    CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED, CUDNN_STATUS_EXECUTION_FAILED,
+    CUDNN_STATUS_EXECUTION_FAILED_CUDA_DRIVER, CUDNN_STATUS_EXECUTION_FAILED_CUDART };
+#else
+  const cudnnStatus_t refused[] = { CUDNN_STATUS_NOT_SUPPORTED, CUDNN_STATUS_BAD_PARAM,
+    CUDNN_STATUS_INTERNAL_ERROR, CUDNN_STATUS_ALLOC_FAILED, CUDNN_STATUS_EXECUTION_FAILED,
+    CUDNN_STATUS_ARCH_MISMATCH };
+#endif
+  char what[160];
+  expect (nf_cuda_fused_trial (CUDNN_STATUS_SUCCESS, cudaSuccess) == NF_CUDA_FUSED_RUNS,
+      "fused trial: success runs fused");
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++) {
+    g_snprintf (what, sizeof what, "fused trial: cuDNN status %d runs unfused",
+        (int) refused[i]);
+    expect (nf_cuda_fused_trial (refused[i], cudaSuccess) == NF_CUDA_FUSED_UNFUSED, what);
+    g_snprintf (what, sizeof what, "fused trial: cuDNN status %d + illegal address is fatal",
+        (int) refused[i]);
+    expect (nf_cuda_fused_trial (refused[i], cudaErrorIllegalAddress) == NF_CUDA_FUSED_FATAL,
+        what);
+  }
+  /* cuDNN said yes but a launch was rejected (not sticky): unfused */
+  expect (nf_cuda_fused_trial (CUDNN_STATUS_SUCCESS, cudaErrorLaunchOutOfResources)
+      == NF_CUDA_FUSED_UNFUSED, "fused trial: a rejected launch runs unfused");
+  expect (nf_cuda_fused_trial (CUDNN_STATUS_SUCCESS, cudaErrorInvalidConfiguration)
+      == NF_CUDA_FUSED_UNFUSED, "fused trial: an invalid launch configuration runs unfused");
+  expect (nf_cuda_fused_trial (CUDNN_STATUS_SUCCESS, cudaErrorLaunchFailure)
+      == NF_CUDA_FUSED_FATAL, "fused trial: a kernel that failed is fatal");
+  expect (nf_cuda_fused_trial (CUDNN_STATUS_SUCCESS, cudaErrorMisalignedAddress)
+      == NF_CUDA_FUSED_FATAL, "fused trial: a misaligned access is fatal");
+}
+
 int
 main (void)
 {
   printf ("cuDNN headers %d.%d.%d, CUDA runtime headers %d\n", CUDNN_MAJOR, CUDNN_MINOR,
       CUDNN_PATCHLEVEL, CUDART_VERSION);
   test_error_codes ();
+  test_sticky ();
+  test_fused_trial ();
   printf ("%d of %d cases failed\n", n_failed, n_cases);
   return n_failed ? 1 : 0;
 }
