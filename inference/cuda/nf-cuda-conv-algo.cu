@@ -7,9 +7,13 @@
  * (cudnnFindConvolutionForwardAlgorithmEx / ...BackwardDataAlgorithmEx, like
  * torch.backends.cudnn.benchmark) or, when the config asks for heuristics or the
  * scratch buffers cannot be allocated, takes cuDNN's heuristic ranking
- * (cudnnGetConvolution*Algorithm_v7). The first candidate with status SUCCESS whose
- * workspace fits the limit (a quarter of free memory, at most 1 GiB) wins; its math
- * type is set on the convolution descriptor, as cuDNN requires for the run. For a
+ * (cudnnGetConvolution*Algorithm_v7). The candidates are tried in
+ * nf_cuda_algo_order's order (nf-cuda-policy.c: status SUCCESS, allowed for the
+ * precision; fp32 the ones cuDNN reports deterministic first, so conv_transpose2d's
+ * backward-data ALGO_1 comes before ALGO_0, which sums with atomics, and repeated runs
+ * give the same bits) and the first whose workspace fits the limit (a quarter of free
+ * memory, at most 1 GiB) wins; its math type is set on the convolution descriptor, as
+ * cuDNN requires for the run. For a
  * forward convolution followed by a fused ReLU it then runs
  * cudnnConvolutionBiasActivationForward once: if that fails in any way that leaves the
  * CUDA context usable (refused for this algorithm, layout and type, or cuDNN 9's
@@ -46,24 +50,6 @@ cache_key (NfCudaBackend *be, const NfCudaConv *st, NfShape ys, gboolean want_fu
   return g_strdup_printf ("%c%d%d x%dx%dx%dx%d w%dx%dx%dx%d p%d,%d s%d,%d y%dx%dx%dx%d",
       st->transposed ? 'T' : 'F', be->fp16, want_fused, st->xs.n, st->xs.c, st->xs.h,
       st->xs.w, k, c, r, s, pad_h, pad_w, u, v, ys.n, ys.c, ys.h, ys.w);
-}
-
-static gboolean
-allowed_fwd (NfCudaBackend *be, int algo)
-{
-  if (be->fp16)
-    return TRUE;
-  return algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM
-      || algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM
-      || algo == CUDNN_CONVOLUTION_FWD_ALGO_GEMM || algo == CUDNN_CONVOLUTION_FWD_ALGO_DIRECT;
-}
-
-static gboolean
-allowed_bwd (NfCudaBackend *be, int algo)
-{
-  if (be->fp16)
-    return TRUE;
-  return algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0 || algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
 }
 
 /* The math type to run an algorithm with: what cuDNN reported for fp16; always FMA for
@@ -127,75 +113,87 @@ nf_cuda_conv_workspace_limit (void)
   return MIN (free_b / 4, (size_t) 1 << 30);
 }
 
+/* The candidates for st, timed on t (t->x non-NULL) or from cuDNN's heuristics:
+ * conv2d cuDNN's forward, conv_transpose2d its backward data (y = BackwardData (w,
+ * dy = x): x is cuDNN's dy, y its dx). */
 static gboolean
-choose_forward (NfCudaBackend *be, NfCudaConv *st, Trial *t, size_t limit, NfCudaAlgo *out,
+candidates (NfCudaBackend *be, NfCudaConv *st, const Trial *t, NfCudaAlgoCand *c, int *n,
     GError **error)
 {
-  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
   int got = 0;
-  if (t->x) {
-    NF_CUDNN_TRY (cudnnFindConvolutionForwardAlgorithmEx (be->cudnn, st->xdesc, t->x,
-            st->wdesc, st->w, st->cdesc, st->ydesc, t->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
-            &got, perf, t->ws, t->ws_bytes), error);
-    limit = t->ws_bytes;
+  *n = 0;
+  if (st->transposed) {
+    cudnnConvolutionBwdDataAlgoPerf_t p[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    if (t->x)
+      NF_CUDNN_TRY (cudnnFindConvolutionBackwardDataAlgorithmEx (be->cudnn, st->wdesc, st->w,
+              st->xdesc, t->x, st->cdesc, st->ydesc, t->y,
+              CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, p, t->ws, t->ws_bytes), error);
+    else
+      NF_CUDNN_TRY (cudnnGetConvolutionBackwardDataAlgorithm_v7 (be->cudnn, st->wdesc,
+              st->xdesc, st->cdesc, st->ydesc, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got,
+              p), error);
+    for (int i = 0; i < got && i < CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT; i++)
+      c[(*n)++] = NfCudaAlgoCand { p[i].algo, p[i].status, p[i].determinism, p[i].mathType };
   } else {
-    NF_CUDNN_TRY (cudnnGetConvolutionForwardAlgorithm_v7 (be->cudnn, st->xdesc, st->wdesc,
-            st->cdesc, st->ydesc, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf), error);
+    cudnnConvolutionFwdAlgoPerf_t p[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    if (t->x)
+      NF_CUDNN_TRY (cudnnFindConvolutionForwardAlgorithmEx (be->cudnn, st->xdesc, t->x,
+              st->wdesc, st->w, st->cdesc, st->ydesc, t->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+              &got, p, t->ws, t->ws_bytes), error);
+    else
+      NF_CUDNN_TRY (cudnnGetConvolutionForwardAlgorithm_v7 (be->cudnn, st->xdesc, st->wdesc,
+              st->cdesc, st->ydesc, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, p), error);
+    for (int i = 0; i < got && i < CUDNN_CONVOLUTION_FWD_ALGO_COUNT; i++)
+      c[(*n)++] = NfCudaAlgoCand { p[i].algo, p[i].status, p[i].determinism, p[i].mathType };
   }
-  for (int i = 0; i < got; i++) {
-    if (perf[i].status != CUDNN_STATUS_SUCCESS || !allowed_fwd (be, perf[i].algo))
-      continue;
-    size_t ws = 0;
-    cudnnMathType_t math = run_math (be, perf[i].mathType);
-    NF_CUDNN_TRY (cudnnSetConvolutionMathType (st->cdesc, math), error);
-    if (cudnnGetConvolutionForwardWorkspaceSize (be->cudnn, st->xdesc, st->wdesc, st->cdesc,
-            st->ydesc, perf[i].algo, &ws) != CUDNN_STATUS_SUCCESS || ws > limit)
-      continue;
-    out->algo = perf[i].algo;
-    out->ws_bytes = ws;
-    out->math = math;
-    return TRUE;
-  }
-  g_set_error (error, NF_CUDA_ERROR, NF_CUDA_ERROR_FAILED,
-      "cudnn: no forward convolution algorithm for this shape fits %.0f MiB of workspace "
-      "(%d candidates)", limit / 1048576.0, got);
-  return FALSE;
+  return TRUE;
 }
 
-static gboolean
-choose_backward_data (NfCudaBackend *be, NfCudaConv *st, Trial *t, size_t limit,
-    NfCudaAlgo *out, GError **error)
+static cudnnStatus_t
+workspace_size (NfCudaBackend *be, NfCudaConv *st, int algo, size_t *ws)
 {
-  /* conv_transpose2d y = BackwardData(w, dy = x): x is cuDNN's dy, y its dx. */
-  cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-  int got = 0;
-  if (t->x) {
-    NF_CUDNN_TRY (cudnnFindConvolutionBackwardDataAlgorithmEx (be->cudnn, st->wdesc, st->w,
-            st->xdesc, t->x, st->cdesc, st->ydesc, t->y,
-            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf, t->ws, t->ws_bytes), error);
+  if (st->transposed)
+    return cudnnGetConvolutionBackwardDataWorkspaceSize (be->cudnn, st->wdesc, st->xdesc,
+        st->cdesc, st->ydesc, (cudnnConvolutionBwdDataAlgo_t) algo, ws);
+  return cudnnGetConvolutionForwardWorkspaceSize (be->cudnn, st->xdesc, st->wdesc, st->cdesc,
+      st->ydesc, (cudnnConvolutionFwdAlgo_t) algo, ws);
+}
+
+/* The algorithm of st: the first candidate in nf_cuda_algo_order (fp32: deterministic
+ * ones first, so the transposed convolution does not sum with atomics where cuDNN has a
+ * deterministic kernel) whose workspace fits the limit. */
+static gboolean
+choose (NfCudaBackend *be, NfCudaConv *st, Trial *t, size_t limit, NfCudaAlgo *out,
+    GError **error)
+{
+  NfCudaAlgoKind kind = st->transposed ? NF_CUDA_ALGO_BWD_DATA : NF_CUDA_ALGO_FWD;
+  NfCudaAlgoCand c[CUDNN_CONVOLUTION_FWD_ALGO_COUNT + CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+  int order[G_N_ELEMENTS (c)];
+  int n = 0;
+  if (!candidates (be, st, t, c, &n, error))
+    return FALSE;
+  if (t->x)
     limit = t->ws_bytes;
-  } else {
-    NF_CUDNN_TRY (cudnnGetConvolutionBackwardDataAlgorithm_v7 (be->cudnn, st->wdesc,
-            st->xdesc, st->cdesc, st->ydesc, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got,
-            perf), error);
-  }
-  for (int i = 0; i < got; i++) {
-    if (perf[i].status != CUDNN_STATUS_SUCCESS || !allowed_bwd (be, perf[i].algo))
-      continue;
+  int k = nf_cuda_algo_order (kind, be->fp16, c, n, order);
+  for (int j = 0; j < k; j++) {
+    const NfCudaAlgoCand *a = &c[order[j]];
     size_t ws = 0;
-    cudnnMathType_t math = run_math (be, perf[i].mathType);
+    cudnnMathType_t math = run_math (be, a->math);
     NF_CUDNN_TRY (cudnnSetConvolutionMathType (st->cdesc, math), error);
-    if (cudnnGetConvolutionBackwardDataWorkspaceSize (be->cudnn, st->wdesc, st->xdesc,
-            st->cdesc, st->ydesc, perf[i].algo, &ws) != CUDNN_STATUS_SUCCESS || ws > limit)
+    if (workspace_size (be, st, a->algo, &ws) != CUDNN_STATUS_SUCCESS || ws > limit)
       continue;
-    out->algo = perf[i].algo;
+    if (a->det != CUDNN_DETERMINISTIC && !be->fp16)
+      g_debug ("%s: no deterministic %s algorithm fits for this shape: algorithm %d",
+          be->parent.iface->name, st->transposed ? "backward-data" : "forward", a->algo);
+    out->algo = a->algo;
     out->ws_bytes = ws;
     out->math = math;
     return TRUE;
   }
   g_set_error (error, NF_CUDA_ERROR, NF_CUDA_ERROR_FAILED,
-      "cudnn: no transposed-convolution (backward data) algorithm for this shape fits "
-      "%.0f MiB of workspace (%d candidates)", limit / 1048576.0, got);
+      "cudnn: no %s algorithm for this shape fits %.0f MiB of workspace (%d candidates)",
+      st->transposed ? "transposed-convolution (backward data)" : "forward convolution",
+      limit / 1048576.0, n);
   return FALSE;
 }
 
@@ -260,8 +258,7 @@ nf_cuda_conv_choose_algo (NfCudaBackend *be, NfCudaConv *st, NfShape ys, gboolea
     timing.x = NULL;            /* heuristics */
 
   NfCudaAlgo a = { 0, 0, CUDNN_DEFAULT_MATH, -1 };
-  gboolean ok = st->transposed ? choose_backward_data (be, st, &timing, limit, &a, error)
-      : choose_forward (be, st, &timing, limit, &a, error);
+  gboolean ok = choose (be, st, &timing, limit, &a, error);
   if (ok && want_fused)
     ok = have_trial ? try_fused (be, st, &t, &a, error) : ((a.fused = 0), TRUE);
   trial_free (&t);

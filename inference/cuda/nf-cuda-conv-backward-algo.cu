@@ -16,16 +16,17 @@
  * b) into the backend's algorithm cache; otherwise every candidate timed once on
  * temporary buffers (cudnnFind*AlgorithmEx) or, with heuristic_algos or when those
  * buffers do not fit, cuDNN's heuristic ranking (cudnnGet*Algorithm_v7). The first
- * candidate with status SUCCESS whose workspace fits the limit wins. fp32 (validation,
- * within 1e-5 of cpu-ref): GEMM-family algorithms only (no FFT or Winograd), FMA math
- * (no TF32), and a first pass over the candidates cuDNN reports DETERMINISTIC (backward
- * data ALGO_1, backward filter ALGO_1) before the others (ALGO_0 / ALGO_3 sum with
- * atomics). fp16: any algorithm, with the math type cuDNN reported.
+ * candidate in nf_cuda_algo_order's order (nf-cuda-policy.c) whose workspace fits the
+ * limit wins. fp32 (validation, within 1e-5 of cpu-ref): GEMM-family algorithms only (no
+ * FFT or Winograd), FMA math (no TF32), and the candidates cuDNN reports DETERMINISTIC
+ * (backward data ALGO_1, backward filter ALGO_1) before the others (ALGO_0 / ALGO_3 sum
+ * with atomics). fp16: any algorithm in cuDNN's order, with the math type it reported.
  * What it does not: run the backward pass (nf-cuda-conv-backward.cu).
  */
 #include <string.h>
 
 #include "nf-cuda-conv.h"
+#include "nf-cuda-policy.h"
 
 typedef enum {
   KIND_BWD_DATA,                /* conv2d data gradient */
@@ -42,43 +43,6 @@ typedef struct {
   NfShape as, bs;
   size_t w_numel;
 } Geo;
-
-/* One candidate, whatever the perf struct it came from. */
-typedef struct {
-  int algo;
-  cudnnStatus_t status;
-  cudnnDeterminism_t det;
-  cudnnMathType_t math;
-} Cand;
-
-#define MAX_CANDS 16
-
-static Cand
-cand (int algo, cudnnStatus_t status, cudnnDeterminism_t det, cudnnMathType_t math)
-{
-  Cand c = { algo, status, det, math };
-  return c;
-}
-
-static gboolean
-allowed (NfCudaBackend *be, Kind kind, int algo)
-{
-  if (be->fp16)
-    return TRUE;
-  switch (kind) {
-    case KIND_BWD_DATA:
-      return algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0 || algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
-    case KIND_FWD_DATA:
-      return algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM
-          || algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM
-          || algo == CUDNN_CONVOLUTION_FWD_ALGO_GEMM || algo == CUDNN_CONVOLUTION_FWD_ALGO_DIRECT;
-    case KIND_BWD_FILTER:
-      return algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0
-          || algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1
-          || algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
-  }
-  return FALSE;
-}
 
 static char *
 cache_key (NfCudaBackend *be, Kind kind, const Geo *g)
@@ -139,10 +103,19 @@ trial_alloc (NfCudaBackend *be, const Geo *g, size_t limit, Trial *t)
   return TRUE;
 }
 
+#define MAX_CANDS 16
+
+static NfCudaAlgoCand
+cand (int algo, cudnnStatus_t status, cudnnDeterminism_t det, cudnnMathType_t math)
+{
+  NfCudaAlgoCand c = { algo, status, det, math };
+  return c;
+}
+
 /* The candidates, timed on t (t->a non-NULL) or from heuristics. */
 static gboolean
-candidates (NfCudaBackend *be, Kind kind, const Geo *g, const Trial *t, Cand *out, int *n,
-    GError **error)
+candidates (NfCudaBackend *be, Kind kind, const Geo *g, const Trial *t, NfCudaAlgoCand *out,
+    int *n, GError **error)
 {
   int got = 0;
   *n = 0;
@@ -230,7 +203,8 @@ choose (NfCudaBackend *be, Kind kind, const Geo *g, NfCudaAlgo *out, GError **er
   /* the descriptor's math type when asking: what the run will use for fp32 */
   NF_CUDNN_TRY (cudnnSetConvolutionMathType (g->c,
           be->fp16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH), error);
-  Cand c[MAX_CANDS];
+  NfCudaAlgoCand c[MAX_CANDS];
+  int order[MAX_CANDS];
   int n = 0;
   gboolean ok = candidates (be, kind, g, &t, c, &n, error);
   trial_free (&t);
@@ -238,28 +212,27 @@ choose (NfCudaBackend *be, Kind kind, const Geo *g, NfCudaAlgo *out, GError **er
     g_free (key);
     return FALSE;
   }
-  for (int pass = be->fp16 ? 1 : 0; pass < 2; pass++)
-    for (int i = 0; i < n; i++) {
-      if (c[i].status != CUDNN_STATUS_SUCCESS || !allowed (be, kind, c[i].algo))
-        continue;
-      if (pass == 0 && c[i].det != CUDNN_DETERMINISTIC)
-        continue;
-      cudnnMathType_t math = be->fp16 ? c[i].math : CUDNN_FMA_MATH;
-      size_t ws = 0;
-      if (!nf_cudnn_ok (cudnnSetConvolutionMathType (g->c, math),
-              "cudnnSetConvolutionMathType", error)) {
-        g_free (key);
-        return FALSE;
-      }
-      if (workspace_size (be, kind, g, c[i].algo, &ws) != CUDNN_STATUS_SUCCESS || ws > limit)
-        continue;
-      out->algo = c[i].algo;
-      out->ws_bytes = ws;
-      out->math = math;
-      out->fused = -1;
-      g_hash_table_insert (be->algo_cache, key, g_memdup2 (out, sizeof *out));
-      return TRUE;
+  static const NfCudaAlgoKind policy_kind[] = { NF_CUDA_ALGO_BWD_DATA, NF_CUDA_ALGO_FWD,
+    NF_CUDA_ALGO_BWD_FILTER };
+  int k = nf_cuda_algo_order (policy_kind[kind], be->fp16, c, n, order);
+  for (int j = 0; j < k; j++) {
+    const NfCudaAlgoCand *a = &c[order[j]];
+    cudnnMathType_t math = be->fp16 ? a->math : CUDNN_FMA_MATH;
+    size_t ws = 0;
+    if (!nf_cudnn_ok (cudnnSetConvolutionMathType (g->c, math), "cudnnSetConvolutionMathType",
+            error)) {
+      g_free (key);
+      return FALSE;
     }
+    if (workspace_size (be, kind, g, a->algo, &ws) != CUDNN_STATUS_SUCCESS || ws > limit)
+      continue;
+    out->algo = a->algo;
+    out->ws_bytes = ws;
+    out->math = math;
+    out->fused = -1;
+    g_hash_table_insert (be->algo_cache, key, g_memdup2 (out, sizeof *out));
+    return TRUE;
+  }
   g_free (key);
   g_set_error (error, NF_CUDA_ERROR, NF_CUDA_ERROR_FAILED,
       "cudnn: no %s algorithm for this shape fits %.0f MiB of workspace (%d candidates)",

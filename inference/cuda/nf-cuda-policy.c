@@ -1,6 +1,6 @@
 /* nf-cuda-policy.c — the CUDA backend's decisions that need no GPU (see
- * nf-cuda-policy.h): cuDNN statuses as error codes, sticky CUDA errors, what a failed
- * fused-convolution trial means.
+ * nf-cuda-policy.h): cuDNN statuses as error codes, sticky CUDA errors, which algorithms
+ * each precision may run and in what order, what a failed fused-convolution trial means.
  *
  * What it does not: call CUDA or cuDNN; it only compares codes from their headers, and
  * compiles against cuDNN 8 and 9 alike (the cuDNN-9-only statuses sit behind
@@ -51,6 +51,46 @@ nf_cuda_error_is_sticky (cudaError_t e)
     default:
       return FALSE;
   }
+}
+
+/* ---- algorithm choice ------------------------------------------------------------------ */
+
+gboolean
+nf_cuda_algo_allowed (NfCudaAlgoKind kind, gboolean fp16, int algo)
+{
+  if (fp16)
+    return TRUE;
+  switch (kind) {
+    case NF_CUDA_ALGO_FWD:
+      return algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM
+          || algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM
+          || algo == CUDNN_CONVOLUTION_FWD_ALGO_GEMM || algo == CUDNN_CONVOLUTION_FWD_ALGO_DIRECT;
+    case NF_CUDA_ALGO_BWD_DATA:
+      return algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0 || algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+    case NF_CUDA_ALGO_BWD_FILTER:
+      return algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0
+          || algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1
+          || algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
+  }
+  return FALSE;
+}
+
+int
+nf_cuda_algo_order (NfCudaAlgoKind kind, gboolean fp16, const NfCudaAlgoCand *c, int n,
+    int *order)
+{
+  int k = 0;
+  /* fp32: pass 0 the deterministic candidates, pass 1 the rest; fp16: one pass */
+  for (int pass = fp16 ? 1 : 0; pass < 2; pass++)
+    for (int i = 0; i < n; i++) {
+      if (c[i].status != CUDNN_STATUS_SUCCESS || !nf_cuda_algo_allowed (kind, fp16, c[i].algo))
+        continue;
+      gboolean det = c[i].det == CUDNN_DETERMINISTIC;
+      if (!fp16 && (pass == 0) != det)
+        continue;
+      order[k++] = i;
+    }
+  return k;
 }
 
 /* ---- the optional fused convolution ------------------------------------------------------ */

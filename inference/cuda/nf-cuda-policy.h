@@ -6,6 +6,9 @@
  *  - which NfCudaErrorCode a cuDNN status becomes (cuDNN 8 and 9 number their statuses
  *    differently: 9 has categories of 1000 with sub-codes, 8 plain codes 0..14), and
  *    which CUDA errors are sticky (the context is unusable after them);
+ *  - which cuDNN convolution algorithms each precision may run, and the order in which
+ *    the candidates are tried: fp32, the validation backend, tries the ones cuDNN reports
+ *    deterministic first (each group in cuDNN's order, fastest first when timed);
  *  - what a failed trial of the optional fused conv + bias + ReLU call means: anything
  *    short of a sticky CUDA error means "run unfused".
  * What it does not: call CUDA or cuDNN (only their headers' types and constants are used),
@@ -37,6 +40,36 @@ NfCudaErrorCode nf_cudnn_error_code (cudnnStatus_t st);
  * error. Other errors (a launch with bad parameters, out of
  * memory) leave the context usable once cleared with cudaGetLastError. */
 gboolean nf_cuda_error_is_sticky (cudaError_t e);
+
+/* ---- algorithm choice ------------------------------------------------------------------ */
+
+typedef enum {
+  NF_CUDA_ALGO_FWD,             /* cudnnConvolutionFwdAlgo_t */
+  NF_CUDA_ALGO_BWD_DATA,        /* cudnnConvolutionBwdDataAlgo_t */
+  NF_CUDA_ALGO_BWD_FILTER,      /* cudnnConvolutionBwdFilterAlgo_t */
+} NfCudaAlgoKind;
+
+/* One candidate as cuDNN reported it (cudnnFind*AlgorithmEx or cudnnGet*Algorithm_v7),
+ * whatever the perf struct it came from. */
+typedef struct {
+  int algo;
+  cudnnStatus_t status;
+  cudnnDeterminism_t det;
+  cudnnMathType_t math;
+} NfCudaAlgoCand;
+
+/* TRUE when the precision may run algo: fp16 any; fp32 (the validation backend, within
+ * 1e-5 of cpu-ref) the GEMM family only (no FFT or Winograd, which trade accuracy for
+ * speed): forward IMPLICIT_GEMM, IMPLICIT_PRECOMP_GEMM, GEMM, DIRECT; backward data
+ * ALGO_0, ALGO_1; backward filter ALGO_0, ALGO_1, ALGO_3. */
+gboolean nf_cuda_algo_allowed (NfCudaAlgoKind kind, gboolean fp16, int algo);
+
+/* The candidates to try, in order: writes indices into c[0..n-1] to order (room for n)
+ * and returns how many. Only those with status SUCCESS that nf_cuda_algo_allowed
+ * accepts; fp32 first the ones reported CUDNN_DETERMINISTIC, then the others, each group
+ * in cuDNN's order; fp16 in cuDNN's order (fastest first when timed). */
+int nf_cuda_algo_order (NfCudaAlgoKind kind, gboolean fp16, const NfCudaAlgoCand *c, int n,
+    int *order);
 
 /* ---- the optional fused convolution ------------------------------------------------------ */
 

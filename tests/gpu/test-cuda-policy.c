@@ -5,7 +5,10 @@
  * or cuDNN 8's ALLOC_FAILED) and that every other failure is FAILED; the sticky CUDA
  * errors against the toolkit's own driver_types.h (every error whose comment says the
  * process "must be terminated and relaunched" is sticky, no other but the uncorrectable
- * ECC error; a newer toolkit that adds one fails here until the table learns it); what a
+ * ECC error; a newer toolkit that adds one fails here until the table learns it); the
+ * order in which convolution algorithms are tried (fp32: GEMM family only, deterministic
+ * first, so conv_transpose2d's forward takes backward-data ALGO_1 before the faster ALGO_0
+ * that sums with atomics; fp16: cuDNN's order) over made-up candidate lists; what a
  * fused-convolution trial means for cuDNN's failures (unfused) and sticky CUDA errors
  * (fatal).
  * Exit: 0 pass, 1 a case failed.
@@ -104,6 +107,100 @@ test_sticky (void)
   expect (!nf_cuda_error_is_sticky (cudaSuccess), "cudaSuccess is not sticky");
 }
 
+/* ---- algorithm order ---------------------------------------------------------------------- */
+
+#define DET CUDNN_DETERMINISTIC
+#define NONDET CUDNN_NON_DETERMINISTIC
+#define OK CUDNN_STATUS_SUCCESS
+
+/* nf_cuda_algo_order over cands (in cuDNN's order) must give want (n_want indices). */
+static void
+check_order (const char *what, NfCudaAlgoKind kind, gboolean fp16, const NfCudaAlgoCand *c,
+    int n, const int *want, int n_want)
+{
+  int order[16];
+  for (int i = 0; i < 16; i++)
+    order[i] = -1;
+  int k = nf_cuda_algo_order (kind, fp16, c, n, order);
+  gboolean same = k == n_want;
+  for (int i = 0; same && i < k; i++)
+    same = order[i] == want[i];
+  GString *got = g_string_new (NULL);
+  for (int i = 0; i < k; i++)
+    g_string_append_printf (got, " %d", order[i]);
+  char *msg = g_strdup_printf ("%s (%s): order%s", what, fp16 ? "fp16" : "fp32", got->str);
+  expect (same, msg);
+  g_free (msg);
+  g_string_free (got, TRUE);
+}
+
+static void
+test_algo_order (void)
+{
+  const cudnnMathType_t m = CUDNN_DEFAULT_MATH;
+  /* conv_transpose2d forward = backward data: the timed fastest is ALGO_0 (atomics) */
+  const NfCudaAlgoCand bwd_data[] = {
+    {CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, OK, NONDET, m},
+    {CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING, OK, DET, m},
+    {CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, OK, DET, m},
+    {CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED, OK, DET, m},
+  };
+  const int bwd_data_32[] = { 2, 0 }, bwd_data_16[] = { 0, 1, 2, 3 };
+  check_order ("backward data: deterministic ALGO_1 before the faster ALGO_0, no FFT",
+      NF_CUDA_ALGO_BWD_DATA, FALSE, bwd_data, 4, bwd_data_32, 2);
+  check_order ("backward data: cuDNN's order", NF_CUDA_ALGO_BWD_DATA, TRUE, bwd_data, 4,
+      bwd_data_16, 4);
+
+  /* forward: FFT/Winograd out for fp32, failed candidates out for both */
+  const NfCudaAlgoCand fwd[] = {
+    {CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED, OK, DET, m},
+    {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, OK, DET, m},
+    {CUDNN_CONVOLUTION_FWD_ALGO_FFT, OK, DET, m},
+    {CUDNN_CONVOLUTION_FWD_ALGO_GEMM, CUDNN_STATUS_NOT_SUPPORTED, DET, m},
+    {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, OK, DET, m},
+    {CUDNN_CONVOLUTION_FWD_ALGO_DIRECT, CUDNN_STATUS_NOT_SUPPORTED, DET, m},
+  };
+  const int fwd_32[] = { 1, 4 }, fwd_16[] = { 0, 1, 2, 4 };
+  check_order ("forward: GEMM family only", NF_CUDA_ALGO_FWD, FALSE, fwd, 6, fwd_32, 2);
+  check_order ("forward: every successful candidate", NF_CUDA_ALGO_FWD, TRUE, fwd, 6, fwd_16,
+      4);
+
+  /* backward filter: deterministic ALGO_1 first, then ALGO_3 and ALGO_0 in cuDNN's order */
+  const NfCudaAlgoCand filt[] = {
+    {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3, OK, NONDET, m},
+    {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, OK, DET, m},
+    {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, OK, NONDET, m},
+    {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, OK, DET, m},
+  };
+  const int filt_32[] = { 3, 0, 2 }, filt_16[] = { 0, 1, 2, 3 };
+  check_order ("backward filter: deterministic first", NF_CUDA_ALGO_BWD_FILTER, FALSE, filt,
+      4, filt_32, 3);
+  check_order ("backward filter: cuDNN's order", NF_CUDA_ALGO_BWD_FILTER, TRUE, filt, 4,
+      filt_16, 4);
+
+  /* only a non-deterministic candidate: still usable (better than no plan) */
+  const NfCudaAlgoCand only_atomic[] = {
+    {CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, CUDNN_STATUS_NOT_SUPPORTED, DET, m},
+    {CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, OK, NONDET, m},
+  };
+  const int only_atomic_want[] = { 1 };
+  check_order ("backward data: the non-deterministic one when it is all there is",
+      NF_CUDA_ALGO_BWD_DATA, FALSE, only_atomic, 2, only_atomic_want, 1);
+  check_order ("no candidates", NF_CUDA_ALGO_FWD, FALSE, fwd, 0, NULL, 0);
+
+  /* the fp32 lists themselves */
+  expect (!nf_cuda_algo_allowed (NF_CUDA_ALGO_FWD, FALSE, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD),
+      "fp32 forward: no Winograd");
+  expect (!nf_cuda_algo_allowed (NF_CUDA_ALGO_FWD, FALSE, CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING),
+      "fp32 forward: no FFT tiling");
+  expect (nf_cuda_algo_allowed (NF_CUDA_ALGO_FWD, FALSE, CUDNN_CONVOLUTION_FWD_ALGO_DIRECT),
+      "fp32 forward: direct");
+  expect (!nf_cuda_algo_allowed (NF_CUDA_ALGO_BWD_FILTER, FALSE,
+          CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED), "fp32 filter: no Winograd");
+  expect (nf_cuda_algo_allowed (NF_CUDA_ALGO_BWD_FILTER, TRUE,
+          CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT), "fp16 filter: FFT");
+}
+
 /* ---- the fused-convolution trial ----------------------------------------------------------- */
 
 static void
@@ -152,6 +249,7 @@ main (void)
       CUDNN_PATCHLEVEL, CUDART_VERSION);
   test_error_codes ();
   test_sticky ();
+  test_algo_order ();
   test_fused_trial ();
   printf ("%d of %d cases failed\n", n_failed, n_cases);
   return n_failed ? 1 : 0;
