@@ -12,6 +12,7 @@
 
 #include "nf-error.h"
 #include "nf-jsonw.h"
+#include "nf-portable-path.h"
 
 #ifndef NF_SOURCE_ROOT
 #define NF_SOURCE_ROOT "."
@@ -147,6 +148,39 @@ static const Field fields[] = {
 };
 
 #define FIELD(r, f) ((guint8 *) (r) + (f)->offset)
+
+/* The fields that hold file paths: absolute in a run (nf_recipe_finalize), portable
+ * (nf-portable-path.h) in a weight file's "training" metadata. */
+static const char *const path_keys[] = { "data", "lossnet", "style-image", "init", "run",
+  "output", "preview", NULL
+};
+
+const char *const *
+nf_recipe_path_keys (void)
+{
+  return path_keys;
+}
+
+/* Replaces every path of r by map (path). */
+static void
+map_paths (NfRecipe *r, char *(*map) (const char *))
+{
+  for (guint i = 0; i < G_N_ELEMENTS (fields); i++) {
+    const Field *f = &fields[i];
+    if (!g_strv_contains (path_keys, f->key))
+      continue;
+    if (f->type == F_STR) {
+      char **p = (char **) FIELD (r, f), *m = map (*p);
+      g_free (*p);
+      *p = m;
+    }
+    for (char **v = f->type == F_STRV ? *(char ***) FIELD (r, f) : NULL; v && *v; v++) {
+      char *m = map (*v);
+      g_free (*v);
+      *v = m;
+    }
+  }
+}
 
 static void
 set_str (char **dst, const char *v)
@@ -423,8 +457,8 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
 
 /* ---- JSON ------------------------------------------------------------------------- */
 
-char *
-nf_recipe_to_json (const NfRecipe *r, gboolean with_run_settings)
+static char *
+recipe_json (const NfRecipe *r, gboolean with_run_settings)
 {
   GString *s = g_string_new ("{");
   gboolean first = TRUE;
@@ -470,6 +504,18 @@ nf_recipe_to_json (const NfRecipe *r, gboolean with_run_settings)
   return g_string_free (s, FALSE);
 }
 
+char *
+nf_recipe_to_json (const NfRecipe *r, gboolean with_run_settings)
+{
+  if (with_run_settings)        /* checkpoints: absolute paths, resumable from anywhere */
+    return recipe_json (r, TRUE);
+  NfRecipe *c = nf_recipe_copy (r);     /* weight-file metadata: portable paths */
+  map_paths (c, nf_portable_path);
+  char *j = recipe_json (c, FALSE);
+  nf_recipe_free (c);
+  return j;
+}
+
 static gboolean
 update_from_object (NfRecipe *r, JsonObject *o, GError **error)
 {
@@ -481,6 +527,7 @@ update_from_object (NfRecipe *r, JsonObject *o, GError **error)
       continue;
     guint8 *p = FIELD (r, f);
     GType vt = JSON_NODE_HOLDS_VALUE (n) ? json_node_get_value_type (n) : G_TYPE_INVALID;
+    gboolean in_range = TRUE;
     switch (f->type) {
       case F_STR:
         ok = vt == G_TYPE_STRING;
@@ -489,10 +536,14 @@ update_from_object (NfRecipe *r, JsonObject *o, GError **error)
         break;
       case F_STRV:{
         ok = JSON_NODE_HOLDS_ARRAY (n);
+        JsonArray *a = ok ? json_node_get_array (n) : NULL;
+        guint len = a ? json_array_get_length (a) : 0;
+        for (guint k = 0; k < len && ok; k++) {   /* strings only: no null, number, list */
+          JsonNode *e = json_array_get_element (a, k);
+          ok = JSON_NODE_HOLDS_VALUE (e) && json_node_get_value_type (e) == G_TYPE_STRING;
+        }
         if (!ok)
           break;
-        JsonArray *a = json_node_get_array (n);
-        guint len = json_array_get_length (a);
         char **v = g_new0 (char *, len + 1);
         for (guint k = 0; k < len; k++)
           v[k] = g_strdup (json_array_get_string_element (a, k));
@@ -503,15 +554,23 @@ update_from_object (NfRecipe *r, JsonObject *o, GError **error)
       case F_INT:
       case F_INT64:
         ok = vt == G_TYPE_INT64;
-        if (ok && f->type == F_INT)
-          *(int *) p = (int) json_node_get_int (n);
-        else if (ok)
+        if (ok && f->type == F_INT) {
+          gint64 v = json_node_get_int (n);
+          in_range = v >= G_MININT && v <= G_MAXINT;
+          if (in_range)
+            *(int *) p = (int) v;
+        } else if (ok)
           *(gint64 *) p = json_node_get_int (n);
         break;
       case F_DOUBLE:
         ok = vt == G_TYPE_DOUBLE || vt == G_TYPE_INT64;
-        if (ok)
-          *(double *) p = json_node_get_double (n);
+        if (ok) {
+          /* 1e999 parses as infinity, which the writer could only store as null */
+          double v = json_node_get_double (n);
+          in_range = isfinite (v);
+          if (in_range)
+            *(double *) p = v;
+        }
         break;
       case F_BOOL:
         ok = vt == G_TYPE_BOOLEAN;
@@ -522,6 +581,11 @@ update_from_object (NfRecipe *r, JsonObject *o, GError **error)
     if (!ok)
       g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "recipe JSON: \"%s\" has the wrong type",
           f->key);
+    else if (!in_range) {
+      ok = FALSE;
+      g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "recipe JSON: \"%s\" is out of range "
+          "(%s)", f->key, f->type == F_INT ? "a 32-bit integer" : "a finite number");
+    }
   }
   return ok;
 }
@@ -580,6 +644,8 @@ nf_recipe_from_training_metadata (const char *training, GError **error)
   else if ((r = nf_recipe_new (json_node_get_string (tn), error))
       && !update_from_object (r, ro, error))
     g_clear_pointer (&r, nf_recipe_free);
+  if (r)                        /* relative paths are relative to the source root */
+    map_paths (r, nf_portable_path_resolve);
   g_object_unref (parser);
   return r;
 }
@@ -589,9 +655,6 @@ nf_recipe_from_training_metadata (const char *training, GError **error)
 GOptionEntry *
 nf_recipe_option_entries (NfRecipe *r, gboolean run_settings_only)
 {
-  static const char *const path_keys[] = { "lossnet", "style-image", "run", "output", "init",
-    NULL
-  };
   GOptionEntry *e = g_new0 (GOptionEntry, G_N_ELEMENTS (fields) + 1);
   int n = 0;
   for (guint i = 0; i < G_N_ELEMENTS (fields); i++) {

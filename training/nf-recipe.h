@@ -20,7 +20,9 @@
  *          --degrade blur-bicubic for Johnson's Gaussian sigma 1 first), batch 4, 200000 iterations, Adam 1e-3 (500 warm-up steps) cosine to
  *          1e-5, perceptual loss at relu2_2 (weight 1) + TV 1e-6; --loss pixel|mix
  *          switch the weights (mix: pixel + 0.001 x perceptual)
- * Paths are made absolute by nf_recipe_finalize, so a run resumes from any directory.
+ * Paths are made absolute by nf_recipe_finalize, so a run resumes from any directory;
+ * the "training" metadata of a weight file holds them in portable form instead
+ * (nf-portable-path.h: relative to the source root, else the file name).
  *
  * What it does not: run anything (nf-trainer.h).
  */
@@ -90,13 +92,18 @@ NfRecipe *nf_recipe_copy (const NfRecipe *r);
  * names the option. */
 gboolean nf_recipe_finalize (NfRecipe *r, GError **error);
 
-/* JSON: the recipe group only (what the "training" metadata holds), or every field. */
+/* JSON: the recipe group only, with portable paths (what the "training" metadata holds),
+ * or every field with the paths as they are (checkpoints). */
 char *nf_recipe_to_json (const NfRecipe *r, gboolean with_run_settings);
 /* Fields absent from the JSON keep the values of r. */
 gboolean nf_recipe_update_from_json (NfRecipe *r, const char *json, GError **error);
 /* The recipe inside a weight file's "training" metadata (nf_trainer_export writes
- * {"recipe": {...}, ...}), over the defaults of its task. */
+ * {"recipe": {...}, ...}), over the defaults of its task; relative paths resolved against
+ * the source root. */
 NfRecipe *nf_recipe_from_training_metadata (const char *training, GError **error);
+
+/* The JSON keys of the fields that hold file paths (NULL-terminated, static). */
+const char *const *nf_recipe_path_keys (void);
 
 /* GOption entries writing into r: all fields, or only the run settings (+ iters).
  * g_free the array (the strings belong to a static table). */

@@ -6,6 +6,7 @@
  *   nf-train resume runs/starry [--iters N] [run settings]
  *   nf-train export runs/starry [-o model.safetensors]
  *   nf-train split  [--data DIR ...] [--val-percent 10]   (lists the validation files)
+ *   nf-train relabel FILE...   (portable paths in old weight files' metadata; nf-relabel.h)
  *   any: --benchmark N  (time N steps after one warm-up, print images/s, write nothing)
  *        --device auto|cpu|cuda, --backend auto|cpu|cpu-ref|cuda|cuda-fp16 (auto: the GPU
  *        when one is usable and the CUDA backend has backward passes; the first line
@@ -37,6 +38,7 @@
 #include "nf-dataset.h"
 #include "nf-error.h"
 #include "nf-recipe.h"
+#include "nf-relabel.h"
 #include "nf-trainer.h"
 
 static void G_GNUC_PRINTF (1, 2) G_GNUC_NORETURN
@@ -67,6 +69,7 @@ static const char *usage_text =
     "nf-train resume DIR [--iters N] [run settings]          continue a stopped run\n"
     "nf-train export DIR [-o FILE]                           weight file from a checkpoint\n"
     "nf-train split [--data DIR] [--val-percent P]           list the validation files\n"
+    "nf-train relabel FILE...                                portable paths in the metadata\n"
     "\n'nf-train style --help-all' lists every option with its default.";
 
 /* ---- signals --------------------------------------------------------------------------- */
@@ -557,6 +560,31 @@ cmd_split (int argc, char **argv)
   return 0;
 }
 
+/* Rewrites the paths in weight files' training metadata to the portable form the trainer
+ * now records (relative to the source root, else the file name); tensors untouched. */
+static int
+cmd_relabel (int argc, char **argv)
+{
+  if (argc < 2 || argv[1][0] == '-')
+    usage_error ("relabel needs weight files: nf-train relabel FILE...");
+  int rc = 0;
+  for (int i = 1; i < argc; i++) {
+    guint n;
+    GError *e = NULL;
+    if (!nf_relabel_file (argv[i], &n, &e)) {
+      fprintf (stderr, "nf-train: %s\n", e->message);
+      g_error_free (e);
+      rc = 1;
+    } else if (n) {
+      printf ("%s: %u path%s made portable (tensors unchanged)\n", argv[i], n,
+          n == 1 ? "" : "s");
+    } else {
+      printf ("%s: no absolute path to change, left as it is\n", argv[i]);
+    }
+  }
+  return rc;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -574,5 +602,7 @@ main (int argc, char **argv)
     return cmd_export (argc - 1, argv + 1);
   if (g_str_equal (cmd, "split"))
     return cmd_split (argc - 1, argv + 1);
-  usage_error ("unknown command \"%s\" (style, sr, resume, export, split)", cmd);
+  if (g_str_equal (cmd, "relabel"))
+    return cmd_relabel (argc - 1, argv + 1);
+  usage_error ("unknown command \"%s\" (style, sr, resume, export, split, relabel)", cmd);
 }
