@@ -527,7 +527,6 @@ update_from_object (NfRecipe *r, JsonObject *o, GError **error)
       continue;
     guint8 *p = FIELD (r, f);
     GType vt = JSON_NODE_HOLDS_VALUE (n) ? json_node_get_value_type (n) : G_TYPE_INVALID;
-    gboolean in_range = TRUE;
     switch (f->type) {
       case F_STR:
         ok = vt == G_TYPE_STRING;
@@ -536,14 +535,10 @@ update_from_object (NfRecipe *r, JsonObject *o, GError **error)
         break;
       case F_STRV:{
         ok = JSON_NODE_HOLDS_ARRAY (n);
-        JsonArray *a = ok ? json_node_get_array (n) : NULL;
-        guint len = a ? json_array_get_length (a) : 0;
-        for (guint k = 0; k < len && ok; k++) {   /* strings only: no null, number, list */
-          JsonNode *e = json_array_get_element (a, k);
-          ok = JSON_NODE_HOLDS_VALUE (e) && json_node_get_value_type (e) == G_TYPE_STRING;
-        }
         if (!ok)
           break;
+        JsonArray *a = json_node_get_array (n);
+        guint len = json_array_get_length (a);
         char **v = g_new0 (char *, len + 1);
         for (guint k = 0; k < len; k++)
           v[k] = g_strdup (json_array_get_string_element (a, k));
@@ -554,23 +549,15 @@ update_from_object (NfRecipe *r, JsonObject *o, GError **error)
       case F_INT:
       case F_INT64:
         ok = vt == G_TYPE_INT64;
-        if (ok && f->type == F_INT) {
-          gint64 v = json_node_get_int (n);
-          in_range = v >= G_MININT && v <= G_MAXINT;
-          if (in_range)
-            *(int *) p = (int) v;
-        } else if (ok)
+        if (ok && f->type == F_INT)
+          *(int *) p = (int) json_node_get_int (n);
+        else if (ok)
           *(gint64 *) p = json_node_get_int (n);
         break;
       case F_DOUBLE:
         ok = vt == G_TYPE_DOUBLE || vt == G_TYPE_INT64;
-        if (ok) {
-          /* 1e999 parses as infinity, which the writer could only store as null */
-          double v = json_node_get_double (n);
-          in_range = isfinite (v);
-          if (in_range)
-            *(double *) p = v;
-        }
+        if (ok)
+          *(double *) p = json_node_get_double (n);
         break;
       case F_BOOL:
         ok = vt == G_TYPE_BOOLEAN;
@@ -581,11 +568,6 @@ update_from_object (NfRecipe *r, JsonObject *o, GError **error)
     if (!ok)
       g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "recipe JSON: \"%s\" has the wrong type",
           f->key);
-    else if (!in_range) {
-      ok = FALSE;
-      g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "recipe JSON: \"%s\" is out of range "
-          "(%s)", f->key, f->type == F_INT ? "a 32-bit integer" : "a finite number");
-    }
   }
   return ok;
 }
