@@ -37,6 +37,25 @@ THREADS = os.environ.get("CARD_THREADS", "2")
 SHARING = os.environ.get("CARD_SHARING", ", sharing the cores with builds")
 
 
+# The repository root: the cards' commands run there, and a card names files relative to
+# it (no absolute path of the machine that made it).
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def portable(text):
+    """text with this machine's paths relative to the repository root: ROOT/x -> x,
+    ROOT -> ., PARENT/x -> ../x (the run logs and commands hold absolute paths)."""
+    import re
+    for root in sorted({REPO, os.path.realpath(REPO)}, key=len, reverse=True):
+        left = r"(?<![\w.~-])"
+        text = re.sub(left + re.escape(root) + "/", "", text)
+        text = re.sub(left + re.escape(root) + r"(?![\w.~/-])", ".", text)
+        parent = os.path.dirname(root)
+        if parent != "/":
+            text = re.sub(left + re.escape(parent) + "/", "../", text)
+    return text
+
+
 def side_by_side(images, gap=4):
     h = max(im.height for im in images)
     w = sum(im.width for im in images) + gap * (len(images) - 1)
@@ -164,7 +183,7 @@ and input, and the style loss against the painting, beside the unstyled photos' 
 {ev}
 ```
 """
-    open(f"weights/{name}.md", "w").write(text)
+    open(f"weights/{name}.md", "w").write(portable(text))
     print(f"weights/{name}.md: {summary}")
 
 
@@ -236,7 +255,7 @@ Per-image scores (mean line last):
 {ev}
 ```
 """
-    open(f"weights/{name}.md", "w").write(text)
+    open(f"weights/{name}.md", "w").write(portable(text))
     print(f"weights/{name}.md: PSNR-Y {psnr} vs bicubic {bic} ({gain:+.2f} dB), SSIM {ssim} vs {bics}")
 
 
