@@ -4,7 +4,8 @@
  * What it does, per call (roles a/b as in nf-cuda-conv-backward-algo.cu):
  *   dout with a fused ReLU undone first when the op carries one (a masked copy in
  *     scratch; training engines run unfused, so this is for completeness);
- *   dbias (C) += sum over n, y, x of dout — one block per channel, in double;
+ *   dbias (C) += sum over n, y, x of dout — the two-stage reduction over the whole
+ *     tensor of nf-cuda-bias-grad.cu (partial sums in scratch, in double, deterministic);
  *   dweight += the filter gradient: cudnnConvolutionBackwardFilter with beta = 1
  *     straight into the caller's fp32 buffer, whose (K, C, k, k) layout is cuDNN's KCRS
  *     for both ops ((cout, cin, k, k) for conv2d, PyTorch's (cin, cout, k, k) for
@@ -38,31 +39,6 @@
 #define ALIGN256(x) (((x) + 255) & ~(size_t) 255)
 
 /* ---- kernels ---------------------------------------------------------------------- */
-
-/* db[c] += sum over (n, y, x) of dy[n, c, y, x]: block c, in double. */
-template <typename L>
-__global__ void
-bias_grad_kernel (const typename L::T *__restrict__ dy, NfDims d, float *__restrict__ db)
-{
-  int c = blockIdx.x;
-  size_t hw = (size_t) d.h * d.w, total = (size_t) d.n * hw;
-  double s = 0.0;
-  for (size_t j = threadIdx.x; j < total; j += blockDim.x) {
-    size_t n = j / hw, p = j % hw;
-    size_t off = L::nhwc ? (n * hw + p) * d.c + c : (n * d.c + c) * hw + p;
-    s += nf_ld (dy + off);
-  }
-  __shared__ double sh[NF_THREADS];
-  sh[threadIdx.x] = s;
-  __syncthreads ();
-  for (int k = blockDim.x / 2; k > 0; k >>= 1) {
-    if ((int) threadIdx.x < k)
-      sh[threadIdx.x] += sh[threadIdx.x + k];
-    __syncthreads ();
-  }
-  if (threadIdx.x == 0)
-    db[c] += (float) sh[0];
-}
 
 /* dw (K, C, R, S) float += dwh (K, R, S, C) half. */
 __global__ void
@@ -123,6 +99,8 @@ make_backward (NfCudaBackend *be, NfOpCall *call, NfCudaConv *st, NfCudaConvBwd 
     b->dwh_off = off;
     off += ALIGN256 ((size_t) op->cin * op->cout * op->k * op->k * sizeof (__half));
   }
+  b->bgrad_off = off;
+  off += nf_cuda_bias_grad_scratch (be, call->out);
   b->ws_off = off;
   off += MAX (b->data.ws_bytes, b->filt.ws_bytes);
   b->total = off;
@@ -143,22 +121,6 @@ ensure_backward (NfCudaBackend *be, NfOpCall *call, NfCudaConv *st, GError **err
   }
   st->bwd = b;
   return TRUE;
-}
-
-/* ---- launchers ---------------------------------------------------------------------- */
-
-static gboolean
-launch_bias_grad (NfCudaBackend *be, const void *dy, NfShape s, float *db, GError **error)
-{
-  if (s.c < 1)
-    return TRUE;
-  if (be->fp16)
-    bias_grad_kernel<NfF16Nhwc> <<<s.c, NF_THREADS, 0, be->stream>>> ((const __half *) dy,
-        nf_dims (s), db);
-  else
-    bias_grad_kernel<NfF32Nchw> <<<s.c, NF_THREADS, 0, be->stream>>> ((const float *) dy,
-        nf_dims (s), db);
-  return nf_cuda_launch_ok ("bias_grad_kernel", error);
 }
 
 /* ---- backward ---------------------------------------------------------------------- */
@@ -200,7 +162,8 @@ backward (NfBackend *base, NfOpCall *call, void *const *in, const void *out,
     dy = scratch + b->mask_off;
   }
 
-  if (dbias && !launch_bias_grad (be, dy, call->out, (float *) dbias, error))
+  if (dbias && !nf_cuda_launch_bias_grad (be, dy, call->out, (float *) dbias,
+          scratch + b->bgrad_off, error))
     return FALSE;
 
   if (dweight) {

@@ -35,6 +35,7 @@ typedef struct {
   size_t dxpad_off;             /* gradient of the padded input, before the fold */
   size_t mask_off;              /* dout with a fused ReLU undone (fuse_relu only) */
   size_t dwh_off;               /* fp16: the filter gradient in half, K R S C */
+  size_t bgrad_off;             /* the bias gradient's partial sums (nf-cuda-bias-grad.h) */
   size_t ws_off, total;         /* workspace (the larger of the two), arena size needed */
 } NfCudaConvBwd;
 

@@ -239,6 +239,12 @@ gboolean nf_cuda_launch_reflect_pad (NfCudaBackend *be, const void *x, NfShape x
  * copy folded back onto the pixels it was copied from (the backward of reflect_pad). */
 gboolean nf_cuda_launch_reflect_fold (NfCudaBackend *be, const void *dxp, NfShape xs,
     void *dx, int pad, GError **error);
+/* db (C) += sum over (n, y, x) of dy (N, C, H, W) in the backend's layout: the two-stage
+ * reduction of nf-cuda-bias-grad.h; scratch: nf_cuda_bias_grad_scratch (be, s) bytes for
+ * the partial sums. */
+size_t nf_cuda_bias_grad_scratch (const NfCudaBackend *be, NfShape s);
+gboolean nf_cuda_launch_bias_grad (NfCudaBackend *be, const void *dy, NfShape s, float *db,
+    void *scratch, GError **error);
 /* g = y > 0 ? dy : 0 over n elements (a fused ReLU undone), in the backend's type. */
 gboolean nf_cuda_launch_relu_mask (NfCudaBackend *be, const void *y, const void *dy, void *g,
     size_t n, GError **error);
