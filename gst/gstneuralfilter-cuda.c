@@ -11,7 +11,9 @@
  *    every buffer, stream and kernel of the network lives where the frames live;
  *  - allocation: CUDA buffer pools of the context for memory:CUDAMemory caps (upstream
  *    gets one proposed; downstream's is used when it is of the same context);
- *  - frames: CUDA memory of the context is mapped with GST_MAP_CUDA and used in place;
+ *  - frames: CUDA memory of the context is mapped with GST_MAP_CUDA and used in place
+ *    (with GStreamer 1.24 or later after gst_cuda_memory_sync, as such memory may carry
+ *    its own stream with the producer's work still queued);
  *    system memory (or CUDA memory of another context) is copied through pinned host
  *    buffers and device staging frames with asynchronous copies on the backend's stream;
  *    then u8 -> tensor, network, tensor (+ strength blend) -> u8 on that stream, and one
@@ -425,6 +427,28 @@ grow_staging (NfGstCuda * c, GstCudaContext * ctx, guint8 ** host, guint8 ** dev
   return TRUE;
 }
 
+/* Waits for work that other elements queued on the CUDA memories of buf (mapped with
+ * GST_MAP_CUDA just before). From GStreamer 1.24 a CUDA memory may carry its own stream:
+ * its producer's kernels (and an upload that the map itself queued) may still be running
+ * there, and mapping with GST_MAP_CUDA does not wait for them; gst_cuda_memory_sync does
+ * when the memory is marked as needing it (GST_CUDA_MEMORY_TRANSFER_NEED_SYNC), so the
+ * backend's own stream may then read or write the frame. Before 1.24 memories have no
+ * stream (producers synchronise themselves) and there is nothing to wait for. */
+static void
+sync_cuda_memories (GstBuffer * buf)
+{
+#if GST_CHECK_VERSION(1, 24, 0)
+  guint n = gst_buffer_n_memory (buf);
+  for (guint i = 0; i < n; i++) {
+    GstMemory *m = gst_buffer_peek_memory (buf, i);
+    if (gst_is_cuda_memory (m))
+      gst_cuda_memory_sync (GST_CUDA_MEMORY_CAST (m));
+  }
+#else
+  (void) buf;
+#endif
+}
+
 /* A mapped frame as an NfCudaFrame. On the host: its rows are packed into pinned
  * staging and copied (asynchronously) to device staging, which the frame then names. */
 static gboolean
@@ -544,6 +568,11 @@ nf_gst_cuda_process (NfGstCuda * c, const NfGstCudaJob * job, GstBuffer * in,
   out_mapped = TRUE;
   GST_LOG ("input in %s memory, output in %s memory", in_dev ? "CUDA" : "host",
       out_dev ? "CUDA" : "host");
+  /* the frames are read and written on the backend's stream, not on theirs */
+  if (in_dev)
+    sync_cuda_memories (in);
+  if (out_dev)
+    sync_cuda_memories (out);
 
   yuv_of (job->yuv_in, &yin);
   yuv_of (job->yuv_out, &yout);
