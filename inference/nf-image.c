@@ -1,13 +1,13 @@
 /* nf-image.c — PNG and JPEG files as 8-bit RGB, and 8-bit RGB <-> planar float.
  *
- * What it does: reads a whole file into memory, picks the decoder by its magic bytes
- * (PNG signature, JPEG SOI marker), and decodes with libpng (every bit depth and colour
- * type turned into 8-bit RGB by png_set_* transforms, alpha dropped, 16-bit scaled
- * down) or libjpeg-turbo (grey expanded to RGB by the library). Writes PNG or JPEG
- * (quality 92) chosen by the file extension, encoding into memory first so that a
- * failed encode never leaves a half-written file. Every libpng/libjpeg error (which
- * both report by longjmp) becomes a GError naming the file; a truncated file is an
- * error, not a grey-filled image.
+ * What it does: reads a whole file into memory (or takes bytes already in memory),
+ * picks the decoder by its magic bytes (PNG signature, JPEG SOI marker), and decodes
+ * with libpng (every bit depth and colour type turned into 8-bit RGB by png_set_*
+ * transforms, alpha dropped, 16-bit scaled down) or libjpeg-turbo (grey expanded to
+ * RGB by the library). Writes PNG or JPEG (quality 92) chosen by the file extension,
+ * encoding into memory first so that a failed encode never leaves a half-written file.
+ * Every libpng/libjpeg error (which both report by longjmp) becomes a GError naming the
+ * file; a truncated file is an error, not a grey-filled image.
  * What it does not: resize, colour management (ICC/gamma chunks are ignored), EXIF
  * orientation, or video frames (gst/ does those).
  */
@@ -333,6 +333,18 @@ encode_jpeg (const NfImage *img, const char *path, unsigned long *out_len, GErro
 static const guint8 png_magic[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
 
 NfImage *
+nf_image_load_bytes (const guint8 *data, gsize len, const char *name, GError **error)
+{
+  if (len >= 8 && memcmp (data, png_magic, 8) == 0)
+    return load_png (name, data, len, error);
+  if (len >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff)
+    return load_jpeg (name, data, len, error);
+  g_set_error (error, NF_ERROR, NF_ERROR_FORMAT,
+      "%s: not a PNG or JPEG file (%" G_GSIZE_FORMAT " bytes, unknown signature)", name, len);
+  return NULL;
+}
+
+NfImage *
 nf_image_load (const char *path, GError **error)
 {
   guint8 *data = NULL;
@@ -343,15 +355,7 @@ nf_image_load (const char *path, GError **error)
     g_error_free (e);
     return NULL;
   }
-  NfImage *img = NULL;
-  if (len >= 8 && memcmp (data, png_magic, 8) == 0)
-    img = load_png (path, data, len, error);
-  else if (len >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff)
-    img = load_jpeg (path, data, len, error);
-  else
-    g_set_error (error, NF_ERROR, NF_ERROR_FORMAT,
-        "%s: not a PNG or JPEG file (%" G_GSIZE_FORMAT " bytes, unknown signature)", path,
-        len);
+  NfImage *img = nf_image_load_bytes (data, len, path, error);
   g_free (data);
   return img;
 }

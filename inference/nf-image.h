@@ -20,6 +20,9 @@ typedef struct {
 } NfImage;
 
 NfImage *nf_image_load (const char *path, GError **error);
+/* The same from a file's bytes in memory; name is what error messages call it. */
+NfImage *nf_image_load_bytes (const guint8 *data, gsize len, const char *name,
+    GError **error);
 gboolean nf_image_save (const NfImage *img, const char *path, GError **error);
 NfImage *nf_image_new (int width, int height);
 void nf_image_free (NfImage *img);
