@@ -527,6 +527,7 @@ update_from_object (NfRecipe *r, JsonObject *o, GError **error)
       continue;
     guint8 *p = FIELD (r, f);
     GType vt = JSON_NODE_HOLDS_VALUE (n) ? json_node_get_value_type (n) : G_TYPE_INVALID;
+    gboolean in_range = TRUE;
     switch (f->type) {
       case F_STR:
         ok = vt == G_TYPE_STRING;
@@ -549,15 +550,23 @@ update_from_object (NfRecipe *r, JsonObject *o, GError **error)
       case F_INT:
       case F_INT64:
         ok = vt == G_TYPE_INT64;
-        if (ok && f->type == F_INT)
-          *(int *) p = (int) json_node_get_int (n);
-        else if (ok)
+        if (ok && f->type == F_INT) {
+          gint64 v = json_node_get_int (n);
+          in_range = v >= G_MININT && v <= G_MAXINT;
+          if (in_range)
+            *(int *) p = (int) v;
+        } else if (ok)
           *(gint64 *) p = json_node_get_int (n);
         break;
       case F_DOUBLE:
         ok = vt == G_TYPE_DOUBLE || vt == G_TYPE_INT64;
-        if (ok)
-          *(double *) p = json_node_get_double (n);
+        if (ok) {
+          /* 1e999 parses as infinity, which the writer could only store as null */
+          double v = json_node_get_double (n);
+          in_range = isfinite (v);
+          if (in_range)
+            *(double *) p = v;
+        }
         break;
       case F_BOOL:
         ok = vt == G_TYPE_BOOLEAN;
@@ -568,6 +577,11 @@ update_from_object (NfRecipe *r, JsonObject *o, GError **error)
     if (!ok)
       g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "recipe JSON: \"%s\" has the wrong type",
           f->key);
+    else if (!in_range) {
+      ok = FALSE;
+      g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "recipe JSON: \"%s\" is out of range "
+          "(%s)", f->key, f->type == F_INT ? "a 32-bit integer" : "a finite number");
+    }
   }
   return ok;
 }
