@@ -536,10 +536,14 @@ update_from_object (NfRecipe *r, JsonObject *o, GError **error)
         break;
       case F_STRV:{
         ok = JSON_NODE_HOLDS_ARRAY (n);
+        JsonArray *a = ok ? json_node_get_array (n) : NULL;
+        guint len = a ? json_array_get_length (a) : 0;
+        for (guint k = 0; k < len && ok; k++) {   /* strings only: no null, number, list */
+          JsonNode *e = json_array_get_element (a, k);
+          ok = JSON_NODE_HOLDS_VALUE (e) && json_node_get_value_type (e) == G_TYPE_STRING;
+        }
         if (!ok)
           break;
-        JsonArray *a = json_node_get_array (n);
-        guint len = json_array_get_length (a);
         char **v = g_new0 (char *, len + 1);
         for (guint k = 0; k < len; k++)
           v[k] = g_strdup (json_array_get_string_element (a, k));
