@@ -18,6 +18,7 @@
  */
 #include <string.h>
 
+#include "nf-cuda-policy.h"
 #include "nf-cuda-private.h"
 
 extern "C" {
@@ -173,9 +174,31 @@ fill_bytes_kernel (unsigned char *p, size_t n, unsigned char v)
 
 static void cuda_destroy (NfBackend *be);
 
+/* "cuda-fp16 on NVIDIA H200 (device 0, sm_90, 139.8 GiB): NHWC fp16, tensor-op math,
+ * input channels padded to 8" */
+static char *
+describe (const NfCudaBackend *be)
+{
+  int cin_to = nf_cuda_conv_input_channels (be->fp16, FALSE, 1, be->cfg.pad_input_channels);
+  char pad[48] = "";
+  if (be->fp16)
+    g_snprintf (pad, sizeof pad, cin_to > 1 ? ", input channels padded to %d"
+        : ", input channels unpadded", cin_to);
+  return g_strdup_printf ("%s on %s (device %d, sm_%d%d, %.1f GiB): %s%s",
+      be->parent.iface->name, be->prop.name, be->device, be->prop.major, be->prop.minor,
+      be->prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0),
+      be->fp16 ? "NHWC fp16, tensor-op math" : "NCHW fp32, FMA math (no TF32)", pad);
+}
+
 NfBackend *
 nf_cuda_backend_new (const NfCudaConfig *cfg, GError **error)
 {
+  int pic = cfg->pad_input_channels;
+  if (pic != 0 && pic != 1 && pic != 4 && pic != 8) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+        "pad_input_channels is %d: it must be 0 (default, 8), 1 (none), 4 or 8", pic);
+    return NULL;
+  }
   int count = nf_cuda_device_count (error);
   if (count == 0)
     return NULL;
@@ -234,10 +257,7 @@ nf_cuda_backend_new (const NfCudaConfig *cfg, GError **error)
   }
   cudaFree (probe);
 
-  be->description = g_strdup_printf ("%s on %s (device %d, sm_%d%d, %.1f GiB): %s", name,
-      be->prop.name, be->device, be->prop.major, be->prop.minor,
-      be->prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0),
-      be->fp16 ? "NHWC fp16, tensor-op math" : "NCHW fp32, FMA math (no TF32)");
+  be->description = describe (be);
   return &be->parent;
 
 fail:
@@ -249,14 +269,14 @@ fail:
 static NfBackend *
 cuda_create_fp32 (GError **error)
 {
-  NfCudaConfig cfg = { NF_CUDA_FP32, 0, FALSE, FALSE };
+  NfCudaConfig cfg = { NF_CUDA_FP32, 0, FALSE, FALSE, 0 };
   return nf_cuda_backend_new (&cfg, error);
 }
 
 static NfBackend *
 cuda_create_fp16 (GError **error)
 {
-  NfCudaConfig cfg = { NF_CUDA_FP16, 0, FALSE, FALSE };
+  NfCudaConfig cfg = { NF_CUDA_FP16, 0, FALSE, FALSE, 0 };
   return nf_cuda_backend_new (&cfg, error);
 }
 

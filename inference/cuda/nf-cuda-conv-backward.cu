@@ -12,10 +12,11 @@
  *     conv_transpose2d). fp16 (NHWC, half filter KRSC) computes it with beta = 0 into a
  *     half buffer in scratch, then a kernel adds it, transposed to KCRS, to the fp32
  *     gradient (mixed precision: fp32 master gradients; overflow shows as inf there,
- *     for the trainer's loss scaling to see). Reflection-padded convolutions take the
- *     filter gradient from the padded input, made again into scratch (as forward does);
+ *     for the trainer's loss scaling to see), dropping fp16's zero input channels.
+ *     Staged convolutions (reflection padding, fp16's zero channels) take the filter
+ *     gradient from the staged input, made again into scratch (as forward does);
  *   din[0] += the data gradient: conv2d cudnnConvolutionBackwardData with beta = 1 into
- *     din[0], or for reflection padding with beta = 0 into a padded gradient in scratch
+ *     din[0], or for a staged input with beta = 0 into a staged gradient in scratch
  *     that nf_cuda_launch_reflect_fold adds back onto the pixels it was copied from;
  *     conv_transpose2d cudnnConvolutionForward (dout, w) with beta = 1 into din[0].
  * The weights are the forward state's (uploaded at prepare), so a backward uses the
@@ -40,10 +41,11 @@
 
 /* ---- kernels ---------------------------------------------------------------------- */
 
-/* dw (K, C, R, S) float += dwh (K, R, S, C) half. */
+/* dw (K, C, R, S) float += dwh (K, R, S, Cs) half, Cs >= C (fp16's zero input channels
+ * C..Cs-1 have no weights in the model: their gradient is dropped). */
 __global__ void
 dw_accumulate_kernel (const __half *__restrict__ dwh, float *__restrict__ dw, int K, int C,
-    int R, int S)
+    int R, int S, int Cs)
 {
   size_t n = (size_t) K * C * R * S;
   for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < n;
@@ -52,7 +54,7 @@ dw_accumulate_kernel (const __half *__restrict__ dwh, float *__restrict__ dw, in
     int r = (int) ((i / S) % R);
     int c = (int) ((i / ((size_t) S * R)) % C);
     int k = (int) (i / ((size_t) S * R * C));
-    dw[i] += __half2float (dwh[(((size_t) k * R + r) * S + s) * C + c]);
+    dw[i] += __half2float (dwh[(((size_t) k * R + r) * S + s) * Cs + c]);
   }
 }
 
@@ -85,7 +87,7 @@ make_backward (NfCudaBackend *be, NfOpCall *call, NfCudaConv *st, NfCudaConvBwd 
   if (!nf_cuda_conv_choose_backward (be, st, call->out, b, error))
     return FALSE;
   size_t off = 0;
-  if (st->pad) {
+  if (st->staged) {
     b->xpad_off = off;
     off += st->pad_bytes;
     b->dxpad_off = off;
@@ -97,7 +99,9 @@ make_backward (NfCudaBackend *be, NfOpCall *call, NfCudaConv *st, NfCudaConvBwd 
   }
   if (be->fp16) {
     b->dwh_off = off;
-    off += ALIGN256 ((size_t) op->cin * op->cout * op->k * op->k * sizeof (__half));
+    /* (K, k, k, C) as cuDNN sees the filter: C with fp16's zero channels */
+    int C = st->transposed ? op->cout : st->xs.c, K = st->transposed ? op->cin : op->cout;
+    off += ALIGN256 ((size_t) K * C * op->k * op->k * sizeof (__half));
   }
   b->bgrad_off = off;
   off += nf_cuda_bias_grad_scratch (be, call->out);
@@ -177,9 +181,9 @@ backward (NfBackend *base, NfOpCall *call, void *const *in, const void *out,
       db = st->xdesc;
     } else {
       ta = in[0];
-      if (st->pad) {
+      if (st->staged) {
         if (!nf_cuda_launch_reflect_pad (be, in[0], call->in[0], scratch + b->xpad_off,
-                st->pad, error))
+                st->pad, st->xs.c, error))
           return FALSE;
         ta = scratch + b->xpad_off;
       }
@@ -189,14 +193,16 @@ backward (NfBackend *base, NfOpCall *call, void *const *in, const void *out,
     }
     cudnnConvolutionBwdFilterAlgo_t algo = (cudnnConvolutionBwdFilterAlgo_t) b->filt.algo;
     if (be->fp16) {
-      /* (K, k, k, C) half in scratch, then added to the fp32 (K, C, k, k) gradient */
+      /* (K, k, k, Cs) half in scratch, then added to the fp32 (K, C, k, k) gradient;
+       * Cs: C with fp16's zero input channels */
       __half *dwh = (__half *) (scratch + b->dwh_off);
       int K = st->transposed ? op->cin : op->cout, C = st->transposed ? op->cout : op->cin;
+      int Cs = st->transposed ? C : st->xs.c;
       NF_CUDNN_TRY (cudnnConvolutionBackwardFilter (be->cudnn, &one, da, ta, db, tb, b->cfilt,
               algo, ws, b->filt.ws_bytes, &zero, st->wdesc, dwh), error);
       size_t n = (size_t) K * C * op->k * op->k;
       dw_accumulate_kernel <<<nf_blocks (n, NF_THREADS), NF_THREADS, 0, be->stream>>> (dwh,
-          (float *) dweight, K, C, op->k, op->k);
+          (float *) dweight, K, C, op->k, op->k, Cs);
       if (!nf_cuda_launch_ok ("dw_accumulate_kernel", error))
         return FALSE;
     } else {
@@ -211,13 +217,14 @@ backward (NfBackend *base, NfOpCall *call, void *const *in, const void *out,
       NF_CUDNN_TRY (cudnnConvolutionForward (be->cudnn, &one, st->ydesc, dy, st->wdesc, st->w,
               b->cdata, (cudnnConvolutionFwdAlgo_t) b->data.algo, ws, b->data.ws_bytes, &one,
               st->xdesc, dx), error);
-    } else if (st->pad) {
-      /* the padded input's gradient (N, Cin, H + 2p, W + 2p), then folded onto dx */
+    } else if (st->staged) {
+      /* the staged input's gradient (N, xs.c, H + 2p, W + 2p), then folded onto dx (its
+       * zero channels, fp16's padding, dropped) */
       void *dxp = scratch + b->dxpad_off;
       NF_CUDNN_TRY (cudnnConvolutionBackwardData (be->cudnn, &one, st->wdesc, st->w,
               st->ydesc, dy, b->cdata, (cudnnConvolutionBwdDataAlgo_t) b->data.algo, ws,
               b->data.ws_bytes, &zero, st->xdesc, dxp), error);
-      if (!nf_cuda_launch_reflect_fold (be, dxp, call->in[0], dx, st->pad, error))
+      if (!nf_cuda_launch_reflect_fold (be, dxp, call->in[0], dx, st->pad, st->xs.c, error))
         return FALSE;
     } else {
       NF_CUDNN_TRY (cudnnConvolutionBackwardData (be->cudnn, &one, st->wdesc, st->w,

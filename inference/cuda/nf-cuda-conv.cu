@@ -8,7 +8,10 @@
  * and fusion; it then reserves scratch for the reflection-padded input and the
  * workspace. At forward: reflection padding (nf-cuda-pad.cu) into scratch when the
  * graph asks for it (cuDNN pads with zeros only, so such convolutions run unpadded on
- * the padded copy), then
+ * the padded copy); in fp16, a convolution with fewer input channels than the config's
+ * pad_input_channels (the first layer's RGB: 3 -> 8 by default) runs on a copy with
+ * zero channels added (the same kernel, with or without reflection) and zero weights
+ * for them, for the tensor-core kernels (nf_cuda_conv_input_channels); then
  *   conv2d:  cudnnConvolutionBiasActivationForward (bias + ReLU fused, where cuDNN
  *            accepts it for this shape) or cudnnConvolutionForward + the bias/ReLU
  *            epilogue kernel;
@@ -21,6 +24,7 @@
  * (nf-cuda-conv-backward.cu, which reuses these descriptors and weights).
  */
 #include "nf-cuda-conv.h"
+#include "nf-cuda-policy.h"
 
 /* ---- descriptors ------------------------------------------------------------------- */
 
@@ -46,23 +50,27 @@ set_tensor (NfCudaBackend *be, cudnnTensorDescriptor_t d, NfShape s, GError **er
 
 /* ---- weights (host float, PyTorch layout) -> device, backend layout --------------------- */
 
-/* w: (K, C, k, k) float -> device (K, C, k, k) float, or (K, k, k, C) half. */
+/* w: (K, C, k, k) float -> device (K, C, k, k) float, or (K, k, k, Cp) half with the
+ * channels C..Cp-1 zero (Cp >= C; Cp > C only for fp16). */
 static gboolean
-upload_filter (NfCudaBackend *be, const float *w, int K, int C, int k, void **dst,
+upload_filter (NfCudaBackend *be, const float *w, int K, int C, int Cp, int k, void **dst,
     GError **error)
 {
-  size_t n = (size_t) K * C * k * k;
+  size_t n = (size_t) K * Cp * k * k;
   size_t bytes = n * nf_cuda_elem_size (be);
   void *host = NULL;
   if (be->fp16) {
-    guint16 *h = g_new (guint16, n);
+    guint16 *h = g_new0 (guint16, n);    /* 0x0000 is +0.0 in half: the padding */
     for (int o = 0; o < K; o++)
       for (int i = 0; i < C; i++)
         for (int y = 0; y < k; y++)
           for (int x = 0; x < k; x++)
-            h[(((size_t) o * k + y) * k + x) * C + i] =
+            h[(((size_t) o * k + y) * k + x) * Cp + i] =
                 nf_float_to_half (w[(((size_t) o * C + i) * k + y) * k + x]);
     host = h;
+  } else if (Cp != C) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "fp32 filters are never padded");
+    return FALSE;
   }
   /* On the backend's (non-blocking) stream, which the legacy stream of a plain
    * cudaMemcpy would not order against; synchronised before the host copy goes. */
@@ -156,16 +164,20 @@ prepare (NfCudaBackend *be, NfOpCall *call, NfCudaConv *st, GError **error)
     return FALSE;
   }
 
-  /* Reflection padding runs before cuDNN, which then convolves without padding. */
+  /* Reflection padding runs before cuDNN, which then convolves without padding; fp16
+   * pads a first layer's few input channels with zeros in the same copy. */
   int cudnn_pad = op->padding;
   st->xs = xs;
   if (!tr && op->pad_mode == NF_PAD_REFLECT && op->padding > 0) {
     st->pad = op->padding;
     st->xs.h += 2 * op->padding;
     st->xs.w += 2 * op->padding;
-    st->pad_bytes = (nf_shape_numel (st->xs) * nf_cuda_elem_size (be) + 255) & ~(size_t) 255;
     cudnn_pad = 0;
   }
+  st->xs.c = nf_cuda_conv_input_channels (be->fp16, tr, xs.c, be->cfg.pad_input_channels);
+  st->staged = st->pad > 0 || st->xs.c != xs.c;
+  if (st->staged)
+    st->pad_bytes = (nf_shape_numel (st->xs) * nf_cuda_elem_size (be) + 255) & ~(size_t) 255;
 
   NF_CUDNN_TRY (cudnnCreateTensorDescriptor (&st->xdesc), error);
   NF_CUDNN_TRY (cudnnCreateTensorDescriptor (&st->ydesc), error);
@@ -180,7 +192,8 @@ prepare (NfCudaBackend *be, NfOpCall *call, NfCudaConv *st, GError **error)
   /* Filter K x C: conv2d maps Cin -> Cout (K = Cout); the transposed convolution is the
    * backward-data pass of a convolution mapping Cout -> Cin (K = Cin, C = Cout). */
   int K = tr ? op->cin : op->cout, C = tr ? op->cout : op->cin;
-  NF_CUDNN_TRY (cudnnSetFilter4dDescriptor (st->wdesc, dtype (be), format (be), K, C, op->k,
+  int Cp = tr ? C : st->xs.c;  /* with fp16's zero channels */
+  NF_CUDNN_TRY (cudnnSetFilter4dDescriptor (st->wdesc, dtype (be), format (be), K, Cp, op->k,
           op->k), error);
   /* fp16 data with fp32 accumulation (cuDNN's PSEUDO_HALF_CONFIG), as PyTorch does. */
   NF_CUDNN_TRY (cudnnSetConvolution2dDescriptor (st->cdesc, cudnn_pad, cudnn_pad,
@@ -204,7 +217,7 @@ prepare (NfCudaBackend *be, NfOpCall *call, NfCudaConv *st, GError **error)
   }
 
   gboolean want_fused = !tr && op->fuse_relu;
-  if (!upload_filter (be, op->weight, K, C, op->k, &st->w, error)
+  if (!upload_filter (be, op->weight, K, C, Cp, op->k, &st->w, error)
       || !upload_bias (be, op->bias, ys.c, want_fused, &st->bias_f, &st->bias_t, error))
     return FALSE;
   if (!nf_cuda_conv_choose_algo (be, st, ys, want_fused, error))
@@ -249,8 +262,9 @@ forward (NfBackend *base, NfOpCall *call, void *const *in, void *out, GError **e
   const float one = 1.0f, zero = 0.0f;
   const void *x = in[0];
   char *ws = (char *) be->scratch + st->pad_bytes;
-  if (st->pad) {
-    if (!nf_cuda_launch_reflect_pad (be, in[0], call->in[0], be->scratch, st->pad, error))
+  if (st->staged) {
+    if (!nf_cuda_launch_reflect_pad (be, in[0], call->in[0], be->scratch, st->pad, st->xs.c,
+            error))
       return FALSE;
     x = be->scratch;
   }

@@ -42,14 +42,17 @@ typedef struct {
 typedef struct {
   gboolean transposed;          /* conv_transpose2d: cudnnConvolutionBackwardData */
   int pad;                      /* reflection padding done before cuDNN (0: none) */
-  NfShape xs;                   /* input as cuDNN sees it (reflection-padded) */
-  size_t pad_bytes;             /* scratch for the padded input (256-aligned) */
+  NfShape xs;                   /* input as cuDNN sees it: reflection-padded, and with
+                                 * fp16's zero channels (nf_cuda_conv_input_channels) */
+  gboolean staged;              /* the input is copied into scratch first (either padding) */
+  size_t pad_bytes;             /* scratch for the staged input (256-aligned; 0: none) */
   cudnnTensorDescriptor_t xdesc, ydesc, bdesc;
   cudnnFilterDescriptor_t wdesc;
   cudnnConvolutionDescriptor_t cdesc;
   cudnnActivationDescriptor_t adesc;
-  void *w;                      /* conv: (Cout, Cin, k, k) fp32 or (Cout, k, k, Cin) fp16;
-                                 * transposed: (Cin, Cout, k, k) or (Cin, k, k, Cout) */
+  void *w;                      /* conv: (Cout, Cin, k, k) fp32 or (Cout, k, k, xs.c) fp16
+                                 * (channels from Cin on zero); transposed:
+                                 * (Cin, Cout, k, k) or (Cin, k, k, Cout) */
   void *bias_t;                 /* (Cout) in the activation type, for the fused call */
   float *bias_f;                /* (Cout) float, for the epilogue; NULL: no bias */
   NfCudaAlgo algo;

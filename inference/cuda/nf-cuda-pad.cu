@@ -1,9 +1,11 @@
 /* nf-cuda-pad.cu — reflection padding, the step before a cuDNN convolution whose
- * graph asks for pad "reflect" (cuDNN pads with zeros only), and its backward.
+ * graph asks for pad "reflect" (cuDNN pads with zeros only), and its backward; with it
+ * (or alone, p = 0) the zero channels of fp16's padded first-layer input.
  *
- * What it does: y (N, C, H + 2p, W + 2p) = x reflected at every edge without repeating
- * the edge pixel (PyTorch's ReflectionPad2d, as cpu-ref's reflect()), one thread per
- * output element in the layout's memory order. Backward (the fold): every input pixel
+ * What it does: y (N, C', H + 2p, W + 2p) = x reflected at every edge without repeating
+ * the edge pixel (PyTorch's ReflectionPad2d, as cpu-ref's reflect()), channels C..C'-1
+ * zero, one thread per output element in the layout's memory order (so every element of
+ * y is written). Backward (the fold): every input pixel
  * gathers the gradients of all padded positions that copied it (a gather, so no
  * atomics and the same sum in the same order every run): along one axis of length n
  * (n > 1) the padded coordinates t - p that reflect onto i are those congruent to i or
@@ -12,6 +14,7 @@
  */
 #include "nf-cuda-private.h"
 
+/* y (N, yd.c >= xd.c, H + 2p, W + 2p): every element written, channels from xd.c on 0. */
 template <typename L>
 __global__ void
 reflect_pad_kernel (const typename L::T *__restrict__ x, NfDims xd,
@@ -21,16 +24,24 @@ reflect_pad_kernel (const typename L::T *__restrict__ x, NfDims xd,
       i += (size_t) gridDim.x * blockDim.x) {
     int b, c, py, px;
     nf_decode<L::nhwc> (yd, i, b, c, py, px);
-    y[i] = x[nf_off<L::nhwc> (xd, b, c, nf_reflect (py - pad, xd.h),
-            nf_reflect (px - pad, xd.w))];
+    if (c < xd.c)
+      y[i] = x[nf_off<L::nhwc> (xd, b, c, nf_reflect (py - pad, xd.h),
+              nf_reflect (px - pad, xd.w))];
+    else
+      nf_st (y + i, 0.0f);
   }
 }
 
 gboolean
 nf_cuda_launch_reflect_pad (NfCudaBackend *be, const void *x, NfShape xs, void *y, int pad,
-    GError **error)
+    int yc, GError **error)
 {
-  NfShape ys = { xs.n, xs.c, xs.h + 2 * pad, xs.w + 2 * pad };
+  if (yc < xs.c) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+        "reflect_pad: %d output channels for %d input channels", yc, xs.c);
+    return FALSE;
+  }
+  NfShape ys = { xs.n, yc, xs.h + 2 * pad, xs.w + 2 * pad };
   size_t n = nf_shape_numel (ys);
   unsigned blocks = nf_blocks (n, NF_THREADS);
   if (be->fp16)
@@ -64,6 +75,8 @@ for_each_source (int i, int n, int pad, F f)
       f (u + pad);
 }
 
+/* dx (N, C, H, W) += dxp folded; dxp (N, pd.c >= C, H + 2p, W + 2p): channels from C
+ * on (zero padding of the input) are not read. */
 template <typename L>
 __global__ void
 reflect_fold_kernel (const typename L::T *__restrict__ dxp, NfDims pd,
@@ -85,9 +98,14 @@ reflect_fold_kernel (const typename L::T *__restrict__ dxp, NfDims pd,
 
 gboolean
 nf_cuda_launch_reflect_fold (NfCudaBackend *be, const void *dxp, NfShape xs, void *dx,
-    int pad, GError **error)
+    int pad, int pc, GError **error)
 {
-  NfShape ps = { xs.n, xs.c, xs.h + 2 * pad, xs.w + 2 * pad };
+  if (pc < xs.c) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+        "reflect_fold: %d padded channels for %d channels", pc, xs.c);
+    return FALSE;
+  }
+  NfShape ps = { xs.n, pc, xs.h + 2 * pad, xs.w + 2 * pad };
   size_t n = nf_shape_numel (xs);
   if (n == 0)
     return TRUE;

@@ -1,6 +1,7 @@
 /* nf-cuda-policy.c — the CUDA backend's decisions that need no GPU (see
  * nf-cuda-policy.h): cuDNN statuses as error codes, sticky CUDA errors, which algorithms
- * each precision may run and in what order, what a failed fused-convolution trial means.
+ * each precision may run and in what order, fp16's input channel padding, what a failed
+ * fused-convolution trial means.
  *
  * What it does not: call CUDA or cuDNN; it only compares codes from their headers, and
  * compiles against cuDNN 8 and 9 alike (the cuDNN-9-only statuses sit behind
@@ -91,6 +92,15 @@ nf_cuda_algo_order (NfCudaAlgoKind kind, gboolean fp16, const NfCudaAlgoCand *c,
       order[k++] = i;
     }
   return k;
+}
+
+/* ---- input channel padding (fp16) --------------------------------------------------------- */
+
+int
+nf_cuda_conv_input_channels (gboolean fp16, gboolean transposed, int cin, int pad_to)
+{
+  int to = pad_to == 0 ? 8 : pad_to;
+  return fp16 && !transposed && cin < to ? to : cin;
 }
 
 /* ---- the optional fused convolution ------------------------------------------------------ */

@@ -9,6 +9,7 @@
  *  - which cuDNN convolution algorithms each precision may run, and the order in which
  *    the candidates are tried: fp32, the validation backend, tries the ones cuDNN reports
  *    deterministic first (each group in cuDNN's order, fastest first when timed);
+ *  - how many input channels a convolution runs with (fp16 pads the first layer's 3);
  *  - what a failed trial of the optional fused conv + bias + ReLU call means: anything
  *    short of a sticky CUDA error means "run unfused".
  * What it does not: call CUDA or cuDNN (only their headers' types and constants are used),
@@ -70,6 +71,16 @@ gboolean nf_cuda_algo_allowed (NfCudaAlgoKind kind, gboolean fp16, int algo);
  * in cuDNN's order; fp16 in cuDNN's order (fastest first when timed). */
 int nf_cuda_algo_order (NfCudaAlgoKind kind, gboolean fp16, const NfCudaAlgoCand *c, int n,
     int *order);
+
+/* ---- input channel padding (fp16) --------------------------------------------------------- */
+
+/* The input channels cuDNN sees for a convolution with cin of them. The fp16 (NHWC,
+ * tensor-op) backend zero-pads a forward convolution with fewer than pad_to input
+ * channels (the first layer's RGB) to pad_to channels, with zero weights, as tensor-core
+ * kernels want C a multiple of 8 (cuDNN also has kernels for C = 4); pad_to is
+ * NfCudaConfig.pad_input_channels: 0 the default (8), 4 or 8, 1 no padding. fp32 and
+ * transposed convolutions: cin. */
+int nf_cuda_conv_input_channels (gboolean fp16, gboolean transposed, int cin, int pad_to);
 
 /* ---- the optional fused convolution ------------------------------------------------------ */
 

@@ -232,13 +232,15 @@ void nf_cuda_algo_cache_free (gpointer algo);
  * bias: device floats (NULL: none). */
 gboolean nf_cuda_launch_bias_act (NfCudaBackend *be, void *y, NfShape s, const float *bias,
     gboolean relu, GError **error);
-/* y (N, C, H + 2p, W + 2p) = x (N, C, H, W) reflection-padded by p. */
+/* y (N, yc, H + 2p, W + 2p) = x (N, C, H, W) reflection-padded by p (p may be 0), the
+ * channels C..yc-1 zero (yc >= C; fp16's padded first-layer input). Writes all of y. */
 gboolean nf_cuda_launch_reflect_pad (NfCudaBackend *be, const void *x, NfShape xs, void *y,
-    int pad, GError **error);
-/* dx (N, C, H, W) += the gradient dxp (N, C, H + 2p, W + 2p) of the reflection-padded
- * copy folded back onto the pixels it was copied from (the backward of reflect_pad). */
+    int pad, int yc, GError **error);
+/* dx (N, C, H, W) += the gradient dxp (N, pc, H + 2p, W + 2p) of the reflection-padded
+ * copy folded back onto the pixels it was copied from (the backward of reflect_pad; the
+ * channels C..pc-1 of dxp are ignored). */
 gboolean nf_cuda_launch_reflect_fold (NfCudaBackend *be, const void *dxp, NfShape xs,
-    void *dx, int pad, GError **error);
+    void *dx, int pad, int pc, GError **error);
 /* db (C) += sum over (n, y, x) of dy (N, C, H, W) in the backend's layout: the two-stage
  * reduction of nf-cuda-bias-grad.h; scratch: nf_cuda_bias_grad_scratch (be, s) bytes for
  * the partial sums. */

@@ -54,6 +54,11 @@ typedef struct {
   /* Choose cuDNN algorithms from heuristics (fast planning) instead of timing every
    * candidate once per shape (cudnnFind*Ex, like torch.backends.cudnn.benchmark). */
   gboolean heuristic_algos;
+  /* fp16 only: a convolution with fewer input channels than this (the first layer's RGB)
+   * runs zero-padded to this many (zero weights; its input copied, padded, into scratch),
+   * for the tensor-core kernels: 0 = the default (8), 4 or 8; 1 = no padding. Other
+   * values are an error at creation. */
+  int pad_input_channels;
 } NfCudaConfig;
 
 /* Number of usable CUDA devices; 0 with an error saying why (no driver, driver too

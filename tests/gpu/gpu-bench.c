@@ -1,7 +1,8 @@
 /* gpu-bench.c — milliseconds per frame of the shipped networks on the CUDA backends.
  *
  *   gpu-bench [--nets LIST] [--sizes LIST] [--precision fp32,fp16] [--iters N]
- *             [--save-models DIR] [--json FILE] [--heuristic] [--probe]
+ *             [--save-models DIR] [--json FILE] [--heuristic] [--pad-channels N]
+ *             [--probe]
  *
  * Networks (seeded weights, nf-arch.c): style-full and style-slim at each frame size
  * (default 1280x720, 1920x1080, 3840x2160); sr-subpixel and sr-johnson x2 and x4 with
@@ -12,6 +13,8 @@
  * host float images is timed apart as "io"). --save-models writes every network's
  * weights as safetensors (NAME.safetensors) so that torch_bench.py runs the very same
  * weights; --json writes the results for run.sh's table.
+ * --pad-channels N: fp16's first-layer input channels padded to N (4 or 8; 1: none; 0:
+ * the backend's default), to measure what the padding gains (run.sh step 6e).
  * --probe only lists the usable GPUs (after --save-models, which needs none).
  * Exit: 0 done, 1 a network failed, 2 usage, 77 no usable GPU.
  * What it does not: check results (test-gpu-ops does).
@@ -166,6 +169,7 @@ main (int argc, char **argv)
   char *nets_opt = NULL, *sizes_opt = NULL, *prec_opt = NULL, *save = NULL, *json_path = NULL;
   int iters = 20;
   gboolean heuristic = FALSE, probe = FALSE;
+  int pad_channels = 0;
   GOptionEntry entries[] = {
     { "nets", 'a', 0, G_OPTION_ARG_STRING, &nets_opt,
       "Networks (prefixes, comma-separated; default all)", "LIST" },
@@ -180,6 +184,9 @@ main (int argc, char **argv)
     { "json", 0, 0, G_OPTION_ARG_FILENAME, &json_path, "Write results as JSON", "FILE" },
     { "heuristic", 0, 0, G_OPTION_ARG_NONE, &heuristic,
       "cuDNN heuristics instead of timing algorithms", NULL },
+    { "pad-channels", 0, 0, G_OPTION_ARG_INT, &pad_channels,
+      "fp16: pad convolution inputs with fewer channels to N (4 or 8; 1: no padding; "
+      "default 0: the backend's choice, 8)", "N" },
     { "probe", 0, 0, G_OPTION_ARG_NONE, &probe,
       "Only say which GPUs are usable (exit 0) or why none is (exit 77)", NULL },
     { NULL }
@@ -226,7 +233,8 @@ main (int argc, char **argv)
       fprintf (stderr, "gpu-bench: precision \"%s\" is not fp32 or fp16\n", precs[p]);
       return 2;
     }
-    NfCudaConfig cfg = { f16 ? NF_CUDA_FP16 : NF_CUDA_FP32, 0, FALSE, heuristic };
+    NfCudaConfig cfg = { f16 ? NF_CUDA_FP16 : NF_CUDA_FP32, 0, FALSE, heuristic,
+      pad_channels };
     NfBackend *be = nf_cuda_backend_new (&cfg, &e);
     if (!be) {
       fprintf (stderr, "gpu-bench: %s\n", e->message);

@@ -21,6 +21,8 @@
 #   6. gpu-bench: ms per frame at 1280x720, 1920x1080, 3840x2160 for style-full and
 #      style-slim, SR x2/x4 to 1080p and 4K output, fp32 and fp16; the networks' weights
 #      are saved for 6b/7;
+#   6e. fp16 first-layer input channel padding: style-full and sr-subpixel x4 at 1080p
+#      with the RGB input unpadded, padded to 4 and to 8 channels (gpu-bench --pad-channels);
 #   6c. training throughput: nf-train --benchmark (images/s at 256x256, batch 4 and 8)
 #       for style-full, style-slim, sr-johnson x4, sr-subpixel x4 on cuda and cuda-fp16;
 #   6d. a Gatys transfer of 200 L-BFGS iterations at 512x512 on cuda, timed;
@@ -109,7 +111,7 @@ HAVE_GPU=$?
 if [ $HAVE_GPU -ne 0 ]; then
   echo "run.sh: no usable GPU here: skipping steps 3-5, 6 and 7 (exit 77 at the end)"
   for s in ops-fp32 ops-fp16 backward-fp32 backward-fp16 train-ops train-step pixopt convert \
-      elements bench train-bench gatys-512 torch-bench; do
+      elements bench pad-channels train-bench gatys-512 torch-bench; do
     record $s skip
   done
 fi
@@ -178,6 +180,20 @@ if [ $HAVE_GPU -eq 0 ]; then
 else
   "$B/tests/gpu/gpu-bench" --save-models "$OUT/models" --probe > /dev/null 2>&1
   ls "$OUT/models"
+fi
+
+# fp16's first-layer channel padding (3 -> 4 or 8 input channels, zero weights): what it
+# gains, on the networks whose first layer is 3 -> 32 (style) and 3 -> 64 (SR).
+if [ $HAVE_GPU -eq 0 ]; then
+  step "6e. fp16 first layer: input channels unpadded (3), padded to 4, to 8 (the default)"
+  pc_rc=0
+  for pc in 1 4 8; do
+    echo "-- --pad-channels $pc"
+    timeout 120 "$B/tests/gpu/gpu-bench" --precision fp16 --nets style-full,sr-subpixel-x4 \
+      --sizes 1920x1080 --iters 20 --pad-channels $pc 2>&1 || pc_rc=1
+  done > "$OUT/pad-channels.log"
+  grep -E "^--| ms |rror" "$OUT/pad-channels.log"
+  [ $pc_rc -eq 0 ] && record pad-channels pass || record pad-channels "FAIL (see pad-channels.log)"
 fi
 
 # Training throughput and the Gatys run need the VGG16 loss network of ../shared/data.

@@ -8,7 +8,9 @@
  * ECC error; a newer toolkit that adds one fails here until the table learns it); the
  * order in which convolution algorithms are tried (fp32: GEMM family only, deterministic
  * first, so conv_transpose2d's forward takes backward-data ALGO_1 before the faster ALGO_0
- * that sums with atomics; fp16: cuDNN's order) over made-up candidate lists; what a
+ * that sums with atomics; fp16: cuDNN's order) over made-up candidate lists; which
+ * convolutions fp16 runs with zero-padded input channels, and to how many (and that the
+ * backend refuses other pad_input_channels values); what a
  * fused-convolution trial means for cuDNN's failures (unfused) and sticky CUDA errors
  * (fatal).
  * Exit: 0 pass, 1 a case failed.
@@ -18,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nf-backend.h"
 #include "nf-cuda-policy.h"
+#include "nf-error.h"
 
 static int n_cases, n_failed;
 
@@ -201,6 +205,53 @@ test_algo_order (void)
           CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT), "fp16 filter: FFT");
 }
 
+/* ---- input channel padding --------------------------------------------------------------- */
+
+static void
+test_input_channels (void)
+{
+  const struct {
+    gboolean fp16, transposed;
+    int cin, pad_to, want;
+  } cases[] = {
+    {TRUE, FALSE, 3, 0, 8},     /* the first layer's RGB, default */
+    {TRUE, FALSE, 3, 8, 8},
+    {TRUE, FALSE, 3, 4, 4},
+    {TRUE, FALSE, 3, 1, 3},     /* padding off */
+    {TRUE, FALSE, 1, 0, 8},
+    {TRUE, FALSE, 4, 4, 4},
+    {TRUE, FALSE, 6, 0, 8},
+    {TRUE, FALSE, 8, 0, 8},
+    {TRUE, FALSE, 32, 0, 32},
+    {TRUE, FALSE, 64, 4, 64},
+    {TRUE, TRUE, 3, 0, 3},      /* transposed: never */
+    {FALSE, FALSE, 3, 0, 3},    /* fp32: never */
+    {FALSE, FALSE, 3, 8, 3},
+  };
+  char what[128];
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    int got = nf_cuda_conv_input_channels (cases[i].fp16, cases[i].transposed, cases[i].cin,
+        cases[i].pad_to);
+    g_snprintf (what, sizeof what, "input channels: %s%s, %d in, pad_to %d: %d (got %d)",
+        cases[i].fp16 ? "fp16" : "fp32", cases[i].transposed ? " transposed" : "",
+        cases[i].cin, cases[i].pad_to, cases[i].want, got);
+    expect (got == cases[i].want, what);
+  }
+  /* a value the config does not take is an argument error, before any device work */
+  const int bad[] = { -1, 2, 3, 5, 16 };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    NfCudaConfig cfg = {.precision = NF_CUDA_FP16,.pad_input_channels = bad[i] };
+    GError *e = NULL;
+    NfBackend *be = nf_cuda_backend_new (&cfg, &e);
+    g_snprintf (what, sizeof what, "pad_input_channels %d is refused with a message", bad[i]);
+    expect (!be && g_error_matches (e, NF_ERROR, NF_ERROR_ARGUMENT)
+        && strstr (e->message, "pad_input_channels"), what);
+    if (be)
+      nf_backend_free (be);
+    g_clear_error (&e);
+  }
+}
+
 /* ---- the fused-convolution trial ----------------------------------------------------------- */
 
 static void
@@ -250,6 +301,7 @@ main (void)
   test_error_codes ();
   test_sticky ();
   test_algo_order ();
+  test_input_channels ();
   test_fused_trial ();
   printf ("%d of %d cases failed\n", n_failed, n_cases);
   return n_failed ? 1 : 0;

@@ -257,6 +257,10 @@ test_convs (Be *ref, Be *gpu)
     { 16, 2, 5, 1, 2, NF_PAD_ZERO, FALSE, TRUE, FALSE },
     { 40, 4, 9, 1, 4, NF_PAD_REFLECT, FALSE, FALSE, FALSE },
     { 5, 6, 3, 1, 1, NF_PAD_REFLECT, FALSE, TRUE, FALSE },
+    /* few input channels with zero padding: fp16 stages them for the channel padding
+     * alone (nf_cuda_conv_input_channels) */
+    { 3, 16, 3, 1, 1, NF_PAD_ZERO, TRUE, TRUE, FALSE },
+    { 1, 8, 5, 2, 2, NF_PAD_ZERO, FALSE, TRUE, FALSE },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cs); i++) {
     NfOp op = { .type = NF_OP_CONV2D, .name = "conv", .n_in = 1, .cin = cs[i].cin,
