@@ -3,27 +3,23 @@
  *
  * What it does, in the order a frame meets it:
  *  - caps: the same caps both ways, less CUDA memory while the network runs on the CPU
- *    (superres overrides transform_caps with its scale); set_info checks the format,
- *    interlacing and the output size for the model's scale, and picks the pixel layout
- *    and, for I420/NV12, the Y'CbCr matrix and range of each side's colorimetry;
+ *    (superres overrides transform_caps); set_info checks format, interlacing and the
+ *    output size for the model's scale, and picks the pixel layout and, for I420/NV12,
+ *    each side's Y'CbCr matrix and range;
  *  - between two frames (submit_input_buffer): a model loaded in the background is
- *    swapped in (nf-model-runner.c), before the base class looks at the reconfigure
- *    flag, so a new superres scale renegotiates before the next frame; a swap or any
- *    other model change resets the latency and, when the scale changed, asks for new
- *    output caps;
- *  - controlled properties (strength) follow their control sources (before_transform);
- *  - one frame on the CPU (transform_frame): begin (sizes against the model, strength
- *    from the subclass; strength 0 copies the input) -> plan (the runner plans the model
- *    for the frame size padded to its size multiple) -> unpack (nf-convert.c: ORC or
- *    C for the RGB family, I420/NV12 straight to float RGB; reflection padding) ->
- *    network -> pack (crop, blend with the input by strength, back to pixels);
- *  - one frame on a CUDA runner (transform): the same begin and plan, then the GPU does
- *    unpack, network and pack on the backend's stream (gstneuralfilter-cuda.c);
- *  - latency: the measured time of the network is added to latency queries, and a
- *    latency message is posted when it grows (QoS dropping of late frames is
- *    GstBaseTransform's, enabled in init);
- *  - a failure in a frame is an element error a user can act on (out of GPU memory
- *    with its own hint), never a skipped or black frame.
+ *    swapped in (nf-model-runner.c) before the base class looks at the reconfigure
+ *    flag, so a new superres scale (gstneuralfilter.c marks the source pad for
+ *    reconfiguration) renegotiates before the next frame; controlled
+ *    properties (strength) follow their control sources (before_transform);
+ *  - a frame on the CPU (transform_frame): begin (sizes against the model, strength;
+ *    strength 0 copies the input) -> plan (for the size padded to the model's multiple)
+ *    -> unpack (nf-convert.c; reflection padding) -> network -> pack (crop, blend with
+ *    the input by strength); on a CUDA runner (transform) the same begin and plan, then
+ *    unpack, network and pack on the GPU (gstneuralfilter-cuda.c);
+ *  - latency: the network's measured time is added to latency queries, and a latency
+ *    message is posted when it grows (late frames are dropped by GstBaseTransform's QoS);
+ *  - a failure in a frame is an element error a user can act on (out of GPU memory with
+ *    its own hint), never a skipped or black frame.
  * Steps on the network output in planar float (temporal blending, colour from the
  * input) belong between `network` and `pack` in transform_frame, on out_planes.
  * What it does not: find, load, swap or place models (nf-model-runner.c), properties
@@ -197,38 +193,6 @@ bad_size:
 }
 
 /* ---- between frames -------------------------------------------------------------- */
-
-/* The runner's `installed` event: a new model is in use (or none). */
-void
-gst_neural_filter_frame_installed (gpointer owner, const NfLoadedModel * old,
-    const NfLoadedModel * now, gboolean between_frames)
-{
-  GstNeuralFilter *self = GST_NEURAL_FILTER (owner);
-  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
-  gint old_scale = old ? old->model->scale : 0;
-
-  GST_OBJECT_LOCK (self);
-  priv->scale = now ? now->model->scale : 0;
-  priv->on_gpu = now ? (now->device_ctx != NULL) : -1;
-  priv->latency = 0;
-  GST_OBJECT_UNLOCK (self);
-  priv->proc_avg = 0;
-
-  if (!now)
-    return;
-  if (old_scale && old_scale != now->model->scale) {
-    GST_INFO_OBJECT (self, "scale changed %d -> %d: renegotiating", old_scale,
-        now->model->scale);
-    gst_base_transform_reconfigure_src (GST_BASE_TRANSFORM (self));
-  }
-  if (between_frames) {
-    GstStructure *s = gst_structure_new ("neuralfilter-model-changed",
-        "model", G_TYPE_STRING, now->name, "path", G_TYPE_STRING, now->path,
-        "scale", G_TYPE_INT, now->model->scale, NULL);
-    gst_element_post_message (GST_ELEMENT (self),
-        gst_message_new_element (GST_OBJECT (self), s));
-  }
-}
 
 static GstFlowReturn
 gst_neural_filter_submit_input_buffer (GstBaseTransform * trans,

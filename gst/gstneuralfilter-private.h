@@ -57,10 +57,5 @@ GstVideoFilterClass *gst_neural_filter_get_parent_class (void);
 void gst_neural_filter_frame_class_init (GstNeuralFilterClass * klass);
 /* Drops the frame buffers (stop, finalize). */
 void gst_neural_filter_frame_free (GstNeuralFilterPrivate * priv);
-/* The runner's `installed` event (owner: the element): the scale, the memory the caps
- * may use and the latency follow the model in use; a new scale renegotiates; a swap
- * between frames posts "neuralfilter-model-changed". */
-void gst_neural_filter_frame_installed (gpointer owner, const NfLoadedModel * old,
-    const NfLoadedModel * now, gboolean between_frames);
 
 G_END_DECLS

@@ -12,6 +12,10 @@
  *    previous model keeps running (the stream was fine, so it is not stopped); the
  *    model property keeps the requested value, so a later restart reports the problem
  *    as an ERROR. Each failure kind maps to a GstResourceError code;
+ *  - the model in use is followed: its scale (for caps), where it runs (CUDA memory in
+ *    caps or not), the latency (reset); a new scale marks the source pad for
+ *    renegotiation, and a swap between frames posts a "neuralfilter-model-changed"
+ *    element message (model, path, scale);
  *  - on CUDA (gstneuralfilter-cuda.c, built with gstreamer-cuda): the runner's CUDA
  *    backends are created in the GstCudaContext shared with the pipeline's other CUDA
  *    elements (cuda-device-id picks the device when none is shared), through the
@@ -189,10 +193,43 @@ on_loaded (gpointer owner, const NfLoadedModel * m)
 #endif
 }
 
+/* A new model is in use (or none): the scale, the memory the caps may use and the
+ * latency follow it; a new scale renegotiates; a swap between frames is announced. */
+static void
+on_installed (gpointer owner, const NfLoadedModel * old,
+    const NfLoadedModel * now, gboolean between_frames)
+{
+  GstNeuralFilter *self = GST_NEURAL_FILTER (owner);
+  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
+  gint old_scale = old ? old->model->scale : 0;
+
+  GST_OBJECT_LOCK (self);
+  priv->scale = now ? now->model->scale : 0;
+  priv->on_gpu = now ? (now->device_ctx != NULL) : -1;
+  priv->latency = 0;
+  GST_OBJECT_UNLOCK (self);
+  priv->proc_avg = 0;
+
+  if (!now)
+    return;
+  if (old_scale && old_scale != now->model->scale) {
+    GST_INFO_OBJECT (self, "scale changed %d -> %d: renegotiating", old_scale,
+        now->model->scale);
+    gst_base_transform_reconfigure_src (GST_BASE_TRANSFORM (self));
+  }
+  if (between_frames) {
+    GstStructure *s = gst_structure_new ("neuralfilter-model-changed",
+        "model", G_TYPE_STRING, now->name, "path", G_TYPE_STRING, now->path,
+        "scale", G_TYPE_INT, now->model->scale, NULL);
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_element (GST_OBJECT (self), s));
+  }
+}
+
 static const NfRunnerEvents runner_events = {
   .loaded = on_loaded,
   .load_failed = on_load_failed,
-  .installed = gst_neural_filter_frame_installed,
+  .installed = on_installed,
 };
 
 #ifdef NF_HAVE_GST_CUDA
