@@ -45,6 +45,35 @@ nf_cuda_device_count (GError **error)
   return n > 0 ? n : 0;
 }
 
+/* cudnnGetVersion () / CUDNN_VERSION as "major.minor.patch" (cuDNN 9 counts
+ * major * 10000, cuDNN 8 major * 1000). */
+static char *
+cudnn_version_string (size_t v)
+{
+  size_t major = v >= 90000 ? v / 10000 : v / 1000;
+  size_t rest = v >= 90000 ? v % 10000 : v % 1000;
+  return g_strdup_printf ("%zu.%zu.%zu", major, rest / 100, rest % 100);
+}
+
+char *
+nf_cuda_versions (void)
+{
+  int rt = 0, drv = 0;
+  cudaRuntimeGetVersion (&rt);
+  cudaDriverGetVersion (&drv);  /* 0: no driver */
+  cudaGetLastError ();
+  char *loaded = cudnn_version_string (cudnnGetVersion ());
+  char *built = cudnn_version_string (CUDNN_VERSION);
+  char *d = drv > 0 ? g_strdup_printf ("driver for CUDA %d.%d", drv / 1000, drv % 1000 / 10)
+      : g_strdup ("no driver");
+  char *s = g_strdup_printf ("CUDA runtime %d.%d, %s, cuDNN %s (built with %s)", rt / 1000,
+      rt % 1000 / 10, d, loaded, built);
+  g_free (loaded);
+  g_free (built);
+  g_free (d);
+  return s;
+}
+
 char *
 nf_cuda_device_description (int device, GError **error)
 {

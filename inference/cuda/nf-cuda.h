@@ -64,6 +64,9 @@ typedef struct {
 /* Number of usable CUDA devices; 0 with an error saying why (no driver, driver too
  * old for this runtime, no device). */
 int nf_cuda_device_count (GError **error);
+/* "CUDA runtime 13.0, driver for CUDA 13.0, cuDNN 9.19.0 (built with 9.19.0)": the
+ * libraries this process loaded ("no driver" where none is); needs no GPU. */
+char *nf_cuda_versions (void);
 /* "NVIDIA H200, sm_90, 139.8 GiB" for device ordinal dev. */
 char *nf_cuda_device_description (int device, GError **error);
 

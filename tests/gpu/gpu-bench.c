@@ -15,7 +15,8 @@
  * weights; --json writes the results for run.sh's table.
  * --pad-channels N: fp16's first-layer input channels padded to N (4 or 8; 1: none; 0:
  * the backend's default), to measure what the padding gains (run.sh step 6e).
- * --probe only lists the usable GPUs (after --save-models, which needs none).
+ * --probe only prints the CUDA runtime, driver and cuDNN versions loaded and lists the
+ * usable GPUs (after --save-models, which needs none).
  * Exit: 0 done, 1 a network failed, 2 usage, 77 no usable GPU.
  * What it does not: check results (test-gpu-ops does).
  */
@@ -207,6 +208,11 @@ main (int argc, char **argv)
   if (save && !save_models (save, want))
     return 1;
 
+  if (probe) {
+    char *v = nf_cuda_versions ();
+    printf ("%s\n", v);
+    g_free (v);
+  }
   int n_dev = nf_cuda_device_count (&e);
   if (n_dev == 0) {
     printf ("SKIP: no usable GPU: %s\n", e->message);

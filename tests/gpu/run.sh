@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# tests/gpu/run.sh — everything the accelerator machine checks, in one run (about 10 min
-# on one H200 with 16 cores, most of it building and the CPU references):
-#   1. build for sm_90 only (-Dgpu_archs=90) into $BUILD (default build-gpu);
-#   2. probe the GPU: without one (or without a driver) every GPU step is skipped with
-#      the reason and the script exits 77 after the CPU-only step 6b;
+# tests/gpu/run.sh — everything the accelerator machine checks, in one run:
+#   0. first, the versions: GPU and driver (nvidia-smi), the CUDA the driver supports, the
+#      toolkit (nvcc), cuDNN (cudnn_version.h of the toolkit the build uses), GStreamer
+#      (the development files the build uses and the gst-inspect-1.0 at hand);
+#   1. build for sm_90 only (-Dgpu_archs=90) into $BUILD (default build-gpu): part check
+#      builds only what steps 2-5 run;
+#   2. probe the GPU (and the CUDA runtime, driver and cuDNN versions the binaries load):
+#      without one (or without a driver) every GPU step is skipped with the reason and the
+#      script exits 77 after the CPU-only step 6b;
 #   3. test-gpu-ops: every op and every shipped architecture, "cuda" (fp32) and
 #      "cuda-fp16" against cpu-ref on fresh random inputs (fp32 < 1e-5, fp16 < 2e-3
-#      normalised error, no NaN, guard bytes intact), both precisions in parallel;
+#      normalised error, no NaN, guard bytes intact);
 #   3b. test-gpu-backward: every op's backward and the shipped architectures' gradients
 #      (nf_engine_backward), "cuda" and "cuda-fp16" against cpu-ref (fp32 < 1e-5 per op,
 #      1e-4 per network; fp16 < 3e-3 per op, 5e-2 per network; accumulation, guard
-#      bytes), both precisions in parallel;
+#      bytes);
 #   3c. test-gpu-train-ops: the GPU training arithmetic (losses, Gram, preprocessing,
 #      Adam, fp16 copies, NCCL all-reduce over every GPU) against the host functions;
 #   3d. test-gpu-train-step: one training step per architecture, cuda vs CPU (parameters
@@ -18,6 +22,8 @@
 #   4. test-gpu-convert: the GPU pixel conversions against the CPU ones, every format;
 #   5. test-gpu-elements: neuralstyle/superres with memory:CUDAMemory caps (and
 #      nvh264dec/nvh264enc pipelines when those elements exist);
+#      Steps 3-5 run at once as seven processes (3 and 3b for each precision; 3c-3e in
+#      one chain, 4-5 in another), the GPU shared, each with its own log;
 #   6. gpu-bench: ms per frame at 1280x720, 1920x1080, 3840x2160 for style-full and
 #      style-slim, SR x2/x4 to 1080p and 4K output, fp32 and fp16; the networks' weights
 #      are saved for 6b/7;
@@ -30,9 +36,14 @@
 #      agrees with the golden float64 outputs and with nf-run (the C engine);
 #   7. torch_bench.py bench: the same networks and weights in PyTorch on the same GPU
 #      (fp16, channels_last, cudnn.benchmark);
-#   8. a short table: ours fp32/fp16 vs PyTorch fp16, ratio.
+#   8. a short table: ours fp32/fp16 vs PyTorch fp16, ratio; every step's status with
+#      its seconds.
+# Time: part check keeps within $CHECK_BUDGET seconds (default 285, so that it runs
+# within 5 minutes on an H100 and a 15-minute device budget leaves time for a fix and a
+# rerun): every step's time limit is cut to what is left of it, and a step that runs
+# out is a failure that says so. Parts all and bench have no overall limit.
 # Results (logs, JSON, models) go to $OUT (default $BUILD/gpu-results).
-# Usage: tests/gpu/run.sh [all|check|bench] (check: steps 1-5, bench: 1-2 and 6-7).
+# Usage: tests/gpu/run.sh [all|check|bench] (check: steps 0-5, bench: 0-2 and 6-7).
 # Exit: 0 all passed, 1 something failed, 77 no usable GPU (GPU steps skipped).
 set -uo pipefail
 # Part: all (default) | check (steps 1-5) | bench (steps 1-2 and 6-7), so the two halves
@@ -42,40 +53,94 @@ case $PART in
   all) CHECK=1; BENCH=1 ;; check) CHECK=1; BENCH=0 ;; bench) CHECK=0; BENCH=1 ;;
   *) echo "usage: tests/gpu/run.sh [all|check|bench]"; exit 2 ;;
 esac
+T0=$(date +%s)
 cd "$(dirname "$0")/../.."
+
+# ---- 0. versions (the first lines) ----------------------------------------------------------
+CUDA_ROOT=/usr/local/cuda       # the build's default cudatoolkit_root
+v_gpu=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader \
+  2> /dev/null | head -n 1)
+v_drv_cuda=$(nvidia-smi 2> /dev/null | grep -o "CUDA Version: [0-9.]*" | head -n 1)
+v_nvcc=$( ("$CUDA_ROOT/bin/nvcc" --version || nvcc --version) 2> /dev/null | grep -o "release [0-9.]*, V[0-9.]*")
+v_cudnn=$(for h in "$CUDA_ROOT/include/cudnn_version.h" /usr/include/cudnn_version.h \
+    /usr/include/x86_64-linux-gnu/cudnn_version.h; do
+  [ -f "$h" ] && awk '/define CUDNN_(MAJOR|MINOR|PATCHLEVEL) /{v = v (v ? "." : "") $3}
+    END {print v}' "$h" && break; done)
+v_gst_dev=$(pkg-config --modversion gstreamer-1.0 2> /dev/null)
+v_gst_bad=$(pkg-config --modversion gstreamer-cuda-1.0 2> /dev/null)
+v_gst_rt=$(gst-inspect-1.0 --version 2> /dev/null | grep -o "GStreamer [0-9.]*")
+echo "GPU:       ${v_gpu:-none found by nvidia-smi} (name, driver, memory)"
+echo "driver:    ${v_drv_cuda:-no CUDA version from nvidia-smi}"
+echo "CUDA:      toolkit ${v_nvcc:-not found} ($CUDA_ROOT)"
+echo "cuDNN:     ${v_cudnn:-no cudnn_version.h} (headers)"
+echo "GStreamer: ${v_gst_dev:-no development files} (development files; CUDA library ${v_gst_bad:-absent}), ${v_gst_rt:-no gst-inspect-1.0} (gst-inspect-1.0)"
+
 ROOT=$PWD
 BUILD=${BUILD:-build-gpu}
 OUT=${OUT:-$BUILD/gpu-results}
-T0=$(date +%s)
+BUDGET=999999
+[ "$PART" = check ] && BUDGET=${CHECK_BUDGET:-285}
 declare -A STATUS
 ORDER=()
 
 step () { echo; echo "==== [$(( $(date +%s) - T0 ))s] $*"; }
 record () { STATUS[$1]=$2; ORDER+=("$1"); }
-# run NAME TIMEOUT CMD... : runs with a time limit, log in $OUT/NAME.log, records status
-run () {
-  local name=$1 limit=$2; shift 2
-  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
-  local rc=$?
-  tail -n 25 "$OUT/$name.log"
-  case $rc in
-    0) record "$name" pass ;;
-    77) record "$name" skip ;;
-    124) record "$name" "FAIL (timeout ${limit}s)" ;;
-    *) record "$name" "FAIL (exit $rc)" ;;
+# lim N: a step's time limit: N seconds, or what is left of the budget (at least 5 s)
+lim () {
+  local left=$(( BUDGET - ($(date +%s) - T0) ))
+  [ "$left" -lt 5 ] && left=5
+  [ "$1" -lt "$left" ] && echo "$1" || echo "$left"
+}
+# status NAME RC SECONDS LIMIT WANTED [WHY]: records a step's outcome from its exit code
+# (LIMIT: the time limit it ran under, WANTED: its own, before the budget cut it)
+status () {
+  case $2 in
+    0) record "$1" "pass (${3}s)" ;;
+    77) record "$1" skip ;;
+    124) record "$1" "FAIL (timeout after ${4}s$([ "$4" -lt "$5" ] \
+      && echo ": the ${BUDGET}s budget of part check ran out"))" ;;
+    nb) record "$1" "FAIL (not built: $6)" ;;
+    *) record "$1" "FAIL (exit $2, ${3}s)" ;;
   esac
+}
+# run NAME TIMEOUT CMD... : runs with a time limit (cut to the budget), log in
+# $OUT/NAME.log, records status
+run () {
+  local name=$1 limit t rc; limit=$(lim "$2"); shift 2
+  t=$(date +%s)
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  rc=$?
+  tail -n 25 "$OUT/$name.log"
+  status "$name" $rc $(( $(date +%s) - t )) "$limit" "$2"
   return $rc
 }
-
-# run_gpu_test NAME TIMEOUT BINARY: a tests/gpu binary through run, its FAIL lines shown;
-# a binary that was not built (no GPU training kernels) is a failure, not a skip
-run_gpu_test () {
-  if [ -x "$B/tests/gpu/$3" ]; then
-    run "$1" "$2" "$B/tests/gpu/$3"
-    grep -E "^FAIL" "$OUT/$1.log" | tail -n 15
+# job NAME TIMEOUT CMD... : as run, for a background process: nothing printed; its
+# "rc seconds limit wanted" go to $OUT/NAME.rc for collect
+job () {
+  local name=$1 wanted=$2 limit t; limit=$(lim "$2"); shift 2
+  t=$(date +%s)
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  echo "$? $(( $(date +%s) - t )) $limit $wanted" > "$OUT/$name.rc"
+}
+# gpu_job NAME TIMEOUT BINARY [ENV...]: a tests/gpu binary through job; one that was not
+# built (no GPU training kernels) is a failure, not a skip
+gpu_job () {
+  local name=$1 limit=$2 bin=$3; shift 3
+  rm -f "$OUT/$name.rc"
+  if [ -x "$B/tests/gpu/$bin" ]; then
+    job "$name" "$limit" env "$@" "$B/tests/gpu/$bin"
   else
-    record "$1" "FAIL (not built: no GPU training kernels, see training/cuda)"
+    echo "nb 0 0 0" > "$OUT/$name.rc"
   fi
+}
+# collect NAME: a background job's failures (the log's FAIL lines) and status
+collect () {
+  local rc=missing secs=0 limit=0 wanted=0
+  [ -f "$OUT/$1.rc" ] && read -r rc secs limit wanted < "$OUT/$1.rc"
+  echo "-- $1: exit $rc after ${secs}s (log $OUT/$1.log)"
+  [ -f "$OUT/$1.log" ] && grep -E "^FAIL|^     |cases failed|^SKIP" "$OUT/$1.log" | tail -n 20
+  status "$1" "$rc" "$secs" "$limit" "$wanted" \
+    "no GPU training kernels, or no GStreamer plugin or gstreamer-check"
 }
 
 # ---- 1. build ------------------------------------------------------------------------
@@ -87,19 +152,20 @@ fi
 mkdir -p "$OUT"
 ninja -C "$BUILD" build.ninja > /dev/null 2>&1   # regenerate first: the target list below reads it
 TARGETS=(tests/gpu/test-gpu-ops tests/gpu/test-gpu-backward tests/gpu/test-gpu-convert
-         tests/gpu/gpu-bench inference/tools/nf-run)
+         tests/gpu/gpu-bench)
 [ -n "$(ninja -C "$BUILD" -t targets all 2>/dev/null | grep -o '^tests/gpu/test-gpu-elements:')" ] \
   && TARGETS+=(tests/gpu/test-gpu-elements gst/libgstneuralfilter.so)
 for t in test-gpu-train-ops test-gpu-train-step test-gpu-pixopt; do
   [ -n "$(ninja -C "$BUILD" -t targets all 2>/dev/null | grep -o "^tests/gpu/$t:")" ] \
     && TARGETS+=(tests/gpu/$t)
 done
-TARGETS+=(training/nf-train training/nf-optimize)
-if ! ninja -C "$BUILD" "${TARGETS[@]}" > "$OUT/build.log" 2>&1; then
-  tail -n 40 "$OUT/build.log"; echo "run.sh: build failed"; exit 1
+[ $BENCH -eq 1 ] && TARGETS+=(inference/tools/nf-run training/nf-train training/nf-optimize)
+t_build=$(date +%s)
+if ! timeout "$(lim 600)" ninja -C "$BUILD" "${TARGETS[@]}" > "$OUT/build.log" 2>&1; then
+  tail -n 40 "$OUT/build.log"; echo "run.sh: build failed (or ran out of time)"; exit 1
 fi
-record build pass
-echo "built in $(( $(date +%s) - T0 ))s: ${TARGETS[*]}"
+record build "pass ($(( $(date +%s) - t_build ))s)"
+echo "built in $(( $(date +%s) - t_build ))s: ${TARGETS[*]}"
 B=$(cd "$BUILD" && pwd)         # absolute: the element test runs with these paths
 OUT=$(cd "$OUT" && pwd)
 
@@ -118,56 +184,33 @@ fi
 
 # ---- 3-5. correctness ----------------------------------------------------------------------
 if [ $HAVE_GPU -eq 0 ] && [ $CHECK -eq 1 ]; then
-  step "3. test-gpu-ops: fp32 and fp16 in parallel (cpu-ref is single-threaded)"
-  NF_GPU_TEST_PRECISION=fp32 timeout 300 "$B/tests/gpu/test-gpu-ops" > "$OUT/ops-fp32.log" 2>&1 &
-  P32=$!
-  NF_GPU_TEST_PRECISION=fp16 timeout 300 "$B/tests/gpu/test-gpu-ops" > "$OUT/ops-fp16.log" 2>&1 &
-  P16=$!
-
-  step "3b. test-gpu-backward: fp32 and fp16 in parallel (with step 3)"
+  step "3-5. correctness, seven processes at once ($(( BUDGET - ($(date +%s) - T0) ))s of the budget left)"
+  PIDS=()
   for p in 32 16; do
-    NF_GPU_TEST_PRECISION=fp$p timeout 300 "$B/tests/gpu/test-gpu-backward" \
-      > "$OUT/backward-fp$p.log" 2>&1 &
-    eval "B$p=\$!"
+    # 3, 3b: cpu-ref (the reference) is single-threaded
+    gpu_job ops-fp$p 300 test-gpu-ops NF_GPU_TEST_PRECISION=fp$p OMP_NUM_THREADS=1 &
+    PIDS+=($!)
+    gpu_job backward-fp$p 300 test-gpu-backward NF_GPU_TEST_PRECISION=fp$p OMP_NUM_THREADS=1 &
+    PIDS+=($!)
   done
-
-  step "3c. test-gpu-train-ops (while 3 and 3b run)"
-  run_gpu_test train-ops 180 test-gpu-train-ops
-
-  step "3d. test-gpu-train-step: one training step per architecture, cuda vs CPU"
-  run_gpu_test train-step 240 test-gpu-train-step
-
-  step "3e. test-gpu-pixopt: the pixel optimiser, cuda vs CPU"
-  run_gpu_test pixopt 240 test-gpu-pixopt
-
-  step "4. test-gpu-convert"
-  run convert 120 "$B/tests/gpu/test-gpu-convert"
-
-  if [ -x "$B/tests/gpu/test-gpu-elements" ]; then
-    step "5. test-gpu-elements"
-    run elements 240 env GST_PLUGIN_PATH_1_0="$B/gst" \
+  (  # 3c-3e: the training checks (their CPU side is multi-threaded)
+    gpu_job train-ops 180 test-gpu-train-ops OMP_NUM_THREADS=4
+    gpu_job train-step 240 test-gpu-train-step OMP_NUM_THREADS=4
+    gpu_job pixopt 240 test-gpu-pixopt OMP_NUM_THREADS=4
+  ) &
+  PIDS+=($!)
+  (  # 4, 5: pixel conversions, then the elements
+    gpu_job convert 120 test-gpu-convert OMP_NUM_THREADS=2
+    gpu_job elements 240 test-gpu-elements OMP_NUM_THREADS=2 GST_PLUGIN_PATH_1_0="$B/gst" \
       GST_REGISTRY_1_0="$OUT/gst-registry.bin" CK_DEFAULT_TIMEOUT=240 \
-      NF_SAMPLE_CLIP="$ROOT/gst/samples/city.mp4" "$B/tests/gpu/test-gpu-elements"
-  else
-    record elements "FAIL (not built: no GStreamer plugin or gstreamer-check)"
-  fi
-
-  for p in 32 16; do
-    pid=P$p
-    wait ${!pid}
-    rc=$?
-    grep -E "^FAIL|cases failed" "$OUT/ops-fp$p.log" | tail -n 15
-    case $rc in 0) record ops-fp$p pass ;; 124) record ops-fp$p "FAIL (timeout)" ;;
-      *) record ops-fp$p "FAIL (exit $rc)" ;; esac
-  done
-
-  for p in 32 16; do
-    pid=B$p
-    wait ${!pid}
-    rc=$?
-    grep -E "^FAIL|^     |cases failed" "$OUT/backward-fp$p.log" | tail -n 25
-    case $rc in 0) record backward-fp$p pass ;; 124) record backward-fp$p "FAIL (timeout)" ;;
-      *) record backward-fp$p "FAIL (exit $rc)" ;; esac
+      NF_SAMPLE_CLIP="$ROOT/gst/samples/city.mp4"
+  ) &
+  PIDS+=($!)
+  wait "${PIDS[@]}"
+  step "3-5. results"
+  for s in ops-fp32 ops-fp16 backward-fp32 backward-fp16 train-ops train-step pixopt convert \
+      elements; do
+    collect $s
   done
 fi
 
@@ -247,7 +290,7 @@ fi
 fi                              # ---- end of part "bench" ----
 
 # ---- 8. summary -------------------------------------------------------------------------------------
-step "summary ($(( $(date +%s) - T0 ))s)"
+step "summary ($(( $(date +%s) - T0 ))s$([ "$PART" = check ] && echo " of a ${BUDGET}s budget"))"
 FAILED=0
 for s in "${ORDER[@]}"; do
   printf '  %-14s %s\n' "$s" "${STATUS[$s]}"
