@@ -14,6 +14,7 @@ extern const NfBackendIface nf_backend_cuda_fp16;
 static const NfBackendIface *const backends[] = {
   &nf_backend_cpu_ref,
   &nf_backend_cpu,
+  &nf_backend_cpu_bf16,
 #ifdef NF_HAVE_CUDA
   &nf_backend_cuda,
   &nf_backend_cuda_fp16,

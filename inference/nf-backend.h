@@ -71,12 +71,14 @@ struct NfBackend {
   const NfBackendIface *iface;
 };
 
-/* Registry: "cpu-ref", "cpu", "cuda" and "cuda-fp16" (when built). NULL if unknown. */
+/* Registry: "cpu-ref", "cpu", "cpu-bf16" (creating it fails on CPUs without native bf16),
+ * "cuda" and "cuda-fp16" (when built). NULL if unknown. */
 const NfBackendIface *nf_backend_lookup (const char *name);
 NfBackend *nf_backend_new (const char *name, GError **error);
 void nf_backend_free (NfBackend *be);
 
 extern const NfBackendIface nf_backend_cpu_ref;
 extern const NfBackendIface nf_backend_cpu;
+extern const NfBackendIface nf_backend_cpu_bf16;
 
 G_END_DECLS

@@ -142,3 +142,14 @@ nf_bf16_to_float (uint16_t h)
   memcpy (&f, &bits, 4);
   return f;
 }
+
+uint16_t
+nf_float_to_bf16 (float f)
+{
+  uint32_t u;
+  memcpy (&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return (uint16_t) ((u >> 16) | 0x40);       /* NaN stays a (quiet) NaN */
+  u += 0x7fffu + ((u >> 16) & 1u);      /* round to nearest, ties to even */
+  return (uint16_t) (u >> 16);
+}

@@ -46,9 +46,10 @@ float nf_rng_uniform (NfRng *rng);      /* [0, 1) */
 float nf_rng_normal (NfRng *rng);       /* N(0, 1), Box-Muller */
 void nf_rng_fill_uniform (NfRng *rng, float *x, size_t n, float lo, float hi);
 
-/* IEEE half <-> float, used for F16 safetensors and the GPU path. */
+/* IEEE half and bfloat16 <-> float: F16/BF16 safetensors, the GPU path, cpu-bf16. */
 float nf_half_to_float (uint16_t h);
 uint16_t nf_float_to_half (float f);
 float nf_bf16_to_float (uint16_t h);
+uint16_t nf_float_to_bf16 (float f);  /* round to nearest even; NaN stays NaN */
 
 G_END_DECLS

@@ -51,6 +51,13 @@ typedef struct {
   void *dnnl_scratch;           /* oneDNN's user scratchpad, shared by all primitives */
   size_t dnnl_scratch_bytes;
   gboolean avx2;                /* this CPU has AVX2 + FMA */
+  /* "cpu-bf16": oneDNN convolutions with bf16 source and weights, fp32 accumulation and
+   * output (nf-dnnl-conv.c); everything else stays fp32 */
+  gboolean bf16;
+  guint16 *bf16_src;            /* the convolution's source as bf16 nChw16c */
+  size_t bf16_src_n;            /* floats' worth of room (2 bf16 each) */
+  float *bf16_dst;              /* its fp32 nChw16c output before the nChw8c shuffle */
+  size_t bf16_dst_n;
   /* training (backward passes) */
   GHashTable *bwd_states;       /* NfOpCall* -> oneDNN backward primitives (lazy) */
   float *bwd_dy, *bwd_dx;       /* dense copies of dL/dy, padded dL/dx of convolutions */
@@ -169,6 +176,18 @@ float *nf_cpu_padded_input_quiet (NfCpuBackend *be, NfCpuBuf *x, int p, NfPadMod
 float *nf_cpu_scratch (float **buf, size_t *n, size_t need, GError **error);
 /* Zeros the padded channel lanes of row y of image n (nChw8c with c % 8 != 0). */
 void nf_cpu_zero_pad_lanes_row (const NfCpuView *v, int n, int y);
+
+/* ---- bf16 (nf-cpu-bf16.c) ------------------------------------------------------ */
+
+/* Whether oneDNN runs bf16 natively here (avx512_core_bf16 or AMX; NF_CPU_NO_BF16=1 says
+ * no, for tests of the fallback). */
+gboolean nf_cpu_has_native_bf16 (void);
+/* oneDNN's effective ISA, e.g. "avx512_core_bf16". */
+const char *nf_cpu_isa_name (void);
+/* Dense fp32 nChw8c (n, c, h, w) -> dense bf16 nChw16c, lanes past c zero. */
+void nf_cpu_bf16_pack (const float *src, int n, int c, int h, int w, guint16 *dst);
+/* Dense fp32 nChw16c -> dense fp32 nChw8c (halo 0). */
+void nf_cpu_bf16_unpack (const float *src, int n, int c, int h, int w, float *dst);
 
 /* PyTorch ReflectionPad2d index (edge not repeated), for -n < i < 2n - 1. */
 static inline int

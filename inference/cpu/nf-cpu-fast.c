@@ -54,6 +54,25 @@ cpu_create (GError **error)
   return &be->parent;
 }
 
+static NfBackend *
+cpu_bf16_create (GError **error)
+{
+  if (!nf_cpu_has_native_bf16 ()) {
+    g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED, "cpu-bf16: this CPU has no native "
+        "bf16 arithmetic (oneDNN's ISA here: %s%s; bf16 needs avx512_core_bf16 or AMX); use "
+        "the fp32 backend cpu", nf_cpu_isa_name (), g_getenv ("NF_CPU_NO_BF16")
+        ? ", but NF_CPU_NO_BF16 is set" : "");
+    return NULL;
+  }
+  NfBackend *base = cpu_create (error);
+  if (!base)
+    return NULL;
+  NfCpuBackend *be = (NfCpuBackend *) base;
+  be->bf16 = TRUE;
+  be->parent.iface = &nf_backend_cpu_bf16;
+  return base;
+}
+
 static void
 cpu_destroy (NfBackend *base)
 {
@@ -68,6 +87,8 @@ cpu_destroy (NfBackend *base)
   g_hash_table_destroy (be->bwd_states);
   nf_free (be->bwd_dy);
   nf_free (be->bwd_dx);
+  nf_free (be->bf16_src);
+  nf_free (be->bf16_dst);
   g_free (be);
 }
 
@@ -1030,45 +1051,56 @@ cpu_conv (NfBackend *base, NfOpCall *call, void *const *in, void *out, GError **
   }
 }
 
+/* The entries the fp32 and bf16 tables share (they differ in name and creation). */
+#define NF_CPU_FAST_ENTRIES \
+  .destroy = cpu_destroy, \
+  .supports_op = cpu_supports_op, \
+  .alloc = cpu_alloc, \
+  .free = cpu_free, \
+  .upload = cpu_upload, \
+  .download = cpu_download, \
+  .prepare = cpu_prepare, \
+  .release = cpu_release, \
+  .forward = { \
+    [NF_OP_CONV2D] = cpu_conv, \
+    [NF_OP_CONV_TRANSPOSE2D] = cpu_conv, \
+    [NF_OP_INSTANCE_NORM] = cpu_instance_norm, \
+    [NF_OP_RELU] = cpu_relu, \
+    [NF_OP_ADD] = cpu_add, \
+    [NF_OP_CONCAT] = cpu_concat, \
+    [NF_OP_UPSAMPLE_NEAREST] = cpu_upsample_nearest, \
+    [NF_OP_PIXEL_SHUFFLE] = cpu_pixel_shuffle, \
+    [NF_OP_TANH_SCALE] = cpu_tanh_scale, \
+    [NF_OP_CLAMP] = cpu_clamp, \
+    [NF_OP_AVG_POOL2D] = cpu_pool2d, \
+    [NF_OP_MAX_POOL2D] = cpu_pool2d, \
+  }, \
+  /* nf-dnnl-conv-backward.c (convolutions), nf-cpu-fast-backward.c (the rest) */ \
+  .backward = { \
+    [NF_OP_CONV2D] = nf_cpu_conv_backward, \
+    [NF_OP_CONV_TRANSPOSE2D] = nf_cpu_conv_backward, \
+    [NF_OP_INSTANCE_NORM] = nf_cpu_instance_norm_backward, \
+    [NF_OP_RELU] = nf_cpu_relu_backward, \
+    [NF_OP_ADD] = nf_cpu_add_backward, \
+    [NF_OP_CONCAT] = nf_cpu_concat_backward, \
+    [NF_OP_UPSAMPLE_NEAREST] = nf_cpu_upsample_nearest_backward, \
+    [NF_OP_PIXEL_SHUFFLE] = nf_cpu_pixel_shuffle_backward, \
+    [NF_OP_TANH_SCALE] = nf_cpu_tanh_scale_backward, \
+    [NF_OP_CLAMP] = nf_cpu_clamp_backward, \
+    [NF_OP_AVG_POOL2D] = nf_cpu_pool2d_backward, \
+    [NF_OP_MAX_POOL2D] = nf_cpu_pool2d_backward, \
+  }, \
+  .zero = cpu_zero,
+
 const NfBackendIface nf_backend_cpu = {
   .name = "cpu",
   .create = cpu_create,
-  .destroy = cpu_destroy,
-  .supports_op = cpu_supports_op,
-  .alloc = cpu_alloc,
-  .free = cpu_free,
-  .upload = cpu_upload,
-  .download = cpu_download,
-  .prepare = cpu_prepare,
-  .release = cpu_release,
-  .forward = {
-    [NF_OP_CONV2D] = cpu_conv,
-    [NF_OP_CONV_TRANSPOSE2D] = cpu_conv,
-    [NF_OP_INSTANCE_NORM] = cpu_instance_norm,
-    [NF_OP_RELU] = cpu_relu,
-    [NF_OP_ADD] = cpu_add,
-    [NF_OP_CONCAT] = cpu_concat,
-    [NF_OP_UPSAMPLE_NEAREST] = cpu_upsample_nearest,
-    [NF_OP_PIXEL_SHUFFLE] = cpu_pixel_shuffle,
-    [NF_OP_TANH_SCALE] = cpu_tanh_scale,
-    [NF_OP_CLAMP] = cpu_clamp,
-    [NF_OP_AVG_POOL2D] = cpu_pool2d,
-    [NF_OP_MAX_POOL2D] = cpu_pool2d,
-  },
-  /* nf-dnnl-conv-backward.c (convolutions), nf-cpu-fast-backward.c (the rest) */
-  .backward = {
-    [NF_OP_CONV2D] = nf_cpu_conv_backward,
-    [NF_OP_CONV_TRANSPOSE2D] = nf_cpu_conv_backward,
-    [NF_OP_INSTANCE_NORM] = nf_cpu_instance_norm_backward,
-    [NF_OP_RELU] = nf_cpu_relu_backward,
-    [NF_OP_ADD] = nf_cpu_add_backward,
-    [NF_OP_CONCAT] = nf_cpu_concat_backward,
-    [NF_OP_UPSAMPLE_NEAREST] = nf_cpu_upsample_nearest_backward,
-    [NF_OP_PIXEL_SHUFFLE] = nf_cpu_pixel_shuffle_backward,
-    [NF_OP_TANH_SCALE] = nf_cpu_tanh_scale_backward,
-    [NF_OP_CLAMP] = nf_cpu_clamp_backward,
-    [NF_OP_AVG_POOL2D] = nf_cpu_pool2d_backward,
-    [NF_OP_MAX_POOL2D] = nf_cpu_pool2d_backward,
-  },
-  .zero = cpu_zero,
+  NF_CPU_FAST_ENTRIES
+};
+
+/* bf16 convolutions (nf-dnnl-conv.c); only where the CPU computes bf16 natively. */
+const NfBackendIface nf_backend_cpu_bf16 = {
+  .name = "cpu-bf16",
+  .create = cpu_bf16_create,
+  NF_CPU_FAST_ENTRIES
 };

@@ -11,6 +11,12 @@
  * reflection and zero padding take the same path.
  * Weights: conv2d (cout, cin, k, k) = oihw; conv_transpose2d (cin, cout, k, k) = oneDNN
  * deconvolution weights in tag iohw; output_padding becomes a smaller right padding.
+ * bf16 (backend "cpu-bf16"): a conv2d between blocked activations (more than 4 channels
+ * in and out) runs with bf16 source and weights and fp32 accumulation, bias and output,
+ * in oneDNN's 16-lane blocks: the source is packed to bf16 nChw16c and the fp32 nChw16c
+ * output unpacked to nChw8c (nf-cpu-bf16.c). Where oneDNN offers only its reference
+ * implementation for a shape, that convolution stays fp32 (the reference is ~100x
+ * slower). Transposed convolutions stay fp32.
  * What it does not: convolutions with at most 4 output channels (nf-cpu-direct-conv.c
  * is faster there), dilation or groups (no op uses them).
  */
@@ -26,6 +32,7 @@ typedef struct {
   dnnl_memory_t src, wei, bias, dst, scratch;
   float *bias_copy;
   int pad;                      /* conv2d: the halo the source must have */
+  gboolean bf16;                /* bf16 source/weights in nChw16c (see above) */
   NfPadMode mode;
   gboolean deconv;
 } DnnlConv;
@@ -82,21 +89,25 @@ nf_dnnl_conv_prepare (NfCpuBackend *be, NfOpCall *call, GError **error)
   dnnl_dims_t wei_dims = { op->cout, op->cin, op->k, op->k };
   dnnl_dims_t bias_dims = { op->cout };
   dnnl_dims_t strides = { op->stride, op->stride };
-  CHECK (dnnl_memory_desc_init_by_tag (&src_md, 4, src_dims, dnnl_f32, nf_cpu_dnnl_tag (xs.c)),
-      "source descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims, dnnl_f32, nf_cpu_dnnl_tag (ys.c)),
-      "destination descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&wei_md, 4, wei_dims, dnnl_f32, dnnl_format_tag_any),
+  d->bf16 = be->bf16 && !d->deconv && xs.c > 4 && ys.c > 4;
+retry:;
+  dnnl_data_type_t in_dt = d->bf16 ? dnnl_bf16 : dnnl_f32;
+  CHECK (dnnl_memory_desc_init_by_tag (&src_md, 4, src_dims, in_dt, d->bf16 ? dnnl_nChw16c
+          : nf_cpu_dnnl_tag (xs.c)), "source descriptor");
+  CHECK (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims, dnnl_f32, d->bf16 ? dnnl_nChw16c
+          : nf_cpu_dnnl_tag (ys.c)), "destination descriptor");
+  CHECK (dnnl_memory_desc_init_by_tag (&wei_md, 4, wei_dims, in_dt, dnnl_format_tag_any),
       "weights descriptor");
   CHECK (dnnl_memory_desc_init_by_tag (&user_wei_md, 4, wei_dims, dnnl_f32,
           d->deconv ? dnnl_iohw : dnnl_oihw), "weights descriptor");
   CHECK (dnnl_memory_desc_init_by_tag (&bias_md, 1, bias_dims, dnnl_f32, dnnl_x),
       "bias descriptor");
 
-  CHECK (dnnl_primitive_attr_create (&attr), "attribute creation");
+  if (!attr)
+    CHECK (dnnl_primitive_attr_create (&attr), "attribute creation");
   CHECK (dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user),
       "scratchpad mode");
-  if (op->fuse_relu) {
+  if (op->fuse_relu && !post) {
     CHECK (dnnl_post_ops_create (&post), "post-op creation");
     CHECK (dnnl_post_ops_append_eltwise (post, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f),
         "ReLU post-op");
@@ -123,6 +134,14 @@ nf_dnnl_conv_prepare (NfCpuBackend *be, NfOpCall *call, GError **error)
   }
   const char *impl = NULL;
   dnnl_primitive_desc_query (pd, dnnl_query_impl_info_str, 0, &impl);
+  if (d->bf16 && (!impl || g_str_has_prefix (impl, "ref"))) {
+    g_debug ("cpu-bf16: %s %s has only oneDNN's %s in bf16; it runs in fp32",
+        nf_op_type_name (op->type), op->name ? op->name : "", impl ? impl : "?");
+    dnnl_primitive_desc_destroy (pd);
+    pd = NULL;
+    d->bf16 = FALSE;
+    goto retry;
+  }
   g_debug ("cpu: %s %s %dx%dx%dx%d -> %dx%dx%dx%d k%d s%d: oneDNN %s",
       nf_op_type_name (op->type), op->name ? op->name : "", xs.n, xs.c, xs.h, xs.w,
       ys.n, ys.c, ys.h, ys.w, op->k, op->stride, impl ? impl : "?");
@@ -154,6 +173,17 @@ nf_dnnl_conv_prepare (NfCpuBackend *be, NfOpCall *call, GError **error)
           be->engine, DNNL_MEMORY_NONE), "source memory");
   CHECK (dnnl_memory_create (&d->dst, dnnl_primitive_desc_query_md (pd, dnnl_query_dst_md, 0),
           be->engine, DNNL_MEMORY_NONE), "destination memory");
+  if (d->bf16) {                /* the packed source and the 16-lane output */
+    size_t src_n = (size_t) xs.n * ((xs.c + 15) / 16) * 16 * src_dims[2] * src_dims[3];
+    size_t dst_n = (size_t) ys.n * ((ys.c + 15) / 16) * 16 * ys.h * ys.w;
+    float *bs = (float *) be->bf16_src;
+    if (!nf_cpu_scratch (&bs, &be->bf16_src_n, (src_n + 1) / 2, error)
+        || !nf_cpu_scratch (&be->bf16_dst, &be->bf16_dst_n, dst_n, error)) {
+      be->bf16_src = (guint16 *) bs;
+      goto fail;
+    }
+    be->bf16_src = (guint16 *) bs;
+  }
   const dnnl_memory_desc_t *q_scr = dnnl_primitive_desc_query_md (pd,
       dnnl_query_scratchpad_md, 0);
   if (q_scr && dnnl_memory_desc_get_size (q_scr) > 0) {
@@ -202,8 +232,15 @@ nf_dnnl_conv_forward (NfCpuBackend *be, NfOpCall *call, NfCpuBuf *x, NfCpuBuf *y
   nf_cpu_begin_write_halo (y, call, 0);
   dnnl_exec_arg_t args[5];
   int n = 0;
-  CHECK (dnnl_memory_set_data_handle (d->src, src), "source handle");
-  CHECK (dnnl_memory_set_data_handle (d->dst, y->data), "destination handle");
+  NfShape xs = call->in[0];
+  if (d->bf16) {
+    nf_cpu_bf16_pack (src, xs.n, xs.c, xs.h + 2 * d->pad, xs.w + 2 * d->pad, be->bf16_src);
+    CHECK (dnnl_memory_set_data_handle (d->src, be->bf16_src), "source handle");
+    CHECK (dnnl_memory_set_data_handle (d->dst, be->bf16_dst), "destination handle");
+  } else {
+    CHECK (dnnl_memory_set_data_handle (d->src, src), "source handle");
+    CHECK (dnnl_memory_set_data_handle (d->dst, y->data), "destination handle");
+  }
   args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_SRC, d->src };
   args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_WEIGHTS, d->wei };
   args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DST, d->dst };
@@ -215,6 +252,9 @@ nf_dnnl_conv_forward (NfCpuBackend *be, NfOpCall *call, NfCpuBuf *x, NfCpuBuf *y
   }
   CHECK (dnnl_primitive_execute (d->prim, be->stream, n, args), "execution");
   CHECK (dnnl_stream_wait (be->stream), "execution");
+  if (d->bf16)
+    nf_cpu_bf16_unpack (be->bf16_dst, call->out.n, call->out.c, call->out.h, call->out.w,
+        y->data);
   return TRUE;
 
 fail:

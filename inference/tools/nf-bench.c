@@ -1,7 +1,7 @@
 /* nf-bench.c — how fast the standard networks run on a backend.
  *
  *   nf-bench [--arch ARCH[,ARCH...]] [--size WxH] [--iters N] [--threads N]
- *            [--backend cpu] [-v]
+ *            [--backend B[,B...]] [-v]
  *
  * For each architecture (style-full, style-slim, sr-johnson x2/x4, sr-subpixel x2/x4,
  * seeded random weights) and each frame size (default 640x360 and 1280x720) it plans
@@ -11,7 +11,11 @@
  * the convolutions alone and the cost of everything else on top of them (from per-op
  * timing runs, medians per op), and the ratio to this CPU's practical peak, measured
  * in the same run as oneDNN's throughput on a large 3x3 convolution (128 -> 128
- * channels, 320x180, nChw8c). With -v, a per-op breakdown.
+ * channels, 320x180) in the backend's arithmetic: fp32 (the better of nChw8c and
+ * nChw16c) for cpu and cpu-ref, bf16 source and weights with fp32 output (nChw16c) for
+ * cpu-bf16. By default it runs cpu and, where the CPU computes bf16 natively, cpu-bf16,
+ * and ends with a side-by-side table (ms per frame, speed-up). With -v, a per-op
+ * breakdown.
  * Sizes: style networks take the frame size as input. Super-resolution networks get
  * the input that makes the OUTPUT the next size up: 640x360 -> 1280x720 output
  * (x2: 640x360 in, x4: 320x180 in), 1280x720 -> 1920x1080 output (x2: 960x540 in,
@@ -74,7 +78,7 @@ now_ms (void)
       fprintf (stderr, "nf-bench: oneDNN call failed: %s\n", #x); goto out; } } G_STMT_END
 
 static double
-measure_peak (int iters)
+measure_peak_as (int iters, dnnl_data_type_t in_dt, dnnl_format_tag_t tag)
 {
   const int c = 128, h = 180, w = 320;
   double gflops = 0;
@@ -88,10 +92,10 @@ measure_peak (int iters)
   dnnl_memory_desc_t src, wei, bias, dst;
   dnnl_dims_t sd = { 1, c, h + 2, w + 2 }, wd = { c, c, 3, 3 }, bd = { c }, dd = { 1, c, h, w };
   dnnl_dims_t st = { 1, 1 }, pad = { 0, 0 };
-  DNNL_TRY (dnnl_memory_desc_init_by_tag (&src, 4, sd, dnnl_f32, dnnl_nChw8c));
-  DNNL_TRY (dnnl_memory_desc_init_by_tag (&wei, 4, wd, dnnl_f32, dnnl_format_tag_any));
+  DNNL_TRY (dnnl_memory_desc_init_by_tag (&src, 4, sd, in_dt, tag));
+  DNNL_TRY (dnnl_memory_desc_init_by_tag (&wei, 4, wd, in_dt, dnnl_format_tag_any));
   DNNL_TRY (dnnl_memory_desc_init_by_tag (&bias, 1, bd, dnnl_f32, dnnl_x));
-  DNNL_TRY (dnnl_memory_desc_init_by_tag (&dst, 4, dd, dnnl_f32, dnnl_nChw8c));
+  DNNL_TRY (dnnl_memory_desc_init_by_tag (&dst, 4, dd, dnnl_f32, tag));
   dnnl_convolution_desc_t desc;
   DNNL_TRY (dnnl_convolution_forward_desc_init (&desc, dnnl_forward_inference,
           dnnl_convolution_direct, &src, &wei, &bias, &dst, st, pad, pad));
@@ -103,12 +107,18 @@ measure_peak (int iters)
   for (int i = 0; i < 3; i++) {
     const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md (pd, q[i], 0);
     DNNL_TRY (dnnl_memory_create (&m[i], md, eng, DNNL_MEMORY_ALLOCATE));
-    float *p;
-    DNNL_TRY (dnnl_memory_get_data_handle (m[i], (void **) &p));
-    size_t n = dnnl_memory_desc_get_size (md) / sizeof (float);
+    void *p;
+    DNNL_TRY (dnnl_memory_get_data_handle (m[i], &p));
     NfRng rng;                  /* real values: uninitialised memory may hold denormals */
     nf_rng_seed (&rng, i + 1);
-    nf_rng_fill_uniform (&rng, p, n, -0.1f, 0.1f);
+    if (md->data_type == dnnl_bf16) {
+      guint16 *h = p;
+      for (size_t k = 0; k < dnnl_memory_desc_get_size (md) / 2; k++)
+        h[k] = nf_float_to_bf16 (0.2f * nf_rng_uniform (&rng) - 0.1f);
+    } else {
+      nf_rng_fill_uniform (&rng, p, dnnl_memory_desc_get_size (md) / sizeof (float), -0.1f,
+          0.1f);
+    }
   }
   DNNL_TRY (dnnl_memory_create (&m[3], &bias, eng, DNNL_MEMORY_ALLOCATE));
   {
@@ -145,6 +155,20 @@ out:
   return gflops;
 }
 
+/* The practical peak of a backend's arithmetic (see the header); *what says which. */
+static double
+measure_peak (const NfBackend *be, int iters, const char **what)
+{
+  if (g_str_equal (be->iface->name, "cpu-bf16")) {
+    *what = "bf16 in, fp32 out, nChw16c";
+    return measure_peak_as (iters, dnnl_bf16, dnnl_nChw16c);
+  }
+  double p8 = measure_peak_as (iters, dnnl_f32, dnnl_nChw8c);
+  double p16 = measure_peak_as (iters, dnnl_f32, dnnl_nChw16c);
+  *what = p16 > p8 ? "fp32, nChw16c" : "fp32, nChw8c";
+  return MAX (p8, p16);
+}
+
 /* ---- one network at one size ----------------------------------------------------------- */
 
 static gboolean
@@ -155,7 +179,7 @@ is_conv (NfOpType t)
 
 static gboolean
 bench_net (const Net *net, NfBackend *be, int fw, int fh, int iters, double peak,
-    gboolean verbose)
+    gboolean verbose, double *ms_out)
 {
   GError *e = NULL;
   NfModel *m = nf_arch_new_model (&net->spec, 1, &e);
@@ -219,6 +243,7 @@ bench_net (const Net *net, NfBackend *be, int fw, int fh, int iters, double peak
     printf (" ms\n");
   }
   double ms = median (t, iters), io_ms = median (tu, iters);
+  *ms_out = ms;
 
   /* Per-op timing runs: median per op. */
   double *op_ms = g_new0 (double, (size_t) n_calls * iters);
@@ -241,10 +266,10 @@ bench_net (const Net *net, NfBackend *be, int fw, int fh, int iters, double peak
       other_ms += med[i];
   }
   double conv_flops = flops;    /* every flop counted is a convolution's */
-  printf ("%-15s %4dx%-4d -> %4dx%-4d %8.1f ms %6.2f fps %7.1f GFLOP %6.1f GFLOP/s "
+  printf ("%-8s %-15s %4dx%-4d -> %4dx%-4d %8.1f ms %6.2f fps %7.1f GFLOP %6.1f GFLOP/s "
       "%5.0f%% peak | conv %7.1f ms (%5.1f GFLOP/s) other %6.1f ms = +%4.1f%% | io %5.1f ms"
       " plan %4.0f ms\n",
-      net->label, in.w, in.h, os.w, os.h, ms, 1000.0 / ms, flops * 1e-9, flops / ms * 1e-6,
+      be->iface->name, net->label, in.w, in.h, os.w, os.h, ms, 1000.0 / ms, flops * 1e-9, flops / ms * 1e-6,
       100.0 * flops / ms * 1e-6 / peak, conv_ms, conv_flops / conv_ms * 1e-6, other_ms,
       100.0 * other_ms / conv_ms, io_ms, plan_ms);
   if (verbose) {
@@ -308,7 +333,9 @@ main (int argc, char **argv)
     { "iters", 'n', 0, G_OPTION_ARG_INT, &iters, "Timed runs per network (default 5)", "N" },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads,
       "OpenMP threads (default: OMP_NUM_THREADS or all cores)", "N" },
-    { "backend", 'b', 0, G_OPTION_ARG_STRING, &backend, "Backend (default cpu)", "NAME" },
+    { "backend", 'b', 0, G_OPTION_ARG_STRING, &backend,
+      "Backends, comma-separated (default: cpu, and cpu-bf16 where the CPU has native bf16)",
+      "NAMES" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Per-op breakdown", NULL },
     { NULL }
   };
@@ -332,39 +359,84 @@ main (int argc, char **argv)
   if (threads > 0)
     omp_set_num_threads (threads);
 
-  NfBackend *be = nf_backend_new (backend ? backend : "cpu", &e);
-  if (!be) {
-    fprintf (stderr, "nf-bench: %s\n", e->message);
-    return 1;
-  }
-  double peak = measure_peak (MAX (iters, 5));
-  printf ("backend %s, %d threads; practical peak (oneDNN 3x3 conv 128->128 at 320x180, "
-      "nChw8c): %.1f GFLOP/s\n", be->iface->name, omp_get_max_threads (), peak);
-  printf ("times: median of %d runs; conv = convolutions alone, other = everything else, "
-      "as a share of conv time\n", iters);
-
-  int failed = 0, ran = 0;
-  char **want = arch ? g_strsplit (arch, ",", -1) : NULL;
-  for (int si = 0; si < n_sizes; si++)
-    for (guint i = 0; i < G_N_ELEMENTS (nets); i++) {
-      gboolean selected = !want;
-      for (int k = 0; want && want[k]; k++)
-        selected |= g_str_has_prefix (nets[i].label, want[k]);
-      if (!selected)
-        continue;
-      ran++;
-      if (!bench_net (&nets[i], be, sizes[si][0], sizes[si][1], iters, peak, verbose))
-        failed++;
+  /* the backends: as asked, else cpu and (where native) cpu-bf16 */
+  char **bnames = backend ? g_strsplit (backend, ",", -1) : NULL;
+  if (!bnames) {
+    GError *be_err = NULL;
+    NfBackend *probe = nf_backend_new ("cpu-bf16", &be_err);
+    bnames = g_strsplit (probe ? "cpu,cpu-bf16" : "cpu", ",", -1);
+    if (!probe) {
+      printf ("(no cpu-bf16 column: %s)\n", be_err->message);
+      g_error_free (be_err);
     }
-  if (!ran)
-    usage_error ("no network matches \"%s\"", arch);
-  double peak2 = measure_peak (MAX (iters, 5));
-  printf ("practical peak again at the end: %.1f GFLOP/s%s\n", peak2,
-      fabs (peak2 - peak) > 0.1 * peak ? " (differs by >10%: the machine was busy?)" : "");
+    nf_backend_free (probe);
+  }
+  int n_be = g_strv_length (bnames);
+  char **want = arch ? g_strsplit (arch, ",", -1) : NULL;
+  int n_nets = G_N_ELEMENTS (nets);
+  double *res = g_new0 (double, (size_t) n_be * n_sizes * n_nets);   /* ms; 0: not run */
+  int failed = 0, ran = 0;
+  for (int bi = 0; bi < n_be; bi++) {
+    NfBackend *be = nf_backend_new (bnames[bi], &e);
+    if (!be) {
+      fprintf (stderr, "nf-bench: %s\n", e->message);
+      return 1;
+    }
+    const char *what = "";
+    double peak = measure_peak (be, MAX (iters, 5), &what);
+    printf ("backend %s, %d threads; practical peak (oneDNN 3x3 conv 128->128 at 320x180, "
+        "%s): %.1f GFLOP/s\n", be->iface->name, omp_get_max_threads (), what, peak);
+    printf ("times: median of %d runs; conv = convolutions alone, other = everything else, "
+        "as a share of conv time\n", iters);
+    ran = 0;
+    for (int si = 0; si < n_sizes; si++)
+      for (int i = 0; i < n_nets; i++) {
+        gboolean selected = !want;
+        for (int k = 0; want && want[k]; k++)
+          selected |= g_str_has_prefix (nets[i].label, want[k]);
+        if (!selected)
+          continue;
+        ran++;
+        if (!bench_net (&nets[i], be, sizes[si][0], sizes[si][1], iters, peak, verbose,
+                &res[((size_t) bi * n_sizes + si) * n_nets + i]))
+          failed++;
+      }
+    if (!ran)
+      usage_error ("no network matches \"%s\"", arch);
+    double peak2 = measure_peak (be, MAX (iters, 5), &what);
+    printf ("%s: practical peak again at the end: %.1f GFLOP/s%s\n\n", be->iface->name, peak2,
+        fabs (peak2 - peak) > 0.1 * peak ? " (differs by >10%: the machine was busy?)" : "");
+    nf_backend_free (be);
+  }
+  if (n_be > 1) {               /* side by side, speed-up against the first backend */
+    printf ("%-15s %-9s", "network", "input");
+    for (int bi = 0; bi < n_be; bi++)
+      printf (" %12s", bnames[bi]);
+    for (int bi = 1; bi < n_be; bi++)
+      printf (" %7s/%s", "x", bnames[0]);
+    printf ("\n");
+    for (int si = 0; si < n_sizes; si++)
+      for (int i = 0; i < n_nets; i++) {
+        double *r = res + (size_t) si * n_nets + i;
+        size_t stride = (size_t) n_sizes * n_nets;
+        if (r[0] <= 0)
+          continue;
+        char sz[24];
+        g_snprintf (sz, sizeof sz, "%dx%d", sizes[si][0], sizes[si][1]);
+        printf ("%-15s %-9s", nets[i].label, sz);
+        for (int bi = 0; bi < n_be; bi++)
+          printf (" %9.1f ms", r[bi * stride]);
+        for (int bi = 1; bi < n_be; bi++)
+          printf (" %7.2fx%*s", r[bi * stride] > 0 ? r[0] / r[bi * stride] : 0.0,
+              (int) strlen (bnames[0]), "");
+        printf ("\n");
+      }
+  }
+  g_free (res);
+  g_strfreev (bnames);
   g_strfreev (want);
   g_free (arch);
   g_free (size);
   g_free (backend);
-  nf_backend_free (be);
   return failed ? 1 : 0;
 }
