@@ -5,7 +5,7 @@
  *
  *   OUTDIR/model/   every architecture (nf_arch_new_model, as nf-init makes them) at
  *                   width 1 and 1 residual block (style-full 2 and 2), each scale,
- *                   stored f32 and f16
+ *                   stored f32 and f16; a TransformerNet state_dict (no graph)
  *   OUTDIR/image/   PNGs of every colour type and bit depth (grey 1/8/16, grey+alpha,
  *                   palette with tRNS, RGB 8/16, RGBA, interlaced) and JPEGs (baseline
  *                   4:2:0 and 4:4:4, grey, progressive), 5x3 and 9x7 pixels
@@ -82,6 +82,47 @@ write_models (const char *dir)
     }
     nf_model_free (m);
   }
+}
+
+/* A PyTorch fast_neural_style TransformerNet state_dict (no graph: recognised by its
+ * tensor names, conv weights under NAME.conv2d.weight) of style-full at width 1, with a
+ * running-stat tensor that the loader ignores. */
+static void
+write_transformer_net (const char *dir)
+{
+  NfArchSpec spec = { .arch = "style-full", .width = 1, .n_res = 1 };
+  GError *e = NULL;
+  NfModel *m = nf_arch_new_model (&spec, 9, &e);
+  if (!m) {
+    fail ("transformernet", e);
+    return;
+  }
+  NfStWriter *w = nf_st_writer_new ();
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, m->tensors);
+  while (g_hash_table_iter_next (&it, &k, &v)) {
+    const NfModelTensor *t = v;
+    const char *dot = strrchr (k, '.');         /* conv1.weight, res1.conv2.bias, ... */
+    char *layer = g_strndup (k, dot - (const char *) k);
+    const char *last = strrchr (layer, '.') ? strrchr (layer, '.') + 1 : layer;
+    char *name = g_str_has_prefix (last, "conv") || g_str_has_prefix (last, "deconv")
+        ? g_strconcat (layer, ".conv2d", dot, NULL) : g_strdup (k);
+    nf_st_writer_add (w, name, NF_DTYPE_F32, t->ndim, t->dims, t->data);
+    if (g_str_equal (k, "in1.weight")) {
+      char *stat = g_strconcat (layer, ".running_mean", NULL);
+      nf_st_writer_add (w, stat, NF_DTYPE_F32, t->ndim, t->dims, t->data);
+      g_free (stat);
+    }
+    g_free (name);
+    g_free (layer);
+  }
+  char *path = g_build_filename (dir, "transformernet.safetensors", NULL);
+  if (!nf_st_writer_write (w, path, &e))
+    fail (path, e);
+  g_free (path);
+  nf_st_writer_free (w);
+  nf_model_free (m);
 }
 
 /* ---- images ------------------------------------------------------------------------ */
@@ -270,6 +311,7 @@ main (int argc, char **argv)
     }
   }
   write_models (dirs[0]);
+  write_transformer_net (dirs[0]);
   write_images (dirs[1]);
   write_recipes (dirs[2], argc > 2 ? argv[2] : NULL);
   for (int i = 0; i < 3; i++)
