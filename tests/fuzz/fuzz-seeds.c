@@ -8,7 +8,8 @@
  *                   stored f32 and f16; a TransformerNet state_dict (no graph)
  *   OUTDIR/image/   PNGs of every colour type and bit depth (grey 1/8/16, grey+alpha,
  *                   palette with tRNS, RGB 8/16, RGBA, interlaced) and JPEGs (baseline
- *                   4:2:0 and 4:4:4, grey, progressive), 5x3 and 9x7 pixels
+ *                   4:2:0 and 4:4:4, grey, progressive 4:2:0 and 4:4:4), 5x3 and 9x7
+ *                   pixels
  *   OUTDIR/recipe/  the recipe JSON of both tasks as a checkpoint stores it (with run
  *                   settings) and as the training metadata holds it; with WEIGHTS_DIR,
  *                   the "training" metadata of every *.safetensors there
@@ -229,6 +230,7 @@ write_images (const char *dir)
   write_jpeg (dir, "rgb444.jpg", 5, 3, FALSE, FALSE, TRUE);
   write_jpeg (dir, "grey.jpg", 9, 7, TRUE, FALSE, FALSE);
   write_jpeg (dir, "progressive.jpg", 9, 7, FALSE, TRUE, FALSE);
+  write_jpeg (dir, "progressive444.jpg", 5, 3, FALSE, TRUE, TRUE);
 }
 
 /* ---- recipes ----------------------------------------------------------------------- */
