@@ -28,6 +28,11 @@
 /* Decoded images larger than this are refused (a corrupt header must not make us
  * allocate gigabytes): 2^28 pixels, e.g. 16384 x 16384. */
 #define NF_IMAGE_MAX_PIXELS ((gsize) 1 << 28)
+/* libjpeg's own working memory: a progressive JPEG keeps the coefficients of the whole
+ * image (2 bytes each, 1.5-3 a pixel), so a 60-byte header claiming 16384 x 16384 pixels
+ * would make it allocate and zero 0.8-1.6 GB. 512 MB decodes progressive files up to
+ * ~90-180 Mpixels; baseline files need only a few rows. */
+#define NF_JPEG_MAX_MEMORY (512L << 20)
 
 NfImage *
 nf_image_new (int width, int height)
@@ -264,16 +269,32 @@ load_jpeg (const char *path, const guint8 *data, gsize len, GError **error)
   cinfo.err = &err.mgr;
   jpeg_error_setup (&err);
   if (setjmp (err.jmp)) {
-    g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "%s: not a readable JPEG file: %s", path,
-        err.msg);
+    if (err.mgr.msg_code == JERR_NO_BACKING_STORE)     /* over NF_JPEG_MAX_MEMORY */
+      g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "%s: JPEG of %ux%u pixels needs more "
+          "than %ld MB to decode", path, cinfo.image_width, cinfo.image_height,
+          NF_JPEG_MAX_MEMORY >> 20);
+    else
+      g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "%s: not a readable JPEG file: %s",
+          path, err.msg);
     jpeg_destroy_decompress (&cinfo);
     nf_image_free (img);
     return NULL;
   }
   jpeg_create_decompress (&cinfo);
+  cinfo.mem->max_memory_to_use = NF_JPEG_MAX_MEMORY;
   jpeg_mem_src (&cinfo, data, (unsigned long) len);
   jpeg_read_header (&cinfo, TRUE);
   cinfo.out_color_space = JCS_RGB;      /* grey and YCbCr both come out as RGB */
+  /* Before jpeg_start_decompress, which allocates the decoder's buffers: for a
+   * progressive file one of coefficients for the whole image, so a header that claims
+   * 60000x60000 pixels would cost gigabytes before any size check after it. */
+  if ((gsize) cinfo.image_width * cinfo.image_height > NF_IMAGE_MAX_PIXELS) {
+    g_set_error (error, NF_ERROR, NF_ERROR_FORMAT,
+        "%s: JPEG of %ux%u pixels is too large (at most %" G_GSIZE_FORMAT " pixels)", path,
+        cinfo.image_width, cinfo.image_height, NF_IMAGE_MAX_PIXELS);
+    jpeg_destroy_decompress (&cinfo);
+    return NULL;
+  }
   jpeg_start_decompress (&cinfo);
   if (cinfo.output_components != 3
       || !(img = nf_image_new ((int) cinfo.output_width, (int) cinfo.output_height))) {
