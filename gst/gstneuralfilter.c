@@ -51,6 +51,7 @@ G_STATIC_ASSERT ((int) GST_NEURAL_FILTER_DEVICE_CUDA == (int) NF_RUNNER_DEVICE_C
 G_STATIC_ASSERT ((int) GST_NEURAL_FILTER_PRECISION_AUTO == (int) NF_RUNNER_PRECISION_AUTO);
 G_STATIC_ASSERT ((int) GST_NEURAL_FILTER_PRECISION_FP32 == (int) NF_RUNNER_PRECISION_FP32);
 G_STATIC_ASSERT ((int) GST_NEURAL_FILTER_PRECISION_FP16 == (int) NF_RUNNER_PRECISION_FP16);
+G_STATIC_ASSERT ((int) GST_NEURAL_FILTER_PRECISION_BF16 == (int) NF_RUNNER_PRECISION_BF16);
 
 enum
 {
@@ -107,10 +108,13 @@ gst_neural_filter_precision_get_type (void)
   static GType type = 0;
   static const GEnumValue values[] = {
     {GST_NEURAL_FILTER_PRECISION_AUTO,
-        "fp16 on CUDA, fp32 on the CPU", "auto"},
+        "fp16 on CUDA; on the CPU bf16 where it is native, else fp32", "auto"},
     {GST_NEURAL_FILTER_PRECISION_FP32, "32-bit float everywhere", "fp32"},
     {GST_NEURAL_FILTER_PRECISION_FP16,
         "16-bit float tensor-core math (CUDA only; the CPU runs fp32)", "fp16"},
+    {GST_NEURAL_FILTER_PRECISION_BF16,
+        "bfloat16 convolutions with fp32 accumulation on CPUs with native bf16 "
+        "(avx512_core_bf16, AMX; else fp32); CUDA runs fp16", "bf16"},
     {0, NULL, NULL},
   };
   if (g_once_init_enter (&type)) {
@@ -488,8 +492,9 @@ gst_neural_filter_class_init (GstNeuralFilterClass * klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_PRECISION,
       g_param_spec_enum ("precision", "Precision",
-          "Arithmetic precision of the network. fp16 (tensor cores) only has an "
-          "effect on CUDA; on the CPU the network always runs in fp32. Takes effect "
+          "Arithmetic precision of the network: fp16 (tensor cores) on CUDA, bf16 "
+          "convolutions on CPUs with native bf16 (avx512_core_bf16, AMX), fp32. auto: "
+          "fp16 on CUDA, bf16 on the CPU where it is native, else fp32. Takes effect "
           "when the element starts",
           GST_TYPE_NEURAL_FILTER_PRECISION, DEFAULT_PRECISION,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));

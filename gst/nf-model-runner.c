@@ -247,7 +247,22 @@ backend_for_choice (NfModelRunner * r, const NfDeviceChoice * c, NfLoadedModel *
     }
   }
 
-  NfBackend *be = nf_backend_new (cpu_name, &e);
+  /* The CPU: bf16 convolutions where the CPU has native bf16 (auto, bf16), else fp32. */
+  NfBackend *be = NULL;
+  if (c->precision == NF_RUNNER_PRECISION_AUTO || c->precision == NF_RUNNER_PRECISION_BF16) {
+    be = nf_backend_new ("cpu-bf16", &e);
+    if (be) {
+      cpu_name = "cpu-bf16";
+      GST_INFO_OBJECT (r->owner, "CPU in bf16 (native bf16 convolutions, fp32 elsewhere)");
+    } else if (c->precision == NF_RUNNER_PRECISION_BF16) {
+      GST_WARNING_OBJECT (r->owner, "precision=bf16, but %s: running in fp32", e->message);
+    } else {
+      GST_INFO_OBJECT (r->owner, "CPU in fp32 (%s)", e->message);
+    }
+    g_clear_error (&e);
+  }
+  if (!be)
+    be = nf_backend_new (cpu_name, &e);
   if (!be) {
     g_set_error (error, NF_RUNNER_ERROR, NF_RUNNER_ERROR_DEVICE,
         "The CPU backend could not be created (%s).", e->message);

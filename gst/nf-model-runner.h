@@ -45,9 +45,11 @@ typedef enum {
 } NfRunnerDevice;
 
 typedef enum {
-  NF_RUNNER_PRECISION_AUTO,     /* fp16 on CUDA, fp32 on the CPU */
+  NF_RUNNER_PRECISION_AUTO,     /* fp16 on CUDA; on the CPU bf16 where it is native, else fp32 */
   NF_RUNNER_PRECISION_FP32,
   NF_RUNNER_PRECISION_FP16,     /* CUDA only; the CPU runs fp32 */
+  NF_RUNNER_PRECISION_BF16,     /* CPU bf16 convolutions (native bf16 only, else fp32 with a
+                                 * warning); CUDA runs fp16 */
 } NfRunnerPrecision;
 
 /* Where a network runs. */

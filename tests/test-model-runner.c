@@ -221,14 +221,23 @@ test_lookup (void)
 
 /* The backend device=auto must pick on this machine: CUDA exactly when a CUDA backend
  * is built and can be created (a usable GPU). */
+/* precision=auto on the CPU: bf16 where it is native, else fp32 */
+static const gchar *
+expected_cpu_backend (void)
+{
+  NfBackend *be = nf_backend_new ("cpu-bf16", NULL);
+  nf_backend_free (be);
+  return be ? "cpu-bf16" : "cpu";
+}
+
 static const gchar *
 expected_auto_backend (void)
 {
   if (nf_backend_lookup ("cuda") == NULL)
-    return "cpu";
+    return expected_cpu_backend ();
   NfBackend *be = nf_backend_new ("cuda-fp16", NULL);
   if (!be)
-    return "cpu";
+    return expected_cpu_backend ();
   nf_backend_free (be);
   return "cuda-fp16";
 }
@@ -254,7 +263,7 @@ test_load_and_devices (void)
   NfLoadedModel *m = nf_model_runner_current (r);
   CHECK (m && g_str_equal (m->path, slim) && g_str_equal (m->name, "golden-style-slim"),
       "loaded %s", m ? m->path : "nothing");
-  CHECK (m && g_str_equal (m->backend_name, "cpu") && m->device_ctx == NULL,
+  CHECK (m && g_str_equal (m->backend_name, expected_cpu_backend ()) && m->device_ctx == NULL,
       "device=cpu ran on %s", m ? m->backend_name : "nothing");
   CHECK (ev.n_installed == 1 && ev.installed_old == NULL
       && g_strcmp0 (ev.installed_now, "golden-style-slim") == 0
@@ -284,11 +293,42 @@ test_load_and_devices (void)
       "device=auto ran on %s, want %s", m ? m->backend_name : "nothing", want);
   printf ("device=auto on this machine: %s\n", m ? m->backend_name : "nothing");
 
+  /* precision on the CPU: fp32 is fp32; bf16 is bf16 where native, else fp32 (a warning,
+   * not an error) */
+  NfDeviceChoice cp = { NF_RUNNER_DEVICE_CPU, NF_RUNNER_PRECISION_FP32, -1 };
+  const struct {
+    NfRunnerPrecision p;
+    gboolean no_bf16;           /* as on a CPU without native bf16 */
+    const gchar *want;          /* NULL: expected_cpu_backend () */
+  } steps[] = {
+    {NF_RUNNER_PRECISION_FP32, FALSE, "cpu"}, {NF_RUNNER_PRECISION_BF16, TRUE, "cpu"},
+    {NF_RUNNER_PRECISION_FP32, TRUE, "cpu"}, {NF_RUNNER_PRECISION_BF16, FALSE, NULL},
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (steps); i++) {
+    cp.precision = steps[i].p;
+    if (steps[i].no_bf16)
+      g_setenv ("NF_CPU_NO_BF16", "1", TRUE);
+    nf_model_runner_set_device (r, &cp);
+    gboolean ran = nf_model_runner_ensure (r, &e);
+    const gchar *w = steps[i].want ? steps[i].want : expected_cpu_backend ();
+    m = nf_model_runner_current (r);
+    CHECK (ran && m && g_str_equal (m->backend_name, w), "precision=%s%s ran on %s (%s), "
+        "want %s", steps[i].p == NF_RUNNER_PRECISION_BF16 ? "bf16" : "fp32",
+        steps[i].no_bf16 ? " without native bf16" : "", m ? m->backend_name : "nothing",
+        e ? e->message : "", w);
+    g_clear_error (&e);
+    g_unsetenv ("NF_CPU_NO_BF16");
+  }
+  nf_model_runner_set_device (r, &c);
+  CHECK (nf_model_runner_ensure (r, &e), "auto again: %s", e ? e->message : "");
+  g_clear_error (&e);
+  m = nf_model_runner_current (r);
+
   /* device=cuda: an error saying why when CUDA is not usable */
   c.device = NF_RUNNER_DEVICE_CUDA;
   nf_model_runner_set_device (r, &c);
   gboolean ok = nf_model_runner_ensure (r, &e);
-  if (g_str_equal (want, "cpu")) {
+  if (g_str_has_prefix (want, "cpu")) {
     CHECK (!ok && g_error_matches (e, NF_RUNNER_ERROR, NF_RUNNER_ERROR_DEVICE)
         && strstr (e->message, "device=cuda"), "device=cuda without CUDA: %s",
         e ? e->message : "accepted");
