@@ -315,7 +315,8 @@ load_jpeg (const char *path, const guint8 *data, gsize len, GError **error)
 
 /* Returns a malloc()ed buffer (free with free()). */
 static unsigned char *
-encode_jpeg (const NfImage *img, const char *path, unsigned long *out_len, GError **error)
+encode_jpeg (const NfImage *img, const char *path, int quality, unsigned long *out_len,
+    GError **error)
 {
   struct jpeg_compress_struct cinfo;
   JpegErr err;
@@ -337,7 +338,7 @@ encode_jpeg (const NfImage *img, const char *path, unsigned long *out_len, GErro
   cinfo.input_components = 3;
   cinfo.in_color_space = JCS_RGB;
   jpeg_set_defaults (&cinfo);
-  jpeg_set_quality (&cinfo, 92, TRUE);
+  jpeg_set_quality (&cinfo, quality, TRUE);
   jpeg_start_compress (&cinfo, TRUE);
   while (cinfo.next_scanline < cinfo.image_height) {
     JSAMPROW row = img->rgb + (gsize) cinfo.next_scanline * img->width * 3;
@@ -350,6 +351,25 @@ encode_jpeg (const NfImage *img, const char *path, unsigned long *out_len, GErro
 }
 
 /* ---- entry points ---------------------------------------------------------------- */
+
+guint8 *
+nf_image_encode_jpeg (const NfImage *img, int quality, gsize *len, GError **error)
+{
+  if (!img || img->width <= 0 || img->height <= 0 || !img->rgb || quality < 1
+      || quality > 100) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "JPEG encoding: %s",
+        quality < 1 || quality > 100 ? "quality must be 1..100" : "no image");
+    return NULL;
+  }
+  unsigned long n = 0;
+  guint8 *buf = encode_jpeg (img, "in-memory JPEG", quality, &n, error);
+  if (!buf)
+    return NULL;
+  guint8 *copy = g_memdup2 (buf, n);    /* g_free-able; libjpeg allocated with malloc */
+  free (buf);
+  *len = n;
+  return copy;
+}
 
 static const guint8 png_magic[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
 
@@ -406,7 +426,7 @@ nf_image_save (const NfImage *img, const char *path, GError **error)
     len = png_buf->len;
   } else if (has_ext (path, ".jpg") || has_ext (path, ".jpeg")) {
     unsigned long jl = 0;
-    if (!(jpeg_buf = encode_jpeg (img, path, &jl, error)))
+    if (!(jpeg_buf = encode_jpeg (img, path, 92, &jl, error)))
       return FALSE;
     bytes = jpeg_buf;
     len = jl;

@@ -24,6 +24,8 @@ NfImage *nf_image_load (const char *path, GError **error);
 NfImage *nf_image_load_bytes (const guint8 *data, gsize len, const char *name,
     GError **error);
 gboolean nf_image_save (const NfImage *img, const char *path, GError **error);
+/* The image as JPEG bytes at quality 1..100 (g_free). */
+guint8 *nf_image_encode_jpeg (const NfImage *img, int quality, gsize *len, GError **error);
 NfImage *nf_image_new (int width, int height);
 void nf_image_free (NfImage *img);
 

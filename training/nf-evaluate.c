@@ -5,6 +5,8 @@
  *   nf-evaluate style MODEL.safetensors... [--data DIR] [--style-image IMG]
  *       [--style-size 256] [--size 256] [--layers relu1_2,relu2_2,relu3_3] [--csv FILE]
  *       [--save DIR]
+ *   nf-evaluate flicker MODEL.safetensors... [--clip DIR]... [--data DIR] [--frames 40]
+ *       [--size 384] [--noise 1.0] [--jpeg 90] [--csv FILE]
  *   common: --val-percent P --exclude NAME --lossnet PATH --backend B --max-images N
  *
  * What it does: picks the images — by default the validation split (FNV-1a name hash,
@@ -21,6 +23,13 @@
  *          of Gram MSEs, weights 1, over --layers) of the output and of the unstyled
  *          photo (the baseline), and both against the issue's bars (content <= 1.5e5,
  *          style <= baseline / 3).
+ *   flicker: the static flicker ratio and the warping error (definitions in nf-flicker.h)
+ *          of the model's 8-bit output: on each --clip (a folder of frames in name order,
+ *          e.g. from gst-launch ... ! pngenc ! multifilesink), else on synthetic static-
+ *          camera clips made from the first --max-images (3) held-out photos scaled to
+ *          --size on the long side (--frames frames, sensor noise of --noise levels,
+ *          JPEG at --jpeg quality); the warping error on the clips' first frames; the
+ *          issue's bars (network alone: ratio <= 2.0).
  * Definitions in nf-eval.h. --csv writes one row per model and image; --save writes the
  * outputs as PNG under DIR/<model name>/.
  * What it does not: train. Exit codes: 0 scored (whether or not a bar is met), 1 a file
@@ -35,8 +44,10 @@
 #include <string.h>
 
 #include "nf-dataset.h"
+#include "nf-engine.h"
 #include "nf-error.h"
 #include "nf-eval.h"
+#include "nf-flicker.h"
 #include "nf-image.h"
 #include "nf-recipe.h"
 #include "nf-resize.h"
@@ -57,7 +68,9 @@ psnr_bar (int scale)
 static char **opt_data, **opt_exclude, *opt_split, *opt_degrade, *opt_csv, *opt_save;
 static char *opt_style, *opt_layers, *opt_lossnet, *opt_backend;
 static int opt_val_percent = -1, opt_style_size = 0, opt_size = 256, opt_max = 0;
-static double opt_sigma = -1.0;
+static double opt_sigma = -1.0, opt_noise = 1.0;
+static char **opt_clip;
+static int opt_frames = 40, opt_jpeg = 90;
 
 static GOptionEntry entries[] = {
   {"data", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_data,
@@ -82,6 +95,14 @@ static GOptionEntry entries[] = {
       "VGG16 safetensors (default $NF_LOSSNET, else shared/data/lossnets/" LOSSNET_FILE ")",
       "PATH"},
   {"backend", 0, 0, G_OPTION_ARG_STRING, &opt_backend, "cpu|cpu-ref|... (auto)", "B"},
+  {"clip", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_clip,
+      "flicker: a folder of frames, in name order (repeatable; default: synthetic static "
+      "clips of held-out photos)", "DIR"},
+  {"frames", 0, 0, G_OPTION_ARG_INT, &opt_frames, "flicker: frames per clip (40)", "N"},
+  {"noise", 0, 0, G_OPTION_ARG_DOUBLE, &opt_noise,
+      "flicker: synthetic clips' sensor noise sigma in levels (1.0)", "S"},
+  {"jpeg", 0, 0, G_OPTION_ARG_INT, &opt_jpeg,
+      "flicker: synthetic clips' JPEG quality (90; 0: none)", "Q"},
   {"csv", 0, 0, G_OPTION_ARG_FILENAME, &opt_csv, "Per-image scores as CSV", "FILE"},
   {"save", 0, 0, G_OPTION_ARG_FILENAME, &opt_save, "Write the outputs under DIR/<model>/", "DIR"},
   {NULL}
@@ -415,10 +436,218 @@ eval_style (char **models, NfBackend *be, FILE *csv)
   return 0;
 }
 
+/* ---- flicker ---------------------------------------------------------------------- */
+
+typedef struct {
+  NfModel *m;
+  NfEngine *eng;
+} ModelFilter;
+
+/* The model on a 0..255 frame, its output rounded and clamped to 8 bit as the element
+ * delivers it (NfFrameFilter). */
+static gboolean
+model_filter (gpointer user, const float *in, int w, int h, float **out, int *ow, int *oh,
+    GError **error)
+{
+  ModelFilter *f = user;
+  NfModel *m = f->m;
+  NfShape s = { 1, 3, h, w };
+  size_t n = nf_shape_numel (s), no = n * m->scale * m->scale;
+  float *x = nf_alloc_floats (n), *y = nf_alloc_floats (no);
+  float a = (m->in_hi - m->in_lo) / 255.0f, b = 255.0f / (m->out_hi - m->out_lo);
+  for (size_t i = 0; i < n; i++)
+    x[i] = in[i] * a + m->in_lo;
+  gboolean ok = nf_engine_run_host (f->eng, x, s, y, error);
+  nf_free (x);
+  if (!ok) {
+    nf_free (y);
+    return FALSE;
+  }
+  for (size_t i = 0; i < no; i++)
+    y[i] = CLAMP (rintf ((y[i] - m->out_lo) * b), 0.0f, 255.0f);
+  *out = y;
+  *ow = w * m->scale;
+  *oh = h * m->scale;
+  return TRUE;
+}
+
+/* (3, h, w) -> the centred (3, h', w') crop with sides multiples of k. */
+static float *
+crop_to_multiple (const float *src, int w, int h, int k, int *cw, int *ch)
+{
+  *cw = w / k * k;
+  *ch = h / k * k;
+  int x0 = (w - *cw) / 2, y0 = (h - *ch) / 2;
+  float *d = nf_alloc_floats ((size_t) 3 * *cw * *ch);
+  for (int c = 0; c < 3; c++)
+    for (int y = 0; y < *ch; y++)
+      memcpy (d + ((size_t) c * *ch + y) * *cw, src + ((size_t) c * h + y0 + y) * w + x0,
+          sizeof (float) * *cw);
+  return d;
+}
+
+typedef struct {
+  char *name;
+  float **frames;
+  int n, w, h;
+} Clip;
+
+static void
+clip_clear (Clip *c)
+{
+  for (int i = 0; i < c->n; i++)
+    nf_free (c->frames[i]);
+  g_free (c->frames);
+  g_free (c->name);
+}
+
+/* A folder of frames in name order, at most --frames, cropped to multiples of k. */
+static gboolean
+clip_from_dir (const char *dir, int k, Clip *c, GError **error)
+{
+  GDir *d = g_dir_open (dir, 0, error);
+  if (!d)
+    return FALSE;
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  const char *e;
+  while ((e = g_dir_read_name (d)))
+    if (g_str_has_suffix (e, ".png") || g_str_has_suffix (e, ".jpg")
+        || g_str_has_suffix (e, ".jpeg"))
+      g_ptr_array_add (names, g_strdup (e));
+  g_dir_close (d);
+  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+  memset (c, 0, sizeof *c);
+  c->name = g_path_get_basename (dir);
+  c->frames = g_new0 (float *, MAX (names->len, 1));
+  gboolean ok = names->len >= 2;
+  if (!ok)
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "%s: fewer than 2 frames (PNG/JPEG)", dir);
+  for (guint i = 0; ok && i < names->len && c->n < opt_frames; i++) {
+    char *path = g_build_filename (dir, (char *) names->pdata[i], NULL);
+    int w, h;
+    float *f = nf_load_planar (path, &w, &h, error);
+    g_free (path);
+    if (!f || (c->n && (w / k * k != c->w || h / k * k != c->h))) {
+      if (f)
+        g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "%s: frames of different sizes", dir);
+      nf_free (f);
+      ok = FALSE;
+      break;
+    }
+    c->frames[c->n++] = crop_to_multiple (f, w, h, k, &c->w, &c->h);
+    nf_free (f);
+  }
+  g_ptr_array_free (names, TRUE);
+  if (!ok)
+    clip_clear (c);
+  return ok;
+}
+
+static int
+eval_flicker (char **models, NfBackend *be, FILE *csv)
+{
+  if (opt_frames < 2 || opt_noise < 0 || opt_jpeg < 0 || opt_jpeg > 100)
+    usage_error ("--frames >= 2, --noise >= 0, --jpeg 0..100");
+  GError *e = NULL;
+  if (csv)
+    fprintf (csv, "model,clip,input_change,output_change,ratio,warp_translate,warp_zoom\n");
+  for (int mi = 0; models[mi]; mi++) {
+    NfModel *m = nf_model_load (models[mi], &e);
+    if (!m)
+      fail (e);
+    int k = MAX (m->size_multiple, 1);
+    GArray *clips = g_array_new (FALSE, TRUE, sizeof (Clip));
+    for (int i = 0; opt_clip && opt_clip[i]; i++) {
+      Clip c;
+      if (!clip_from_dir (opt_clip[i], k, &c, &e))
+        fail (e);
+      g_array_append_val (clips, c);
+    }
+    if (!opt_clip) {            /* synthetic static clips of held-out photos */
+      NfRecipe *r = m->task == NF_TASK_STYLE ? model_recipe (m) : NULL;
+      NfDataset *ds = images_for (r, TRUE);
+      int n = MIN (nf_dataset_size (ds), opt_max > 0 ? opt_max : 3);
+      for (int i = 0; i < n; i++) {
+        int w, h, sw, sh;
+        float *p = nf_load_planar (nf_dataset_path (ds, i), &w, &h, &e);
+        if (!p)
+          fail (e);
+        nf_resize_fit (w, h, m->task == NF_TASK_STYLE ? opt_size : opt_size / 2, &sw, &sh);
+        float *small = nf_alloc_floats ((size_t) 3 * sw * sh);
+        nf_resize_planar (p, 3, h, w, small, sh, sw);
+        Clip c = { base_name (nf_dataset_path (ds, i)), NULL, opt_frames, 0, 0 };
+        float *cropped = crop_to_multiple (small, sw, sh, k, &c.w, &c.h);
+        c.frames = nf_flicker_static_clip (cropped, c.w, c.h, opt_frames, opt_noise, opt_jpeg,
+            1000 + i, &e);
+        if (!c.frames)
+          fail (e);
+        g_array_append_val (clips, c);
+        nf_free (cropped);
+        nf_free (small);
+        nf_free (p);
+      }
+      nf_dataset_free (ds);
+      nf_recipe_free (r);
+    }
+    const char *name = nf_model_get_metadata (m, "name");
+    name = name ? name : "model";
+    printf ("%s (%s): flicker on %u %s clips of %d frames (static: every channel changes by "
+        "< 2 levels)%s\n", models[mi], name, clips->len, opt_clip ? "given" : "synthetic "
+        "static-camera", opt_frames, opt_clip ? "" : "");
+    if (!opt_clip)
+      printf ("  synthetic: held-out photos at %d px long side, sensor noise sigma %.2g "
+          "levels, JPEG quality %d per frame\n", m->task == NF_TASK_STYLE ? opt_size
+          : opt_size / 2, opt_noise, opt_jpeg);
+    printf ("  %-26s %9s %8s %8s %8s | %10s %8s\n", "clip", "size", "in", "out", "ratio",
+        "warp-shift", "warp-zoom");
+    ModelFilter mf = { m, nf_engine_new (m, be, NULL) };
+    double sum_ratio = 0, sum_ws = 0, sum_wz = 0;
+    int n_wz = 0;
+    for (guint i = 0; i < clips->len; i++) {
+      Clip *c = &g_array_index (clips, Clip, i);
+      NfFlickerStatic st;
+      NfWarpScore ws;
+      if (!nf_flicker_static ((const float *const *) c->frames, c->n, c->w, c->h, 2.0,
+              model_filter, &mf, &st, &e)
+          || !nf_flicker_warp (c->frames[0], c->w, c->h, 16, model_filter, &mf, &ws, &e))
+        fail (e);
+      char size[32], zoom[32] = "-";
+      g_snprintf (size, sizeof size, "%dx%d", c->w, c->h);
+      if (ws.zoom_error >= 0)
+        g_snprintf (zoom, sizeof zoom, "%.3f", ws.zoom_error);
+      printf ("  %-26s %9s %8.3f %8.3f %8.2f | %10.3f %9s\n", c->name, size, st.input_change,
+          st.output_change, st.ratio, ws.translate_error, zoom);
+      if (csv)
+        fprintf (csv, "%s,%s,%.6f,%.6f,%.6f,%.6f,%.6f\n", name, c->name, st.input_change,
+            st.output_change, st.ratio, ws.translate_error, ws.zoom_error);
+      sum_ratio += st.ratio;
+      sum_ws += ws.translate_error;
+      if (ws.zoom_error >= 0) {
+        sum_wz += ws.zoom_error;
+        n_wz++;
+      }
+    }
+    if (clips->len) {
+      double r = sum_ratio / clips->len;
+      printf ("  %s: static flicker ratio %.2f (network alone, bar <= 2.0: %s), warping error "
+          "%.3f levels (shifts)", name, r, r <= 2.0 ? "met" : "NOT met", sum_ws / clips->len);
+      if (n_wz)
+        printf (", %.3f (zoom)", sum_wz / n_wz);
+      printf ("\n");
+    }
+    for (guint i = 0; i < clips->len; i++)
+      clip_clear (&g_array_index (clips, Clip, i));
+    g_array_free (clips, TRUE);
+    nf_engine_free (mf.eng);
+    nf_model_free (m);
+  }
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
-  GOptionContext *ctx = g_option_context_new ("sr|style MODEL... - score trained models on "
+  GOptionContext *ctx = g_option_context_new ("sr|style|flicker MODEL... - score trained models on "
       "held-out images");
   g_option_context_add_main_entries (ctx, entries, NULL);
   GError *e = NULL;
@@ -426,10 +655,11 @@ main (int argc, char **argv)
     usage_error ("%s", e->message);
   g_option_context_free (ctx);
   if (argc < 3)
-    usage_error ("give the task (sr or style) and at least one model file");
+    usage_error ("give the task (sr, style or flicker) and at least one model file");
   const char *task = argv[1];
-  if (!g_str_equal (task, "sr") && !g_str_equal (task, "style"))
-    usage_error ("unknown task \"%s\" (sr or style)", task);
+  if (!g_str_equal (task, "sr") && !g_str_equal (task, "style") && !g_str_equal (task,
+          "flicker"))
+    usage_error ("unknown task \"%s\" (sr, style or flicker)", task);
   if (opt_size < 16)
     usage_error ("--size %d: at least 16", opt_size);
   NfBackend *be = nf_backend_new (opt_backend && !g_str_equal (opt_backend, "auto")
@@ -441,8 +671,9 @@ main (int argc, char **argv)
     fprintf (stderr, "nf-evaluate: cannot write %s: %s\n", opt_csv, g_strerror (errno));
     return 1;
   }
-  int rc = g_str_equal (task, "sr") ? eval_sr (argv + 2, be, csv) : eval_style (argv + 2, be,
-      csv);
+  int rc = g_str_equal (task, "sr") ? eval_sr (argv + 2, be, csv)
+      : g_str_equal (task, "flicker") ? eval_flicker (argv + 2, be, csv)
+      : eval_style (argv + 2, be, csv);
   if (csv)
     fclose (csv);
   nf_backend_free (be);
