@@ -14,6 +14,8 @@
  * an odd-sized image): HR cropped top-left to a multiple of the scale, LR = bicubic
  * downscale rounded to 8 bit, baseline = bicubic upscale rounded, PSNR-Y with shave =
  * scale - rebuilt here step by step from the parts tested above; blur-bicubic differs.
+ * The video degradation: no noise and no JPEG is bicubic; draws repeat with the seed and
+ * change with it; JPEG error grows as the quality falls; bad ranges are errors.
  * Does not: test datasets (test-train-data.c) or networks.
  */
 #include <math.h>
@@ -246,6 +248,66 @@ test_by_hand (void)
   nf_free (dst);
 }
 
+static double
+mse (const float *a, const float *b, size_t n)
+{
+  double s = 0;
+  for (size_t i = 0; i < n; i++)
+    s += ((double) a[i] - b[i]) * ((double) a[i] - b[i]);
+  return s / n;
+}
+
+/* The video degradation: bicubic, then seeded noise and JPEG. */
+static void
+test_video_degradation (void)
+{
+  int h = 64, w = 96, s = 2;
+  size_t nl = (size_t) 3 * (h / s) * (w / s);
+  float *hr = nf_alloc_floats ((size_t) 3 * h * w), *bic = nf_alloc_floats (nl);
+  float *a = nf_alloc_floats (nl), *b = nf_alloc_floats (nl);
+  make_img (hr, 1, h, w);       /* grey (JPEG's 4:2:0 chroma would dominate the error) */
+  memcpy (hr + (size_t) h * w, hr, sizeof (float) * h * w);
+  memcpy (hr + (size_t) 2 * h * w, hr, sizeof (float) * h * w);
+  GError *err = NULL;
+  NfDegrade d0 = { NF_DEGRADE_BICUBIC, 1.0, s };
+  CHECK (nf_degrade_planar (&d0, hr, 3, h, w, bic, &err), "bicubic");
+  NfDegrade v = { NF_DEGRADE_VIDEO, 1.0, s, 0.0, 0, 0, 1 };
+  CHECK (nf_degrade_planar (&v, hr, 3, h, w, a, &err) && mse (a, bic, nl) == 0.0,
+      "video without noise and JPEG is bicubic");
+  v = (NfDegrade) { NF_DEGRADE_VIDEO, 1.0, s, 2.0, 40, 90, 7 };
+  CHECK (nf_degrade_planar (&v, hr, 3, h, w, a, &err)
+      && nf_degrade_planar (&v, hr, 3, h, w, b, &err) && mse (a, b, nl) == 0.0,
+      "the same seed, the same LR");
+  gboolean rounded = TRUE;
+  for (size_t i = 0; i < nl; i++)
+    rounded = rounded && a[i] == rintf (a[i]) && a[i] >= 0 && a[i] <= 255;
+  CHECK (rounded, "video LR values are 8-bit integers");
+  v.seed = 8;
+  CHECK (nf_degrade_planar (&v, hr, 3, h, w, b, &err) && mse (a, b, nl) > 0.0,
+      "another seed, another draw");
+  double e_q[2];
+  int q[2] = { 95, 20 };
+  for (int k = 0; k < 2; k++) {
+    v = (NfDegrade) { NF_DEGRADE_VIDEO, 1.0, s, 0.0, q[k], q[k], 1 };
+    CHECK (nf_degrade_planar (&v, hr, 3, h, w, a, &err), "JPEG %d", q[k]);
+    e_q[k] = mse (a, bic, nl);
+  }
+  CHECK (e_q[0] > 0 && e_q[0] < 4.0 && e_q[1] > 2 * e_q[0], "JPEG error grows as quality "
+      "falls: MSE %.3f at 95, %.3f at 20", e_q[0], e_q[1]);
+  printf ("video degradation: MSE against bicubic %.3f (JPEG 95), %.3f (JPEG 20)\n", e_q[0],
+      e_q[1]);
+  v = (NfDegrade) { NF_DEGRADE_VIDEO, 1.0, s, 0.0, 90, 40, 1 };
+  CHECK (!nf_degrade_planar (&v, hr, 3, h, w, a, &err) && err, "a reversed quality range");
+  g_clear_error (&err);
+  NfDegradeKind k;
+  CHECK (nf_degrade_kind_from_name ("video", &k) && k == NF_DEGRADE_VIDEO
+      && g_str_equal (nf_degrade_kind_name (k), "video"), "video by name");
+  nf_free (hr);
+  nf_free (bic);
+  nf_free (a);
+  nf_free (b);
+}
+
 static void
 round_all (float *v, size_t n)
 {
@@ -323,6 +385,7 @@ main (void)
   test_reference (text);
   test_by_hand ();
   test_protocol (dir ? dir : "tests/data");
+  test_video_degradation ();
   g_free (text);
   g_free (path);
   if (failures) {

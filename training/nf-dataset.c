@@ -554,7 +554,9 @@ nf_dataset_make_batch (NfDataset *ds, const NfBatchSpec *spec, guint64 index, GE
     nf_rng_seed (&rng, derive_seed (spec->seed, 2, p));
     crop_sample (img, spec, &rng, b->hr + per * i);
     nf_image_free (img);
-    if (b->lr && !nf_degrade_planar (&spec->degrade, b->hr + per * i, 3, crop, crop,
+    NfDegrade dg = spec->degrade;       /* video's noise/JPEG draw: this sample's own */
+    dg.seed = derive_seed (spec->seed, 3, p);
+    if (b->lr && !nf_degrade_planar (&dg, b->hr + per * i, 3, crop, crop,
             b->lr + (size_t) 3 * b->lr_size * b->lr_size * i, error)) {
       nf_batch_free (b);
       return NULL;

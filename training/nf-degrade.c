@@ -1,9 +1,10 @@
-/* nf-degrade.c — Gaussian blur and the blur + bicubic-downscale degradation.
+/* nf-degrade.c — the SR degradations of nf-degrade.h: Gaussian blur, bicubic downscale,
+ * and video's noise + JPEG.
  *
  * What it does: a separable Gaussian (double accumulation, mirrored borders as in
  * nf-resample.c), then nf_resample_planar with the bicubic kernel, then rounding and
- * clamping to 8-bit values.
- * What it does not: random degradations (noise, JPEG), or anything about crops.
+ * clamping to 8-bit values; for video, seeded noise and a JPEG round trip (nf-image).
+ * What it does not: anything about crops.
  */
 #include "nf-degrade.h"
 
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "nf-error.h"
+#include "nf-image.h"
 #include "nf-resample.h"
 #include "nf-tensor.h"
 
@@ -80,10 +82,38 @@ nf_degrade_planar (const NfDegrade *d, const float *hr, int c, int h, int w, flo
   }
   size_t n = (size_t) c * (h / s) * (w / s);
   nf_resample_planar (src, c, h, w, lr, h / s, w / s, NF_FILTER_BICUBIC);
-  for (size_t i = 0; i < n; i++)
-    lr[i] = CLAMP (rintf (lr[i]), 0.0f, 255.0f);
   nf_free (blurred);
-  return TRUE;
+  if (d->kind != NF_DEGRADE_VIDEO) {
+    for (size_t i = 0; i < n; i++)
+      lr[i] = CLAMP (rintf (lr[i]), 0.0f, 255.0f);
+    return TRUE;
+  }
+  if (c != 3 || d->noise < 0 || d->jpeg_min < 0 || d->jpeg_max > 100
+      || d->jpeg_min > d->jpeg_max || (d->jpeg_min == 0 && d->jpeg_max != 0)) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "video degradation: 3 channels, noise "
+        ">= 0 and a JPEG quality range within 1..100 (or 0..0: none)");
+    return FALSE;
+  }
+  NfRng rng;
+  nf_rng_seed (&rng, d->seed ^ 0x5f3759dfu);
+  double sigma = d->noise * nf_rng_uniform (&rng);
+  int q = d->jpeg_min + (int) (nf_rng_uniform (&rng) * (d->jpeg_max - d->jpeg_min + 1));
+  q = MIN (q, d->jpeg_max);
+  for (size_t i = 0; i < n; i++)
+    lr[i] = CLAMP (rintf (lr[i] + (float) sigma * nf_rng_normal (&rng)), 0.0f, 255.0f);
+  if (q == 0)
+    return TRUE;
+  NfImage *img = nf_image_new (w / s, h / s);
+  nf_image_from_planar (img, lr, 0.0f, 255.0f);
+  gsize len = 0;
+  guint8 *jpg = nf_image_encode_jpeg (img, q, &len, error);
+  NfImage *dec = jpg ? nf_image_load_bytes (jpg, len, "video degradation", error) : NULL;
+  if (dec)
+    nf_image_to_planar (dec, lr, 0.0f, 255.0f);
+  g_free (jpg);
+  nf_image_free (dec);
+  nf_image_free (img);
+  return dec != NULL;
 }
 
 gboolean
@@ -93,6 +123,8 @@ nf_degrade_kind_from_name (const char *name, NfDegradeKind *out)
     *out = NF_DEGRADE_BICUBIC;
   else if (g_str_equal (name, "blur-bicubic"))
     *out = NF_DEGRADE_BLUR_BICUBIC;
+  else if (g_str_equal (name, "video"))
+    *out = NF_DEGRADE_VIDEO;
   else
     return FALSE;
   return TRUE;
@@ -101,5 +133,6 @@ nf_degrade_kind_from_name (const char *name, NfDegradeKind *out)
 const char *
 nf_degrade_kind_name (NfDegradeKind k)
 {
-  return k == NF_DEGRADE_BLUR_BICUBIC ? "blur-bicubic" : "bicubic";
+  return k == NF_DEGRADE_BLUR_BICUBIC ? "blur-bicubic" : k == NF_DEGRADE_VIDEO ? "video"
+      : "bicubic";
 }

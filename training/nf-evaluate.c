@@ -68,9 +68,9 @@ psnr_bar (int scale)
 static char **opt_data, **opt_exclude, *opt_split, *opt_degrade, *opt_csv, *opt_save;
 static char *opt_style, *opt_layers, *opt_lossnet, *opt_backend;
 static int opt_val_percent = -1, opt_style_size = 0, opt_size = 256, opt_max = 0;
-static double opt_sigma = -1.0, opt_noise = 1.0;
+static double opt_sigma = -1.0, opt_noise = -1.0;
 static char **opt_clip;
-static int opt_frames = 40, opt_jpeg = 90;
+static int opt_frames = 40, opt_jpeg = -1;
 
 static GOptionEntry entries[] = {
   {"data", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_data,
@@ -81,7 +81,7 @@ static GOptionEntry entries[] = {
   {"exclude", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_exclude, "Leave out this name", "NAME"},
   {"max-images", 0, 0, G_OPTION_ARG_INT, &opt_max, "Score at most N images (0: all)", "N"},
   {"degrade", 0, 0, G_OPTION_ARG_STRING, &opt_degrade,
-      "sr: bicubic (the standard protocol; default) | blur-bicubic | as-trained", "D"},
+      "sr: bicubic (the standard protocol; default) | blur-bicubic | video | as-trained", "D"},
   {"blur-sigma", 0, 0, G_OPTION_ARG_DOUBLE, &opt_sigma,
       "sr: blur-bicubic's Gaussian sigma (as trained, else 1)", "S"},
   {"style-image", 0, 0, G_OPTION_ARG_FILENAME, &opt_style,
@@ -100,9 +100,11 @@ static GOptionEntry entries[] = {
       "clips of held-out photos)", "DIR"},
   {"frames", 0, 0, G_OPTION_ARG_INT, &opt_frames, "flicker: frames per clip (40)", "N"},
   {"noise", 0, 0, G_OPTION_ARG_DOUBLE, &opt_noise,
-      "flicker: synthetic clips' sensor noise sigma in levels (1.0)", "S"},
+      "flicker: synthetic clips' sensor noise sigma in levels (1.0); sr video: the largest "
+      "noise sigma (as trained, else 2)", "S"},
   {"jpeg", 0, 0, G_OPTION_ARG_INT, &opt_jpeg,
-      "flicker: synthetic clips' JPEG quality (90; 0: none)", "Q"},
+      "flicker: synthetic clips' JPEG quality (90; 0: none); sr video: one JPEG quality (as "
+      "trained: a range, else 40..90)", "Q"},
   {"csv", 0, 0, G_OPTION_ARG_FILENAME, &opt_csv, "Per-image scores as CSV", "FILE"},
   {"save", 0, 0, G_OPTION_ARG_FILENAME, &opt_save, "Write the outputs under DIR/<model>/", "DIR"},
   {NULL}
@@ -220,9 +222,12 @@ eval_sr (char **models, NfBackend *be, FILE *csv)
     else if (as_trained)
       usage_error ("--degrade as-trained: %s has no training recipe", models[mi]);
     else if (opt_degrade && !nf_degrade_kind_from_name (opt_degrade, &d.kind))
-      usage_error ("--degrade %s: bicubic, blur-bicubic or as-trained", opt_degrade);
+      usage_error ("--degrade %s: bicubic, blur-bicubic, video or as-trained", opt_degrade);
     if (opt_sigma >= 0)
       d.sigma = opt_sigma;
+    d.noise = opt_noise >= 0 ? opt_noise : r ? r->video_noise : 2.0;
+    d.jpeg_min = opt_jpeg >= 0 ? opt_jpeg : r ? r->video_jpeg_min : 40;
+    d.jpeg_max = opt_jpeg >= 0 ? opt_jpeg : r ? r->video_jpeg_max : 90;
     NfDataset *ds = images_for (r, FALSE);
     const char *name = nf_model_get_metadata (m, "name");
     name = name ? name : "model";
@@ -234,8 +239,11 @@ eval_sr (char **models, NfBackend *be, FILE *csv)
     printf ("  HR cropped to a multiple of %d, LR = ", m->scale);
     if (d.kind == NF_DEGRADE_BLUR_BICUBIC)
       printf ("Gaussian blur sigma %g, then ", d.sigma);
-    printf ("antialiased bicubic downscale (MATLAB imresize) rounded to 8 bit;\n"
-        "  PSNR/SSIM on Y (BT.601), %d border pixels shaved\n", m->scale);
+    printf ("antialiased bicubic downscale (MATLAB imresize) rounded to 8 bit");
+    if (d.kind == NF_DEGRADE_VIDEO)
+      printf (", Gaussian noise of sigma in [0, %g] levels and JPEG quality %d..%d (per image, "
+          "seeded)", d.noise, d.jpeg_min, d.jpeg_max);
+    printf (";\n  PSNR/SSIM on Y (BT.601), %d border pixels shaved\n", m->scale);
     printf ("  %-24s %9s  %7s %6s | %7s %6s | %7s %6s\n", "image", "size", "PSNR-Y", "SSIM",
         "bicubic", "SSIM", "lanczos", "SSIM");
     NfSrScores mean = { 0 };
@@ -246,6 +254,7 @@ eval_sr (char **models, NfBackend *be, FILE *csv)
       int w, h;
       float *hr = nf_load_planar (nf_dataset_path (ds, i), &w, &h, &e);
       NfSrScores s;
+      d.seed = 7919u * (guint64) (i + 1);       /* the video draw of this image */
       float *out = NULL;
       if (!hr || !nf_eval_sr_image (m, be, &d, hr, w, h, &s, opt_save ? &out : NULL, &e)) {
         fprintf (stderr, "nf-evaluate: skipping %s: %s\n", nf_dataset_path (ds, i), e->message);
@@ -546,8 +555,12 @@ clip_from_dir (const char *dir, int k, Clip *c, GError **error)
 static int
 eval_flicker (char **models, NfBackend *be, FILE *csv)
 {
-  if (opt_frames < 2 || opt_noise < 0 || opt_jpeg < 0 || opt_jpeg > 100)
-    usage_error ("--frames >= 2, --noise >= 0, --jpeg 0..100");
+  if (opt_noise < 0)
+    opt_noise = 1.0;
+  if (opt_jpeg < 0)
+    opt_jpeg = 90;
+  if (opt_frames < 2 || opt_jpeg > 100)
+    usage_error ("--frames >= 2, --jpeg 0..100");
   GError *e = NULL;
   if (csv)
     fprintf (csv, "model,clip,input_change,output_change,ratio,warp_translate,warp_zoom\n");

@@ -109,9 +109,16 @@ static const Field fields[] = {
       "sr: pixel MSE weight, 0..255 units (from --loss)", "W"},
   {"degrade", F_STR, OFF (degrade), G_RECIPE,
       "sr: bicubic (antialiased, MATLAB imresize: the standard benchmark degradation; default) | "
-      "blur-bicubic (Gaussian sigma, then bicubic; Johnson)", "D"},
+      "blur-bicubic (Gaussian sigma, then bicubic; Johnson) | video (bicubic, noise, JPEG)",
+      "D"},
   {"blur-sigma", F_DOUBLE, OFF (blur_sigma), G_RECIPE, "sr: blur-bicubic's Gaussian sigma in HR pixels (1)",
       "S"},
+  {"video-noise", F_DOUBLE, OFF (video_noise), G_RECIPE,
+      "sr video degradation: largest Gaussian noise sigma, levels (2)", "S"},
+  {"video-jpeg-min", F_INT, OFF (video_jpeg_min), G_RECIPE,
+      "sr video degradation: lowest JPEG quality (40)", "Q"},
+  {"video-jpeg-max", F_INT, OFF (video_jpeg_max), G_RECIPE,
+      "sr video degradation: highest JPEG quality (90)", "Q"},
   {"bn-stats", F_STR, OFF (bn_stats), G_RECIPE,
       "sr-johnson batch norm statistics: data (from the first batch, then frozen) | unit",
       "S"},
@@ -234,6 +241,9 @@ nf_recipe_new (const char *task, GError **error)
   r->pixel_weight = style ? 0.0 : -1.0;
   r->degrade = g_strdup ("bicubic");
   r->blur_sigma = 1.0;
+  r->video_noise = 2.0;
+  r->video_jpeg_min = 40;
+  r->video_jpeg_max = 90;
   r->bn_stats = g_strdup ("data");
   r->backend = g_strdup ("auto");
   r->device = g_strdup ("auto");
@@ -337,7 +347,7 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
   static const char *const modes[] = { "short", "native", NULL };
   static const char *const anneals[] = { "none", "step", "cosine", NULL };
   static const char *const losses[] = { "perceptual", "pixel", "mix", NULL };
-  static const char *const degrades[] = { "blur-bicubic", "bicubic", NULL };
+  static const char *const degrades[] = { "blur-bicubic", "bicubic", "video", NULL };
   static const char *const bnstats[] = { "data", "unit", NULL };
   static const char *const pools[] = { "max", "avg", NULL };
 
@@ -395,7 +405,11 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
     if (!one_of (r->loss, losses))
       return bad (error, "--loss %s: perceptual, pixel or mix", r->loss);
     if (!one_of (r->degrade, degrades))
-      return bad (error, "--degrade %s: blur-bicubic or bicubic", r->degrade);
+      return bad (error, "--degrade %s: bicubic, blur-bicubic or video", r->degrade);
+    if (r->video_noise < 0 || r->video_jpeg_min < 1 || r->video_jpeg_max > 100
+        || r->video_jpeg_min > r->video_jpeg_max)
+      return bad (error, "--video-noise >= 0 and 1 <= --video-jpeg-min <= --video-jpeg-max "
+          "<= 100");
     gboolean pix = g_str_equal (r->loss, "pixel"), mix = g_str_equal (r->loss, "mix");
     if (r->pixel_weight < 0)
       r->pixel_weight = pix || mix ? 1.0 : 0.0;

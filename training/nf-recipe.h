@@ -70,6 +70,8 @@ typedef struct {
   double pixel_weight;          /* < 0: from --loss */
   char *degrade;                /* bicubic | blur-bicubic */
   double blur_sigma;
+  double video_noise;           /* video degradation: largest noise sigma (levels) */
+  int video_jpeg_min, video_jpeg_max;   /* video degradation: JPEG quality range */
   char *bn_stats;               /* data | unit */
   char *name, *license;
   char *init;                   /* weight file whose tensors start the run (fine-tuning) */

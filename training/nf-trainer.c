@@ -100,6 +100,9 @@ make_spec (NfTrainer *t, GError **error)
   if (!t->style) {
     s.degrade.scale = r->scale;
     s.degrade.sigma = r->blur_sigma;
+    s.degrade.noise = r->video_noise;
+    s.degrade.jpeg_min = r->video_jpeg_min;
+    s.degrade.jpeg_max = r->video_jpeg_max;
     nf_degrade_kind_from_name (r->degrade, &s.degrade.kind);
   }
   t->spec = s;
