@@ -1,0 +1,47 @@
+/* nf-stability.h — the temporal stability term of style training (issue 14), without
+ * optical flow.
+ *
+ * For a batch of crops x (N, 3, H, W) in 0..255 the trainer also runs the network on
+ * x' = T(x) + n, where T is a small random integer translation (|dx|, |dy| <= max_shift,
+ * the uncovered border filled by reflection) and n Gaussian noise of a sigma drawn in
+ * [0, max_noise] levels (sensor and compression noise of a static camera), and adds
+ *     L_stab = weight * mean over the valid pixels of (f(x') - T(f(x)))^2
+ * (0..255 units; valid = pixels whose source under T lies in the image, farther than
+ * `margin` from every border). Its gradient reaches both outputs: f(x') is pulled
+ * towards the shifted f(x) and f(x) towards the unshifted f(x') - Gupta et al. 2017
+ * ("Characterizing and improving stability in neural style transfer"), Wang et al. 2020
+ * ("Consistent video style transfer via compound regularization"): a network that
+ * commutes with small motions and ignores noise does not flicker on video.
+ * One draw per crop, from a seed, so a resumed run repeats it.
+ *
+ * What it does not: run networks (nf-trainer.c does, on the doubled batch), or rotate
+ * and zoom (translations and noise only).
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "nf-tensor.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  int dx, dy;                   /* T(x)(y, x) = x(y - dy, x - dx) */
+  float sigma;                  /* noise sigma, levels */
+  guint64 noise_seed;
+} NfStabilityDraw;
+
+/* One draw per crop: shifts in [-max_shift, max_shift] (not both 0 when max_shift > 0),
+ * sigma in [0, max_noise]. */
+void nf_stability_draw (guint64 seed, int max_shift, double max_noise, NfStabilityDraw *d);
+
+/* x (3, h, w) -> out (3, h, w) = T(x) + n, rounded and clamped to 0..255 as a frame. */
+void nf_stability_input (const float *x, int h, int w, const NfStabilityDraw *d, float *out);
+
+/* The term for one crop: mean of (y2 - T(y1))^2 over the valid pixels (see above), times
+ * weight; with dy1/dy2 non-NULL, ADDS its gradient (weight included) to them. Returns
+ * the unweighted mean (0 when no pixel is valid). y1, y2: (3, h, w), 0..255 units. */
+double nf_stability_loss (const float *y1, const float *y2, int h, int w,
+    const NfStabilityDraw *d, int margin, double weight, float *dy1, float *dy2);
+
+G_END_DECLS
