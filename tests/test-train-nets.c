@@ -20,7 +20,10 @@
  *   - the exported weight file loads with nf_model_load, carries the recipe in its
  *     "training" metadata, and runs to the same output as the network in training;
  *   - recipe JSON round trip, learning-rate schedule values, clear errors for a fresh run
- *     over an existing checkpoint and for a weight file given as a checkpoint.
+ *     over an existing checkpoint and for a weight file given as a checkpoint;
+ *   - the training devices (nf-train-device.h): the table each backend gets, the entries
+ *     a table must have, --gpus refused on the CPU, and on a machine without a usable
+ *     GPU --device cuda refused with the reason that auto gives for its CPU fallback.
  * Does not: test data loading (test-train-data.c) or long runs.
  */
 #include <glib/gstdio.h>
@@ -35,6 +38,7 @@
 #include "nf-error.h"
 #include "nf-image.h"
 #include "nf-recipe.h"
+#include "nf-train-device.h"
 #include "nf-trainer.h"
 #include "nf-trainnet.h"
 #include "nf-vgg.h"
@@ -563,12 +567,75 @@ test_recipe (void)
   nf_recipe_free (r2);
 }
 
+/* The entries every table must have (the others are optional). */
+static gboolean
+has_required (const NfTrainDevice *d)
+{
+  return d->name && d->backends[0] && d->net_backward && d->net_weights_updated
+      && d->trainer_setup && d->batch_losses && d->optimiser_step
+      && (!d->pixopt_init || (d->pixopt_eval && d->pixopt_free));
+}
+
+static void
+test_devices (void)
+{
+  GError *e = NULL;
+  const char *cpu[2] = { "cpu", "cpu-ref" };
+  for (int i = 0; i < 2; i++) {
+    NfBackend *be = nf_backend_new (cpu[i], &e);
+    CHECK (be && nf_train_device_for (be, &e) == &nf_train_device_cpu,
+        "backend %s: not the cpu training device (%s)", cpu[i], e ? e->message : "");
+    g_clear_error (&e);
+    nf_backend_free (be);
+  }
+  CHECK (has_required (&nf_train_device_cpu), "the cpu table lacks a required entry");
+  CHECK (!nf_train_device_for_name ("no-such-backend") && !nf_train_device_for_name (NULL),
+      "a training device for an unknown backend");
+#ifdef NF_HAVE_CUDA_TRAIN
+  CHECK (nf_train_device_for_name ("cuda") == &nf_train_device_cuda
+      && nf_train_device_for_name ("cuda-fp16") == &nf_train_device_cuda
+      && has_required (&nf_train_device_cuda), "the cuda table is not complete");
+#else
+  CHECK (!nf_train_device_for_name ("cuda"), "a cuda training device without training/cuda");
+#endif
+
+  /* --gpus is data parallelism on GPUs: a clear refusal on the CPU */
+  NfRecipe *r = recipe ("sr", "sr-subpixel", 2, "gpus");
+  r->gpus = 2;
+  NfTrainer *t = nf_recipe_finalize (r, &e) ? nf_trainer_new (r, NULL, &e) : NULL;
+  CHECK (!t && e && strstr (e->message, "--gpus 2 needs the GPU"),
+      "--gpus 2 on the CPU: %s", e ? e->message : "accepted");
+  g_clear_error (&e);
+  nf_trainer_free (t);
+  nf_recipe_free (r);
+
+  /* without a usable GPU: --device cuda refused, auto on the CPU saying the same why */
+  const char *b = nf_trainer_choose_backend ("cuda", NULL, NULL, &e);
+  if (b) {
+    printf ("(a GPU is usable here: the refusal of --device cuda is not checked)\n");
+  } else {
+    const char *why = e && g_str_has_prefix (e->message, "--device cuda: ")
+        ? e->message + strlen ("--device cuda: ") : NULL;
+    char *note = NULL;
+    b = nf_trainer_choose_backend ("auto", "auto", &note, NULL);
+    CHECK (why && b && g_str_equal (b, nf_trainer_pick_backend ("auto")) && note
+        && strstr (note, why), "device auto without a GPU: %s, note \"%s\", error \"%s\"",
+        b ? b : "no backend", note ? note : "", e ? e->message : "");
+    g_free (note);
+  }
+  g_clear_error (&e);
+  b = nf_trainer_choose_backend ("cpu", "cuda", NULL, &e);
+  CHECK (!b && e, "--device cpu --backend cuda accepted");
+  g_clear_error (&e);
+}
+
 int
 main (void)
 {
   if (!make_fixtures ())
     return 1;
   test_recipe ();
+  test_devices ();
   test_bn_gradients ("cpu-ref");
   const char *fast = nf_trainer_pick_backend ("auto");
   if (!g_str_equal (fast, "cpu-ref"))

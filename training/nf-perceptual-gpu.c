@@ -1,5 +1,7 @@
 /* nf-perceptual-gpu.c — the perceptual losses on a CUDA backend (see nf-perceptual.h):
- * device images in, device gradient out, loss values to the host.
+ * device images in, device gradient out, loss values to the host. The perceptual_*
+ * entries of the CUDA training device and nf_perceptual_eval_device
+ * (nf-train-device-cuda.h); built only with NF_HAVE_CUDA_TRAIN.
  *
  * What it does: per evaluation, on the backend's stream: the content images
  * preprocessed into the VGG input and run, the content layer copied as the target;
@@ -12,107 +14,113 @@
  * the host by nf_perceptual_set_style, uploaded here).
  */
 #include "nf-perceptual-private.h"
+#include "nf-train-device-cuda.h"
 
 #include "nf-error.h"
 
-gboolean
-nf_perceptual_on_gpu (const NfPerceptual *p)
-{
-  return p->gpu;
-}
+struct NfPerceptualDeviceState {
+  NfCudaTrain *ct;              /* own: loss kernels on the backend's stream */
+  float loss_scale;             /* loss gradients are seeded times this */
+  NfShape dplanned;             /* batch shape the device buffers are sized for */
+  float *d_x32, *d_dx32;        // (N, 3, H, W) fp32 staging for cuda-fp16
+  float *d_gram[NF_PERCEPTUAL_MAX_LAYERS];      // (C, C) style targets on the device
+  /* per loss layer (p->layers), fp32 NCHW of its shape: the content target; cuda-fp16
+   * activation and gradient copies */
+  float *d_target[NF_PERCEPTUAL_MAX_LAYERS + 1];
+  float *d_act32[NF_PERCEPTUAL_MAX_LAYERS + 1];
+  float *d_grad32[NF_PERCEPTUAL_MAX_LAYERS + 1];
+};
 
 void
 nf_perceptual_set_loss_scale (NfPerceptual *p, float scale)
 {
-  p->loss_scale = scale;
+  if (p->dstate)
+    p->dstate->loss_scale = scale;
 }
 
 static void
 free_device (NfPerceptual *p)
 {
-  nf_gpu_free (p->be, p->d_x32);
-  nf_gpu_free (p->be, p->d_dx32);
-  p->d_x32 = p->d_dx32 = NULL;
+  NfPerceptualDeviceState *ds = p->dstate;
+  nf_gpu_free (p->be, ds->d_x32);
+  nf_gpu_free (p->be, ds->d_dx32);
+  ds->d_x32 = ds->d_dx32 = NULL;
   for (int i = 0; i < p->n_layers; i++) {
-    LossLayer *l = &p->layers[i];
-    nf_gpu_free (p->be, l->d_target);
-    nf_gpu_free (p->be, l->d_act32);
-    nf_gpu_free (p->be, l->d_grad32);
-    l->d_target = l->d_act32 = l->d_grad32 = NULL;
+    nf_gpu_free (p->be, ds->d_target[i]);
+    nf_gpu_free (p->be, ds->d_act32[i]);
+    nf_gpu_free (p->be, ds->d_grad32[i]);
+    ds->d_target[i] = ds->d_act32[i] = ds->d_grad32[i] = NULL;
   }
-  p->dplanned = (NfShape) { 0, 0, 0, 0 };
+  ds->dplanned = (NfShape) { 0, 0, 0, 0 };
 }
 
 void
 nf_perceptual_gpu_free (NfPerceptual *p)
 {
-  if (!p->gpu)
+  NfPerceptualDeviceState *ds = p->dstate;
+  if (!ds)
     return;
   free_device (p);
-  for (int i = 0; i < NF_PERCEPTUAL_MAX_LAYERS; i++) {
-    nf_gpu_free (p->be, p->d_gram[i]);
-    p->d_gram[i] = NULL;
-  }
-#ifdef NF_HAVE_CUDA_TRAIN
-  if (p->ct)
-    nf_cuda_train_free (p->ct);
-#endif
-  p->ct = NULL;
+  for (int i = 0; i < NF_PERCEPTUAL_MAX_LAYERS; i++)
+    nf_gpu_free (p->be, ds->d_gram[i]);
+  if (ds->ct)
+    nf_cuda_train_free (ds->ct);
+  g_free (ds);
+  p->dstate = NULL;
 }
 
 gboolean
 nf_perceptual_gpu_init (NfPerceptual *p, GError **error)
 {
-  p->gpu = TRUE;
-#ifdef NF_HAVE_CUDA_TRAIN
-  p->ct = nf_cuda_train_new (p->be, error);
-  return p->ct != NULL;
-#else
-  g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
-      "perceptual losses on %s need the GPU training kernels (training/cuda), which this "
-      "build does not have", p->be->iface->name);
-  return FALSE;
-#endif
+  p->dstate = g_new0 (NfPerceptualDeviceState, 1);
+  p->dstate->loss_scale = 1.0f;
+  p->dstate->ct = nf_cuda_train_new (p->be, error);
+  return p->dstate->ct != NULL;
 }
 
 gboolean
-nf_perceptual_gpu_set_gram (NfPerceptual *p, int k, size_t n, GError **error)
+nf_perceptual_gpu_set_gram (NfPerceptual *p, int k, GError **error)
 {
-  nf_gpu_free (p->be, p->d_gram[k]);
-  if (!(p->d_gram[k] = nf_gpu_alloc_floats (p->be, n, error)))
+  NfPerceptualDeviceState *ds = p->dstate;
+  size_t n = 0;                 /* C * C of the layer that style term k reads */
+  for (int i = 0; i < p->n_layers; i++)
+    for (int j = 0; j < p->layers[i].n_style; j++)
+      if (p->layers[i].style_idx[j] == k)
+        n = (size_t) p->layers[i].shape.c * p->layers[i].shape.c;
+  nf_gpu_free (p->be, ds->d_gram[k]);
+  if (!(ds->d_gram[k] = nf_gpu_alloc_floats (p->be, n, error)))
     return FALSE;
   /* the host target is pageable and lives on: wait for the copy anyway, so that a
    * later nf_perceptual_set_style cannot overwrite it while it is read */
-  return nf_gpu_copy (p->be, p->d_gram[k], p->gram[k], n * sizeof (float), error)
+  return nf_gpu_copy (p->be, ds->d_gram[k], p->gram[k], n * sizeof (float), error)
       && nf_gpu_sync (p->be, error);
 }
-
-#ifdef NF_HAVE_CUDA_TRAIN
 
 /* Device buffers for batch shape s (the engine is planned by the host helper). */
 static gboolean
 ensure_device (NfPerceptual *p, NfShape s, GError **error)
 {
+  NfPerceptualDeviceState *ds = p->dstate;
   if (!nf_perceptual_ensure_planned (p, s, error))
     return FALSE;
-  if (nf_shape_equal (p->dplanned, s))
+  if (nf_shape_equal (ds->dplanned, s))
     return TRUE;
   free_device (p);
   gboolean fp16 = nf_gpu_is_fp16 (p->be);
   size_t n = nf_shape_numel (s);
-  if (fp16 && (!(p->d_x32 = nf_gpu_alloc_floats (p->be, n, error))
-          || !(p->d_dx32 = nf_gpu_alloc_floats (p->be, n, error))))
+  if (fp16 && (!(ds->d_x32 = nf_gpu_alloc_floats (p->be, n, error))
+          || !(ds->d_dx32 = nf_gpu_alloc_floats (p->be, n, error))))
     return FALSE;
   for (int i = 0; i < p->n_layers; i++) {
     LossLayer *l = &p->layers[i];
     size_t m = nf_shape_numel (l->shape);
-    if (l->content && !(l->d_target = nf_gpu_alloc_floats (p->be, m, error)))
+    if (l->content && !(ds->d_target[i] = nf_gpu_alloc_floats (p->be, m, error)))
       return FALSE;
-    if (fp16 && (!(l->d_act32 = nf_gpu_alloc_floats (p->be, m, error))
-            || !(l->d_grad32 = nf_gpu_alloc_floats (p->be, m, error))))
+    if (fp16 && (!(ds->d_act32[i] = nf_gpu_alloc_floats (p->be, m, error))
+            || !(ds->d_grad32[i] = nf_gpu_alloc_floats (p->be, m, error))))
       return FALSE;
   }
-  p->dplanned = s;
+  ds->dplanned = s;
   return TRUE;
 }
 
@@ -120,14 +128,15 @@ ensure_device (NfPerceptual *p, NfShape s, GError **error)
 static gboolean
 forward_device (NfPerceptual *p, NfShape s, const float *rgb, GError **error)
 {
+  NfPerceptualDeviceState *ds = p->dstate;
   const NfVgg *v = p->vgg;
   size_t hw = (size_t) s.h * s.w;
   void *in = nf_engine_input_buffer (p->engine);
   if (nf_gpu_is_fp16 (p->be)) {
-    if (!nf_cuda_vgg_preprocess (p->ct, v->perm, v->scale, v->shift, rgb, p->d_x32, s.n, hw,
-            error) || !nf_cuda_f32_nchw_to_f16_nhwc (p->ct, p->d_x32, in, s, 1.0f, error))
+    if (!nf_cuda_vgg_preprocess (ds->ct, v->perm, v->scale, v->shift, rgb, ds->d_x32, s.n, hw,
+            error) || !nf_cuda_f32_nchw_to_f16_nhwc (ds->ct, ds->d_x32, in, s, 1.0f, error))
       return FALSE;
-  } else if (!nf_cuda_vgg_preprocess (p->ct, v->perm, v->scale, v->shift, rgb, in, s.n, hw,
+  } else if (!nf_cuda_vgg_preprocess (ds->ct, v->perm, v->scale, v->shift, rgb, in, s.n, hw,
           error)) {
     return FALSE;
   }
@@ -141,7 +150,8 @@ act32 (NfPerceptual *p, LossLayer *l, float *dst, GError **error)
   const void *a = nf_engine_value_buffer (p->engine, l->value);
   if (!nf_gpu_is_fp16 (p->be))
     return a;
-  return nf_cuda_f16_nhwc_to_f32_nchw (p->ct, a, dst, l->shape, 1.0f, error) ? dst : NULL;
+  return nf_cuda_f16_nhwc_to_f32_nchw (p->dstate->ct, a, dst, l->shape, 1.0f, error)
+      ? dst : NULL;
 }
 
 gboolean
@@ -149,8 +159,9 @@ nf_perceptual_eval_device (NfPerceptual *p, NfShape s, const float *rgb,
     const float *content_rgb, float *grad, NfPerceptualLosses *losses, GError **error)
 {
   const NfPerceptualSpec *sp = &p->spec;
+  NfPerceptualDeviceState *ds = p->dstate;
   NfPerceptualLosses L = { 0 };
-  if (!p->gpu) {
+  if (!ds) {
     g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
         "nf_perceptual_eval_device needs a CUDA backend, not %s", p->be->iface->name);
     return FALSE;
@@ -159,7 +170,7 @@ nf_perceptual_eval_device (NfPerceptual *p, NfShape s, const float *rgb,
     g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "the content term needs target images");
     return FALSE;
   }
-  if (sp->n_style && !p->d_gram[0]) {
+  if (sp->n_style && !ds->d_gram[0]) {
     g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "no style image set");
     return FALSE;
   }
@@ -175,8 +186,8 @@ nf_perceptual_eval_device (NfPerceptual *p, NfShape s, const float *rgb,
         continue;
       size_t m = nf_shape_numel (l->shape);
       gboolean ok = fp16
-          ? act32 (p, l, l->d_target, error) != NULL
-          : nf_gpu_copy (p->be, l->d_target, nf_engine_value_buffer (p->engine, l->value),
+          ? act32 (p, l, ds->d_target[i], error) != NULL
+          : nf_gpu_copy (p->be, ds->d_target[i], nf_engine_value_buffer (p->engine, l->value),
           m * sizeof (float), error);
       if (!ok)
         return FALSE;
@@ -186,33 +197,33 @@ nf_perceptual_eval_device (NfPerceptual *p, NfShape s, const float *rgb,
     return FALSE;
   if (grad && !nf_engine_zero_grads (p->engine, error))
     return FALSE;
-  double ls = p->loss_scale;
+  double ls = ds->loss_scale;
   for (int i = 0; i < p->n_layers; i++) {
     LossLayer *l = &p->layers[i];
     size_t m = nf_shape_numel (l->shape);
-    const float *a = act32 (p, l, l->d_act32, error);
+    const float *a = act32 (p, l, ds->d_act32[i], error);
     if (!a)
       return FALSE;
     /* fp32: the engine's gradient buffer itself (zeroed above); fp16: an fp32 copy */
     float *g = NULL;
     if (grad) {
-      g = fp16 ? l->d_grad32 : nf_engine_grad_buffer (p->engine, l->value);
+      g = fp16 ? ds->d_grad32[i] : nf_engine_grad_buffer (p->engine, l->value);
       if (fp16 && !nf_gpu_zero (p->be, g, m * sizeof (float), error))
         return FALSE;
     }
-    if (l->content && !nf_cuda_loss_mse (p->ct, a, l->d_target, m, sp->content_weight * ls,
-            g, &L.content, error))
+    if (l->content && !nf_cuda_loss_mse (ds->ct, a, ds->d_target[i], m,
+            sp->content_weight * ls, g, &L.content, error))
       return FALSE;
     for (int j = 0; j < l->n_style; j++) {
       int k = l->style_idx[j];
       double w = sp->style[k].weight, v;
-      if (!nf_cuda_loss_gram (p->ct, a, l->shape, p->d_gram[k], sp->style_weight * w * ls, g,
-              &v, error))
+      if (!nf_cuda_loss_gram (ds->ct, a, l->shape, ds->d_gram[k], sp->style_weight * w * ls,
+              g, &v, error))
         return FALSE;
       L.style_layer[k] = v;
       L.style += w * v;
     }
-    if (g && fp16 && !nf_cuda_f32_nchw_to_f16_nhwc (p->ct, g,
+    if (g && fp16 && !nf_cuda_f32_nchw_to_f16_nhwc (ds->ct, g,
             nf_engine_grad_buffer (p->engine, l->value), l->shape, 1.0f, error))
       return FALSE;
   }
@@ -222,12 +233,12 @@ nf_perceptual_eval_device (NfPerceptual *p, NfShape s, const float *rgb,
     int in = p->vgg->model->graph->input;
     const float *dx = nf_engine_grad_buffer (p->engine, in);
     if (fp16) {
-      if (!nf_cuda_f16_nhwc_to_f32_nchw (p->ct, dx, p->d_dx32, s, 1.0f, error))
+      if (!nf_cuda_f16_nhwc_to_f32_nchw (ds->ct, dx, ds->d_dx32, s, 1.0f, error))
         return FALSE;
-      dx = p->d_dx32;
+      dx = ds->d_dx32;
     }
     const NfVgg *v = p->vgg;
-    if (!nf_cuda_vgg_preprocess_backward (p->ct, v->perm, v->scale, dx, grad, s.n,
+    if (!nf_cuda_vgg_preprocess_backward (ds->ct, v->perm, v->scale, dx, grad, s.n,
             (size_t) s.h * s.w, error))
       return FALSE;
   }
@@ -236,17 +247,3 @@ nf_perceptual_eval_device (NfPerceptual *p, NfShape s, const float *rgb,
     *losses = L;
   return TRUE;
 }
-
-#else /* !NF_HAVE_CUDA_TRAIN */
-
-gboolean
-nf_perceptual_eval_device (NfPerceptual *p, NfShape s, const float *rgb,
-    const float *content_rgb, float *grad, NfPerceptualLosses *losses, GError **error)
-{
-  (void) p, (void) s, (void) rgb, (void) content_rgb, (void) grad, (void) losses;
-  g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
-      "this build has no GPU training kernels (training/cuda, NF_HAVE_CUDA_TRAIN)");
-  return FALSE;
-}
-
-#endif

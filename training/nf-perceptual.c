@@ -6,8 +6,10 @@
  * (content layer downloaded), images forward, host losses per distinct loss layer,
  * gradients uploaded into the engine, one backward, the input gradient taken back
  * through the preprocessing.
- * On a CUDA backend the same object also serves nf_perceptual_eval_device
- * (nf-perceptual-gpu.c); the host path here stays as it is (previews, CPU backends).
+ * The training device of the backend (nf-train-device.h) may keep its own state
+ * (nf-perceptual-gpu.c: the device path of the CUDA backends, with the Gram targets
+ * uploaded when they are set here); the host path here works on any backend (previews,
+ * CPU backends).
  * What it does not: anything about the network that produced the images.
  */
 #include "nf-perceptual.h"
@@ -41,7 +43,8 @@ nf_perceptual_free (NfPerceptual *p)
   if (!p)
     return;
   free_buffers (p);
-  nf_perceptual_gpu_free (p);
+  if (p->device && p->device->perceptual_free)
+    p->device->perceptual_free (p);
   nf_engine_free (p->engine);
   for (int i = 0; i < NF_PERCEPTUAL_MAX_LAYERS; i++)
     nf_free (p->gram[i]);
@@ -84,7 +87,6 @@ nf_perceptual_new (NfVgg *vgg, NfBackend *be, const NfPerceptualSpec *spec, GErr
   p->spec = *spec;
   p->vgg = vgg;
   p->be = be;
-  p->loss_scale = 1.0f;
   NfEngineOptions eo = {.keep_all_values = TRUE,.no_fusion = TRUE };
   p->engine = nf_engine_new (vgg->model, be, &eo);
   if (spec->content_layer) {
@@ -104,7 +106,8 @@ nf_perceptual_new (NfVgg *vgg, NfBackend *be, const NfPerceptualSpec *spec, GErr
     LossLayer *l = layer_for (p, v);
     l->style_idx[l->n_style++] = i;
   }
-  if (nf_gpu_is_backend (be) && !nf_perceptual_gpu_init (p, error))
+  if (!(p->device = nf_train_device_for (be, error))
+      || (p->device->perceptual_init && !p->device->perceptual_init (p, error)))
     goto fail;
   return p;
 
@@ -174,8 +177,8 @@ nf_perceptual_set_style (NfPerceptual *p, const float *rgb, int w, int h, GError
       nf_free (p->gram[k]);
       p->gram[k] = nf_alloc_floats ((size_t) l->shape.c * l->shape.c);
       if (!nf_gram (l->act, l->shape, p->gram[k], error)
-          || (p->gpu && !nf_perceptual_gpu_set_gram (p, k, (size_t) l->shape.c
-                  * l->shape.c, error)))
+          || (p->device->perceptual_set_gram
+              && !p->device->perceptual_set_gram (p, k, error)))
         return FALSE;
     }
   }

@@ -15,13 +15,10 @@
  * changes). One forward for the targets, one forward + backward for the images scored,
  * the loss gradients uploaded into the engine's gradient buffers of the loss layers.
  *
- * On a CUDA backend ("cuda", "cuda-fp16") nf_perceptual_eval_device does the same with
- * DEVICE images and gradient (fp32 NCHW, 0..255): preprocessing, the VGG forward and
- * backward and the losses (training/cuda/nf-cuda-train.h, Gram targets kept on the
- * device) all on the backend's stream, the loss gradients written straight into the
- * engine's gradient buffers; only the loss values come back to the host. On cuda-fp16
- * the loss layers are copied to fp32 for the losses and their gradients go back to half
- * multiplied by the loss scale (nf_perceptual_set_loss_scale).
+ * nf_perceptual_eval works on any backend that trains. On a CUDA backend ("cuda",
+ * "cuda-fp16") the GPU trainer also uses the device twin, nf_perceptual_eval_device
+ * (nf-perceptual-gpu.c, declared in nf-train-device-cuda.h): DEVICE images and
+ * gradient, every step on the backend's stream, only the loss values back to the host.
  *
  * What it does not: own the VGG or the backend, total variation or pixel losses (the
  * trainer adds those), the network being trained.
@@ -69,16 +66,6 @@ gboolean nf_perceptual_has_style (const NfPerceptual *p);
  * has a content layer. grad (same shape, may be NULL) is overwritten with dL/drgb. */
 gboolean nf_perceptual_eval (NfPerceptual *p, NfShape s, const float *rgb,
     const float *content_rgb, float *grad, NfPerceptualLosses *losses, GError **error);
-
-/* The device twin of nf_perceptual_eval (CUDA backends only): rgb, content_rgb and grad
- * are DEVICE fp32 (N, 3, H, W) of the backend's device; grad (may be NULL) is
- * overwritten with loss_scale * dL/drgb. Loss values are unscaled. */
-gboolean nf_perceptual_eval_device (NfPerceptual *p, NfShape s, const float *rgb,
-    const float *content_rgb, float *grad, NfPerceptualLosses *losses, GError **error);
-/* Multiplies the gradient seeds of the device path (mixed-precision loss scaling; 1 by
- * default). */
-void nf_perceptual_set_loss_scale (NfPerceptual *p, float scale);
-gboolean nf_perceptual_on_gpu (const NfPerceptual *p);
 
 /* Parses "relu1_2,relu2_2" and "1,0.5" (weights optional: all 1) into spec->style. */
 gboolean nf_perceptual_parse_layers (NfPerceptualSpec *spec, const char *layers,

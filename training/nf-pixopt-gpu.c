@@ -11,20 +11,17 @@
  * Targets: the style image's Grams (nf_cuda_gram, at the style image's size) and the
  * content activations, kept in device memory for the object's life.
  * What it does not: L-BFGS (the host, nf-pixopt.c), the host path, CPU backends.
- * Built with the GPU training kernels (NF_HAVE_CUDA_TRAIN); without them nothing takes
- * this path and CUDA backends use the host path (host losses, upload/download).
+ * The pixopt_* entries of the CUDA training device (nf-train-device-cuda.h), built only
+ * with the GPU training kernels (NF_HAVE_CUDA_TRAIN); without them nothing takes this
+ * path and CUDA backends use the host path (host losses, upload/download).
  */
 #include "nf-pixopt-private.h"
+#include "nf-train-device-cuda.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "nf-error.h"
-#include "nf-train-gpu.h"
-
-#ifdef NF_HAVE_CUDA_TRAIN
-
-#include "nf-cuda.h"
 
 /* cuda-fp16 loss scaling: the first scale, how many finite evaluations before it is
  * doubled, its bounds (halved on a non-finite input gradient, down to the lowest). */
@@ -33,37 +30,44 @@
 #define LOSS_SCALE_MAX 16777216.0
 #define LOSS_SCALE_MIN (1.0 / 65536.0)
 
-gboolean
-nf_pixopt_gpu_wanted (const NfPixoptSpec *spec)
-{
-  return nf_gpu_is_backend (spec->be) && !spec->host_losses;
-}
+struct NfPixoptDeviceState {
+  NfCudaTrain *ct;              /* own: loss kernels on the backend's stream */
+  float *d_rgb, *d_grad;        // (1, 3, H, W) fp32 device: the image, dL/d(image)
+  float *h_rgb, *h_grad;        // (1, 3, H, W) pinned host staging of the two
+  float *d_x32, *d_dx32;        // (1, 3, H, W) fp32 device: cuda-fp16 input staging
+  float *d_gram[NF_PIXOPT_MAX_LAYERS];  // (C, C) device Gram targets per style layer
+  /* per loss layer (p->layers), fp32 NCHW device memory of its shape: the content
+   * target (NULL: no content term there); cuda-fp16 copies of act and its gradient */
+  float *d_content[NF_PIXOPT_MAX_LAYERS + 1];
+  float *d_act32[NF_PIXOPT_MAX_LAYERS + 1], *d_grad32[NF_PIXOPT_MAX_LAYERS + 1];
+  double loss_scale;            /* cuda-fp16: gradient seeds times this (dynamic) */
+  int finite_run;               /* cuda-fp16: evaluations since the scale last changed */
+};
 
 void
 nf_pixopt_gpu_free (NfPixopt *p)
 {
-  if (!p->gpu)
+  NfPixoptDeviceState *ds = p->dstate;
+  if (!ds)
     return;
   NfBackend *be = p->spec.be;
-  nf_gpu_free (be, p->d_rgb);
-  nf_gpu_free (be, p->d_grad);
-  nf_gpu_free (be, p->d_x32);
-  nf_gpu_free (be, p->d_dx32);
-  if (p->h_rgb)
-    nf_cuda_host_free (be, p->h_rgb);
-  if (p->h_grad)
-    nf_cuda_host_free (be, p->h_grad);
+  nf_gpu_free (be, ds->d_rgb);
+  nf_gpu_free (be, ds->d_grad);
+  nf_gpu_free (be, ds->d_x32);
+  nf_gpu_free (be, ds->d_dx32);
+  nf_gpu_host_free (be, ds->h_rgb);
+  nf_gpu_host_free (be, ds->h_grad);
   for (int i = 0; i < p->n_layers; i++) {
-    LossLayer *l = &p->layers[i];
-    nf_gpu_free (be, l->d_content);
-    nf_gpu_free (be, l->d_act32);
-    nf_gpu_free (be, l->d_grad32);
+    nf_gpu_free (be, ds->d_content[i]);
+    nf_gpu_free (be, ds->d_act32[i]);
+    nf_gpu_free (be, ds->d_grad32[i]);
   }
   for (int i = 0; i < NF_PIXOPT_MAX_LAYERS; i++)
-    nf_gpu_free (be, p->d_gram[i]);
-  if (p->ct)
-    nf_cuda_train_free (p->ct);
-  p->ct = NULL;
+    nf_gpu_free (be, ds->d_gram[i]);
+  if (ds->ct)
+    nf_cuda_train_free (ds->ct);
+  g_free (ds);
+  p->dstate = NULL;
 }
 
 /* A (1, 3, s.h, s.w) 0..255 host image -> d_rgb -> preprocessed engine input ->
@@ -71,6 +75,7 @@ nf_pixopt_gpu_free (NfPixopt *p)
 static gboolean
 forward_device (NfPixopt *p, const float *rgb, NfShape s, GError **error)
 {
+  NfPixoptDeviceState *ds = p->dstate;
   NfBackend *be = p->spec.be;
   const NfVgg *v = p->spec.vgg;
   size_t hw = (size_t) s.h * s.w;
@@ -79,16 +84,17 @@ forward_device (NfPixopt *p, const float *rgb, NfShape s, GError **error)
   /* the pinned stage may still be read by the previous copy: wait before rewriting */
   if (!nf_gpu_sync (be, error))
     return FALSE;
-  memcpy (p->h_rgb, rgb, 3 * hw * sizeof (float));
-  if (!nf_gpu_copy (be, p->d_rgb, p->h_rgb, 3 * hw * sizeof (float), error))
+  memcpy (ds->h_rgb, rgb, 3 * hw * sizeof (float));
+  if (!nf_gpu_copy (be, ds->d_rgb, ds->h_rgb, 3 * hw * sizeof (float), error))
     return FALSE;
   void *in = nf_engine_input_buffer (p->engine);
   if (nf_gpu_is_fp16 (be)) {
-    if (!nf_cuda_vgg_preprocess (p->ct, v->perm, v->scale, v->shift, p->d_rgb, p->d_x32, 1,
-            hw, error) || !nf_cuda_f32_nchw_to_f16_nhwc (p->ct, p->d_x32, in, s, 1.0f, error))
+    if (!nf_cuda_vgg_preprocess (ds->ct, v->perm, v->scale, v->shift, ds->d_rgb, ds->d_x32,
+            1, hw, error)
+        || !nf_cuda_f32_nchw_to_f16_nhwc (ds->ct, ds->d_x32, in, s, 1.0f, error))
       return FALSE;
-  } else if (!nf_cuda_vgg_preprocess (p->ct, v->perm, v->scale, v->shift, p->d_rgb, in, 1, hw,
-          error)) {
+  } else if (!nf_cuda_vgg_preprocess (ds->ct, v->perm, v->scale, v->shift, ds->d_rgb, in, 1,
+          hw, error)) {
     return FALSE;
   }
   return nf_engine_run (p->engine, error);
@@ -102,7 +108,7 @@ act32 (NfPixopt *p, int v, NfShape s, float *dst, GError **error)
   const void *a = nf_engine_value_buffer (p->engine, v);
   if (!nf_gpu_is_fp16 (p->spec.be))
     return a;
-  return nf_cuda_f16_nhwc_to_f32_nchw (p->ct, a, dst, s, 1.0f, error) ? dst : NULL;
+  return nf_cuda_f16_nhwc_to_f32_nchw (p->dstate->ct, a, dst, s, 1.0f, error) ? dst : NULL;
 }
 
 /* Grams of the style image at its own size, one device (C, C) target per style layer. */
@@ -110,6 +116,7 @@ static gboolean
 style_targets (NfPixopt *p, GError **error)
 {
   const NfPixoptSpec *sp = &p->spec;
+  NfPixoptDeviceState *ds = p->dstate;
   NfBackend *be = sp->be;
   NfShape ss = { 1, 3, sp->style_height, sp->style_width };
   if (!forward_device (p, sp->style_rgb, ss, error)) {
@@ -125,9 +132,9 @@ style_targets (NfPixopt *p, GError **error)
     if (nf_gpu_is_fp16 (be) && !(tmp = nf_gpu_alloc_floats (be, nf_shape_numel (s), error)))
       return FALSE;
     const float *a;
-    gboolean ok = (p->d_gram[i] = nf_gpu_alloc_floats (be, (size_t) s.c * s.c, error))
+    gboolean ok = (ds->d_gram[i] = nf_gpu_alloc_floats (be, (size_t) s.c * s.c, error))
         && (a = act32 (p, v, s, tmp, error))
-        && nf_cuda_gram (p->ct, a, s, p->d_gram[i], error);
+        && nf_cuda_gram (ds->ct, a, s, ds->d_gram[i], error);
     /* cudaFree waits for the Gram that reads tmp */
     nf_gpu_free (be, tmp);
     if (!ok)
@@ -146,16 +153,17 @@ nf_pixopt_gpu_init (NfPixopt *p, GError **error)
   size_t n_style = sp->style_rgb ? (size_t) 3 * sp->style_width * sp->style_height : 0;
   size_t n_max = MAX (n_in, n_style);   /* the image stage also holds the style image */
 
-  if (!(p->ct = nf_cuda_train_new (be, error)))
+  NfPixoptDeviceState *ds = p->dstate = g_new0 (NfPixoptDeviceState, 1);
+  if (!(ds->ct = nf_cuda_train_new (be, error)))
     return FALSE;
-  p->loss_scale = fp16 ? LOSS_SCALE_INIT : 1.0;
-  if (!(p->d_rgb = nf_gpu_alloc_floats (be, n_max, error))
-      || !(p->d_grad = nf_gpu_alloc_floats (be, n_in, error))
-      || !(p->h_rgb = nf_cuda_host_alloc (be, n_max * sizeof (float), error))
-      || !(p->h_grad = nf_cuda_host_alloc (be, n_in * sizeof (float), error)))
+  ds->loss_scale = fp16 ? LOSS_SCALE_INIT : 1.0;
+  if (!(ds->d_rgb = nf_gpu_alloc_floats (be, n_max, error))
+      || !(ds->d_grad = nf_gpu_alloc_floats (be, n_in, error))
+      || !(ds->h_rgb = nf_gpu_host_alloc (be, n_max * sizeof (float), error))
+      || !(ds->h_grad = nf_gpu_host_alloc (be, n_in * sizeof (float), error)))
     return FALSE;
-  if (fp16 && (!(p->d_x32 = nf_gpu_alloc_floats (be, n_max, error))
-          || !(p->d_dx32 = nf_gpu_alloc_floats (be, n_in, error))))
+  if (fp16 && (!(ds->d_x32 = nf_gpu_alloc_floats (be, n_max, error))
+          || !(ds->d_dx32 = nf_gpu_alloc_floats (be, n_in, error))))
     return FALSE;
 
   if (sp->style_rgb && !style_targets (p, error))
@@ -168,8 +176,8 @@ nf_pixopt_gpu_init (NfPixopt *p, GError **error)
     LossLayer *l = &p->layers[i];
     l->shape = nf_engine_value_shape (p->engine, l->value);
     size_t m = nf_shape_numel (l->shape);
-    if (fp16 && (!(l->d_act32 = nf_gpu_alloc_floats (be, m, error))
-            || !(l->d_grad32 = nf_gpu_alloc_floats (be, m, error))))
+    if (fp16 && (!(ds->d_act32[i] = nf_gpu_alloc_floats (be, m, error))
+            || !(ds->d_grad32[i] = nf_gpu_alloc_floats (be, m, error))))
       return FALSE;
   }
   if (sp->content_rgb) {
@@ -185,11 +193,11 @@ nf_pixopt_gpu_init (NfPixopt *p, GError **error)
       if (l->value != v)
         continue;
       size_t m = nf_shape_numel (l->shape);
-      if (!(l->d_content = nf_gpu_alloc_floats (be, m, error)))
+      if (!(ds->d_content[i] = nf_gpu_alloc_floats (be, m, error)))
         return FALSE;
       gboolean ok = fp16
-          ? act32 (p, v, l->shape, l->d_content, error) != NULL
-          : nf_gpu_copy (be, l->d_content, nf_engine_value_buffer (p->engine, v),
+          ? act32 (p, v, l->shape, ds->d_content[i], error) != NULL
+          : nf_gpu_copy (be, ds->d_content[i], nf_engine_value_buffer (p->engine, v),
           m * sizeof (float), error);
       if (!ok)
         return FALSE;
@@ -198,7 +206,7 @@ nf_pixopt_gpu_init (NfPixopt *p, GError **error)
   return nf_gpu_sync (be, error);
 }
 
-/* Loss terms at the current forward; with grad, the gradient seeds times p->loss_scale
+/* Loss terms at the current forward; with grad, the gradient seeds times the loss scale
  * and one backward, leaving dL/d(rgb) (unscaled) in d_grad. Sets *finite to whether
  * that gradient is finite (always TRUE for fp32, which is not checked). */
 static gboolean
@@ -206,40 +214,42 @@ losses_and_backward (NfPixopt *p, gboolean grad, NfPixoptLosses *L, gboolean *fi
     GError **error)
 {
   const NfPixoptSpec *sp = &p->spec;
+  NfPixoptDeviceState *ds = p->dstate;
   NfBackend *be = sp->be;
   gboolean fp16 = nf_gpu_is_fp16 (be);
-  double S = p->loss_scale;
+  double S = ds->loss_scale;
   *finite = TRUE;
   if (grad && !nf_engine_zero_grads (p->engine, error))
     return FALSE;
   for (int i = 0; i < p->n_layers; i++) {
     LossLayer *l = &p->layers[i];
     size_t m = nf_shape_numel (l->shape);
-    const float *a = act32 (p, l->value, l->shape, l->d_act32, error);
+    const float *a = act32 (p, l->value, l->shape, ds->d_act32[i], error);
     if (!a)
       return FALSE;
     /* fp32: the engine's gradient buffer itself (zeroed above); fp16: an fp32 copy */
     float *g = NULL;
     if (grad) {
-      g = fp16 ? l->d_grad32 : nf_engine_grad_buffer (p->engine, l->value);
+      g = fp16 ? ds->d_grad32[i] : nf_engine_grad_buffer (p->engine, l->value);
       if (fp16 && !nf_gpu_zero (be, g, m * sizeof (float), error))
         return FALSE;
     }
-    if (l->d_content) {
+    if (ds->d_content[i]) {
       double c;
-      if (!nf_cuda_loss_mse (p->ct, a, l->d_content, m, sp->content_weight * S, g, &c, error))
+      if (!nf_cuda_loss_mse (ds->ct, a, ds->d_content[i], m, sp->content_weight * S, g, &c,
+              error))
         return FALSE;
       L->content += sp->content_weight * c;
     }
     for (int j = 0; j < l->n_style; j++) {
       int k = l->style_idx[j];
       double w = sp->style_weight * sp->style_layers[k].weight, s;
-      if (!nf_cuda_loss_gram (p->ct, a, l->shape, p->d_gram[k], w * S, g, &s, error))
+      if (!nf_cuda_loss_gram (ds->ct, a, l->shape, ds->d_gram[k], w * S, g, &s, error))
         return FALSE;
       L->style_layer[k] = s;
       L->style += w * s;
     }
-    if (g && fp16 && !nf_cuda_f32_nchw_to_f16_nhwc (p->ct, g,
+    if (g && fp16 && !nf_cuda_f32_nchw_to_f16_nhwc (ds->ct, g,
             nf_engine_grad_buffer (p->engine, l->value), l->shape, 1.0f, error))
       return FALSE;
   }
@@ -250,16 +260,16 @@ losses_and_backward (NfPixopt *p, gboolean grad, NfPixoptLosses *L, gboolean *fi
   const NfVgg *v = sp->vgg;
   const float *dx = nf_engine_grad_buffer (p->engine, v->model->graph->input);
   if (fp16) {
-    if (!nf_cuda_f16_nhwc_to_f32_nchw (p->ct, dx, p->d_dx32, p->in_shape, (float) (1.0 / S),
-            error))
+    if (!nf_cuda_f16_nhwc_to_f32_nchw (ds->ct, dx, ds->d_dx32, p->in_shape,
+            (float) (1.0 / S), error))
       return FALSE;
-    dx = p->d_dx32;
+    dx = ds->d_dx32;
   }
   size_t hw = (size_t) p->in_shape.h * p->in_shape.w;
-  if (!nf_cuda_vgg_preprocess_backward (p->ct, v->perm, v->scale, dx, p->d_grad, 1, hw,
+  if (!nf_cuda_vgg_preprocess_backward (ds->ct, v->perm, v->scale, dx, ds->d_grad, 1, hw,
           error))
     return FALSE;
-  return !fp16 || nf_cuda_all_finite (p->ct, p->d_grad, 3 * hw, finite, error);
+  return !fp16 || nf_cuda_all_finite (ds->ct, ds->d_grad, 3 * hw, finite, error);
 }
 
 gboolean
@@ -267,6 +277,7 @@ nf_pixopt_gpu_eval (NfPixopt *p, const float *rgb, float *grad, NfPixoptLosses *
     GError **error)
 {
   const NfPixoptSpec *sp = &p->spec;
+  NfPixoptDeviceState *ds = p->dstate;
   NfBackend *be = sp->be;
   size_t n = nf_shape_numel (p->in_shape);
   NfPixoptLosses L;
@@ -281,69 +292,34 @@ nf_pixopt_gpu_eval (NfPixopt *p, const float *rgb, float *grad, NfPixoptLosses *
     if (finite)
       break;
     /* cuda-fp16: a seed or gradient overflowed half; retry at half the scale */
-    p->loss_scale *= 0.5;
-    p->finite_run = 0;
-    if (p->loss_scale < LOSS_SCALE_MIN) {
+    ds->loss_scale *= 0.5;
+    ds->finite_run = 0;
+    if (ds->loss_scale < LOSS_SCALE_MIN) {
       g_set_error (error, NF_ERROR, NF_ERROR_BACKEND,
           "%s: the image gradient is not finite even at loss scale %g (the image or the "
           "loss network overflows half precision; use the \"cuda\" backend)",
-          be->iface->name, p->loss_scale * 2);
+          be->iface->name, ds->loss_scale * 2);
       return FALSE;
     }
   }
-  if (grad && nf_gpu_is_fp16 (be) && ++p->finite_run >= LOSS_SCALE_GROWTH_EVALS) {
-    p->loss_scale = MIN (p->loss_scale * 2, LOSS_SCALE_MAX);
-    p->finite_run = 0;
+  if (grad && nf_gpu_is_fp16 (be) && ++ds->finite_run >= LOSS_SCALE_GROWTH_EVALS) {
+    ds->loss_scale = MIN (ds->loss_scale * 2, LOSS_SCALE_MAX);
+    ds->finite_run = 0;
   }
   if (sp->tv_weight != 0.0) {
     double tv;
-    if (!nf_cuda_loss_tv (p->ct, p->d_rgb, p->in_shape, sp->tv_weight, grad ? p->d_grad : NULL,
-            &tv, error))
+    if (!nf_cuda_loss_tv (ds->ct, ds->d_rgb, p->in_shape, sp->tv_weight,
+            grad ? ds->d_grad : NULL, &tv, error))
       return FALSE;
     L.tv = sp->tv_weight * tv;
   }
   if (grad) {
-    if (!nf_gpu_copy (be, p->h_grad, p->d_grad, n * sizeof (float), error)
+    if (!nf_gpu_copy (be, ds->h_grad, ds->d_grad, n * sizeof (float), error)
         || !nf_gpu_sync (be, error))
       return FALSE;
-    memcpy (grad, p->h_grad, n * sizeof (float));
+    memcpy (grad, ds->h_grad, n * sizeof (float));
   }
   L.total = L.content + L.style + L.tv;
   *losses = L;
   return TRUE;
 }
-
-#else /* !NF_HAVE_CUDA_TRAIN */
-
-gboolean
-nf_pixopt_gpu_wanted (const NfPixoptSpec *spec)
-{
-  (void) spec;
-  return FALSE;
-}
-
-void
-nf_pixopt_gpu_free (NfPixopt *p)
-{
-  (void) p;
-}
-
-gboolean
-nf_pixopt_gpu_init (NfPixopt *p, GError **error)
-{
-  g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
-      "pixel optimisation on %s's device path needs the GPU training kernels "
-      "(training/cuda, NF_HAVE_CUDA_TRAIN), which this build does not have",
-      p->spec.be->iface->name);
-  return FALSE;
-}
-
-gboolean
-nf_pixopt_gpu_eval (NfPixopt *p, const float *rgb, float *grad, NfPixoptLosses *losses,
-    GError **error)
-{
-  (void) rgb, (void) grad, (void) losses;
-  return nf_pixopt_gpu_init (p, error);
-}
-
-#endif

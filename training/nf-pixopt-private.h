@@ -1,13 +1,13 @@
-/* nf-pixopt-private.h — what nf-pixopt.c (the host path, any backend) and
- * nf-pixopt-gpu.c (the device path on CUDA backends) share: the object, its loss layers
- * and the device path's entry points.
- * What it does not: anything callers see (nf-pixopt.h is the API).
+/* nf-pixopt-private.h — what nf-pixopt.c (the host path, any backend) and the training
+ * devices with a device path (nf-pixopt-gpu.c) share: the object and its loss layers.
+ * What it does not: anything callers see (nf-pixopt.h is the API), a device's own state
+ * (NfPixoptDeviceState, defined by the device that has one).
  */
 #pragma once
 
 #include "nf-engine.h"
 #include "nf-pixopt.h"
-#include "cuda/nf-cuda-train.h"
+#include "nf-train-device.h"
 
 typedef struct {
   int value;                    /* value id in the VGG graph */
@@ -16,12 +16,13 @@ typedef struct {
   float *act;                   /* host copy of the activations (shape) */
   float *grad;                  /* host dL/d(act) (shape) */
   float *content;               /* content target (shape) or NULL */
-  /* device path (fp32 NCHW device memory) */
-  float *d_content;             /* content target (shape) or NULL */
-  float *d_act32, *d_grad32;    /* cuda-fp16: fp32 copies of act and its gradient (shape) */
   int n_style;                  /* style terms on this layer (indices into spec layers) */
   int style_idx[NF_PIXOPT_MAX_LAYERS];
 } LossLayer;
+
+/* A device's own state (device image, targets, staging, loss scaling); NULL on the
+ * host path. */
+typedef struct NfPixoptDeviceState NfPixoptDeviceState;
 
 struct NfPixopt {
   NfPixoptSpec spec;
@@ -35,23 +36,9 @@ struct NfPixopt {
   /* L-BFGS scratch */
   float *frgb, *fgrad;
 
-  /* device path (nf-pixopt-gpu.c): set when the backend is a CUDA backend, this build
-   * has the GPU training kernels and the spec does not ask for host losses */
-  gboolean gpu;
-  NfCudaTrain *ct;              /* own: loss kernels on the backend's stream */
-  float *d_rgb, *d_grad;        // (1, 3, H, W) fp32 device: the image, dL/d(image)
-  float *h_rgb, *h_grad;        // (1, 3, H, W) pinned host staging of the two
-  float *d_x32, *d_dx32;        // (1, 3, H, W) fp32 device: cuda-fp16 input staging
-  float *d_gram[NF_PIXOPT_MAX_LAYERS];  // (C, C) device Gram targets per style layer
-  double loss_scale;            /* cuda-fp16: gradient seeds times this (dynamic) */
-  int finite_run;               /* cuda-fp16: evaluations since the scale last changed */
+  /* the device path: the table whose pixopt entries evaluate (set when the backend's
+   * training device has one and the spec does not ask for host losses), NULL: the host
+   * path */
+  const NfTrainDevice *device;
+  NfPixoptDeviceState *dstate;
 };
-
-/* nf-pixopt-gpu.c. TRUE when p's backend takes the device path (sets nothing). */
-gboolean nf_pixopt_gpu_wanted (const NfPixoptSpec *spec);
-/* Device state and targets: content activations, style Grams (p->layers filled, the
- * engine not yet planned for in_shape); leaves the engine planned for in_shape. */
-gboolean nf_pixopt_gpu_init (NfPixopt *p, GError **error);
-void nf_pixopt_gpu_free (NfPixopt *p);
-gboolean nf_pixopt_gpu_eval (NfPixopt *p, const float *rgb, float *grad,
-    NfPixoptLosses *losses, GError **error);

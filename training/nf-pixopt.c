@@ -5,8 +5,9 @@
  * size, computes targets once (content activations; style Grams on an engine planned
  * for the style image's size, then replanned), and evaluates loss + gradient with the
  * backend's forward and backward, reading and seeding values only through the
- * backend's upload/download (the host path). On CUDA backends it hands targets and
- * evaluations to the device path (nf-pixopt-gpu.c) instead.
+ * backend's upload/download (the host path). Where the backend's training device has a
+ * pixel-optimisation path (nf-train-device.h; the CUDA one, nf-pixopt-gpu.c) it hands
+ * targets and evaluations to that instead.
  * What it does not: image files, option parsing, progress printing (the tool does).
  */
 #include "nf-pixopt-private.h"
@@ -84,7 +85,7 @@ nf_pixopt_backend_can_train (const NfBackendIface *bi, const NfVgg *vgg, GError 
 gboolean
 nf_pixopt_on_device (const NfPixopt *p)
 {
-  return p->gpu;
+  return p->device != NULL;
 }
 
 void
@@ -92,7 +93,8 @@ nf_pixopt_free (NfPixopt *p)
 {
   if (!p)
     return;
-  nf_pixopt_gpu_free (p);
+  if (p->device && p->device->pixopt_free)
+    p->device->pixopt_free (p);
   nf_engine_free (p->engine);
   nf_free (p->x);
   nf_free (p->dx);
@@ -154,9 +156,10 @@ nf_pixopt_new (const NfPixoptSpec *spec, GError **error)
       l->style_idx[l->n_style++] = i;
     }
 
-  if (nf_pixopt_gpu_wanted (spec)) {
-    p->gpu = TRUE;
-    if (!nf_pixopt_gpu_init (p, error))
+  const NfTrainDevice *d = spec->host_losses ? NULL : nf_train_device_for (spec->be, NULL);
+  if (d && d->pixopt_init) {
+    p->device = d;
+    if (!d->pixopt_init (p, error))
       goto fail;
     return p;
   }
@@ -218,8 +221,8 @@ nf_pixopt_eval (NfPixopt *p, const float *rgb, float *grad, NfPixoptLosses *loss
   NfPixoptLosses L = { 0 };
   size_t hw = (size_t) p->in_shape.h * p->in_shape.w;
 
-  if (p->gpu) {
-    if (!nf_pixopt_gpu_eval (p, rgb, grad, &L, error))
+  if (p->device) {
+    if (!p->device->pixopt_eval (p, rgb, grad, &L, error))
       return FALSE;
     p->last = L;
     if (losses)

@@ -7,13 +7,10 @@
  */
 #include "nf-train-gpu.h"
 
-#include "nf-error.h"
-
-#ifdef NF_HAVE_CUDA
-
 #include <cuda_runtime_api.h>
 
 #include "nf-cuda.h"
+#include "nf-error.h"
 
 static gboolean
 cuda_ok (cudaError_t st, const char *what, GError **error)
@@ -126,114 +123,7 @@ nf_gpu_sync (NfBackend *be, GError **error)
   return cuda_ok (cudaStreamSynchronize (stream_of (be)), "cudaStreamSynchronize", error);
 }
 
-#else /* !NF_HAVE_CUDA */
-
-static gboolean
-no_cuda (GError **error)
-{
-  g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
-      "this build has no CUDA backend (nvcc and cuDNN were not found at configure time)");
-  return FALSE;
-}
-
-gboolean
-nf_gpu_is_backend (const NfBackend *be)
-{
-  (void) be;
-  return FALSE;
-}
-
-gboolean
-nf_gpu_is_fp16 (const NfBackend *be)
-{
-  (void) be;
-  return FALSE;
-}
-
-size_t
-nf_gpu_elem_size (const NfBackend *be)
-{
-  (void) be;
-  return 4;
-}
-
-NfBackend *
-nf_gpu_backend_on_device (const NfBackend *like, int device, GError **error)
-{
-  (void) like;
-  (void) device;
-  no_cuda (error);
-  return NULL;
-}
-
-int
-nf_gpu_device_count (GError **error)
-{
-  no_cuda (error);
-  return 0;
-}
-
-float *
-nf_gpu_alloc_floats (NfBackend *be, size_t n, GError **error)
-{
-  (void) be;
-  (void) n;
-  no_cuda (error);
-  return NULL;
-}
-
-void
-nf_gpu_free (NfBackend *be, void *p)
-{
-  (void) be;
-  (void) p;
-}
-
-void *
-nf_gpu_host_alloc (gpointer be, size_t bytes, GError **error)
-{
-  (void) be;
-  (void) bytes;
-  no_cuda (error);
-  return NULL;
-}
-
-void
-nf_gpu_host_free (gpointer be, void *p)
-{
-  (void) be;
-  (void) p;
-}
-
-gboolean
-nf_gpu_zero (NfBackend *be, void *dev, size_t bytes, GError **error)
-{
-  (void) be;
-  (void) dev;
-  (void) bytes;
-  return no_cuda (error);
-}
-
-gboolean
-nf_gpu_copy (NfBackend *be, void *dst, const void *src, size_t bytes, GError **error)
-{
-  (void) be;
-  (void) dst;
-  (void) src;
-  (void) bytes;
-  return no_cuda (error);
-}
-
-gboolean
-nf_gpu_sync (NfBackend *be, GError **error)
-{
-  (void) be;
-  return no_cuda (error);
-}
-
-#endif
-
-/* ---- the flat parameter buffer on the device (backend-independent code) ---------------- */
+/* ---- the flat parameter buffer on the device ------------------------------------------- */
 
 NfGpuParams *
 nf_gpu_params_new (NfBackend *be, size_t n, GError **error)

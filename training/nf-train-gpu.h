@@ -9,8 +9,9 @@
  * take any direction (cudaMemcpyDefault); a copy INTO pageable host memory is only
  * complete after nf_gpu_sync.
  *
- * Built only with the CUDA backend (NF_HAVE_CUDA); without it the functions fail with an
- * error saying so, so callers need no #ifdef.
+ * Built only with the GPU training kernels (NF_HAVE_CUDA_TRAIN, which implies the CUDA
+ * backend): only the CUDA training device's files (nf-train-device-cuda.h) and the GPU
+ * tests include it.
  * What it does not: arithmetic (training/cuda/nf-cuda-train.h), activations (the
  * engine's buffers, nf-engine.h).
  */

@@ -1,15 +1,15 @@
-/* nf-trainer-gpu.c — the training step on a CUDA backend, and the choice of the device
- * (see nf-trainer.h).
+/* nf-trainer-gpu.c — the training step on a CUDA backend (see nf-trainer.h): the
+ * trainer's entries of the CUDA training device (nf-train-device-cuda.h), built only
+ * with the GPU training kernels (NF_HAVE_CUDA_TRAIN).
  *
- * What it does: picks the backend from --device/--backend (a GPU is "usable" when
- * nf_cuda_device_count finds one, the CUDA backend has backward passes and this build
- * has the GPU training kernels); checks that the backend can train every op of the
- * network and of the loss network; per step stages the batch in pinned memory and
- * uploads it on the backend's stream, runs the network, the perceptual, pixel and TV
- * losses with their gradient on the device (training/cuda/nf-cuda-train.h), the
- * backward, Adam on the device copy of the parameters, and (cuda-fp16) dynamic loss
- * scaling.
- * Data parallelism (--gpus N, nf_trainer_gpu_make_ranks): rank 0 is the trainer, ranks
+ * What it does: says whether a CUDA backend can train here (a GPU is "usable" when
+ * nf_cuda_device_count finds one and the CUDA backend has backward passes); checks that
+ * the backend can train every op of the network and of the loss network; per step
+ * stages the batch in pinned memory and uploads it on the backend's stream, runs the
+ * network, the perceptual, pixel and TV losses with their gradient on the device
+ * (training/cuda/nf-cuda-train.h), the backward, Adam on the device copy of the
+ * parameters, and (cuda-fp16) dynamic loss scaling.
+ * Data parallelism (--gpus N, make_ranks): rank 0 is the trainer, ranks
  * 1..N-1 are replicas on devices 1..N-1 (nf_trainer_replica_new) with the same initial
  * state; each rank draws its own batches (the recipe's seed + rank * 1000003, batch
  * index = step, so a resumed run continues every rank's stream); per step every rank
@@ -19,34 +19,39 @@
  * parameters are the run's. Batch-norm statistics come from rank 0's first batch and
  * are copied. Rank 0 logs, previews and checkpoints. N = 1 is a group of one on the
  * same code path. The losses reported are the mean over the ranks.
- * What it does not: the CPU step, checkpoints, previews (nf-trainer.c), what runs on the
- * device inside the network (nf-trainnet-gpu.c) and the loss network
- * (nf-perceptual-gpu.c).
+ * What it does not: the CPU step, checkpoints, previews (nf-trainer.c), the choice of the
+ * backend (nf-train-device.c), what runs on the device inside the network
+ * (nf-trainnet-gpu.c) and the loss network (nf-perceptual-gpu.c).
  */
 #include "nf-trainer-private.h"
+#include "nf-train-device-cuda.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "nf-error.h"
-#include "nf-perceptual.h"
-#include "nf-train-gpu.h"
-#ifdef NF_HAVE_CUDA
 #include "nf-cuda.h"
-#endif
+#include "nf-error.h"
 
 #define LOSS_SCALE_START 32768.0        /* 2^15 */
 #define LOSS_SCALE_GROWTH_STEPS 2000
 
-/* NULL when backend `name` can train on a GPU here, else why not (g_free). */
-static char *
-cuda_cannot_train (const char *name)
+struct NfTrainerDeviceState {
+  NfCudaTrain *ct;
+  float *h_stage;               // pinned: network input (in_shape) | target (out_shape)
+  float *d_in, *d_hr;           // device: input batch 0..255 (in_shape), target (out_shape)
+  float *d_y255, *d_dy;         // device: output in 0..255, dL/d(output 0..255) (out_shape)
+  double loss_scale;            /* cuda-fp16: dynamic loss scale (1 on fp32) */
+  int good_steps;               /* finite steps since the scale last changed */
+  /* data parallelism (--gpus): rank 0 is the trainer callers see; it owns the group and
+   * the replicas ranks[1..n_ranks-1] (ranks[0] = itself) */
+  int n_ranks;
+  NfTrainer **ranks;
+  NfCudaGroup *group;
+};
+
+char *
+nf_trainer_gpu_cannot_train (const char *name)
 {
-  const NfBackendIface *i = nf_backend_lookup (name);
-  if (!i)
-    return g_strdup ("this build has no CUDA backend (nvcc and cuDNN were not found at "
-        "configure time)");
-#ifdef NF_HAVE_CUDA
   GError *e = NULL;
   int n = nf_cuda_device_count (&e);
   if (n <= 0) {
@@ -54,67 +59,10 @@ cuda_cannot_train (const char *name)
     g_clear_error (&e);
     return why;
   }
-#endif
-#ifndef NF_HAVE_CUDA_TRAIN
-  return g_strdup ("this build has no GPU training kernels (training/cuda)");
-#else
-  if (!i->zero || !i->backward[NF_OP_CONV2D])
+  const NfBackendIface *i = nf_backend_lookup (name);
+  if (!i || !i->zero || !i->backward[NF_OP_CONV2D])
     return g_strdup_printf ("the %s backend has no backward passes in this build", name);
   return NULL;
-#endif
-}
-
-const char *
-nf_trainer_choose_backend (const char *device, const char *backend, char **note,
-    GError **error)
-{
-  if (note)
-    *note = NULL;
-  device = device ? device : "auto";
-  backend = backend ? backend : "auto";
-  gboolean dev_cpu = g_str_equal (device, "cpu"), dev_cuda = g_str_equal (device, "cuda");
-  if (!dev_cpu && !dev_cuda && !g_str_equal (device, "auto")) {
-    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "--device %s: auto, cpu or cuda",
-        device);
-    return NULL;
-  }
-  if (!g_str_equal (backend, "auto")) {
-    gboolean b_cuda = g_str_has_prefix (backend, "cuda");
-    if (!nf_backend_lookup (backend)) {
-      g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
-          "--backend %s is not a backend of this build (auto, cpu, cpu-ref%s)", backend,
-          nf_backend_lookup ("cuda") ? ", cuda, cuda-fp16" : "");
-      return NULL;
-    }
-    if ((b_cuda && dev_cpu) || (!b_cuda && dev_cuda)) {
-      g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
-          "--backend %s runs on the %s, not on --device %s", backend, b_cuda ? "GPU" : "CPU",
-          device);
-      return NULL;
-    }
-    char *why = b_cuda ? cuda_cannot_train (backend) : NULL;
-    if (why) {
-      g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED, "--backend %s: %s", backend, why);
-      g_free (why);
-      return NULL;
-    }
-    return g_intern_string (backend);
-  }
-  if (dev_cpu)
-    return nf_trainer_pick_backend ("auto");
-  char *why = cuda_cannot_train ("cuda");
-  if (!why)
-    return "cuda";
-  if (dev_cuda) {
-    g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED, "--device cuda: %s", why);
-    g_free (why);
-    return NULL;
-  }
-  const char *cpu = nf_trainer_pick_backend ("auto");
-  if (note)
-    *note = g_strdup_printf ("device auto: %s; training on the CPU (backend %s)", why, cpu);
-  g_free (why);
-  return cpu;
 }
 
 /* Every op of g has a backward on be, or an error listing those that have none. */
@@ -139,56 +87,34 @@ check_backward (NfBackend *be, const NfGraph *g, const char *what, GError **erro
   return ok;
 }
 
-#ifdef NF_HAVE_CUDA_TRAIN
-
 void
 nf_trainer_gpu_free (NfTrainer *t)
 {
-  if (!t->gpu)
+  NfTrainerDeviceState *ds = t->dstate;
+  if (!ds)
     return;
-  for (int r = 1; t->ranks && r < t->n_ranks; r++)
-    nf_trainer_free (t->ranks[r]);
-  g_free (t->ranks);
-  t->ranks = NULL;
-  t->n_ranks = 0;
-  if (t->group)
-    nf_cuda_group_free (t->group);
-  t->group = NULL;
-  if (t->h_stage)
-    nf_cuda_host_free (t->be, t->h_stage);
-  nf_gpu_free (t->be, t->d_in);
-  nf_gpu_free (t->be, t->d_hr);
-  nf_gpu_free (t->be, t->d_y255);
-  nf_gpu_free (t->be, t->d_dy);
-  t->h_stage = NULL;
-  t->d_in = t->d_hr = t->d_y255 = t->d_dy = NULL;
-  if (t->ct)
-    nf_cuda_train_free (t->ct);
-  t->ct = NULL;
+  for (int r = 1; ds->ranks && r < ds->n_ranks; r++)
+    nf_trainer_free (ds->ranks[r]);
+  g_free (ds->ranks);
+  if (ds->group)
+    nf_cuda_group_free (ds->group);
+  nf_gpu_host_free (t->be, ds->h_stage);
+  nf_gpu_free (t->be, ds->d_in);
+  nf_gpu_free (t->be, ds->d_hr);
+  nf_gpu_free (t->be, ds->d_y255);
+  nf_gpu_free (t->be, ds->d_dy);
+  if (ds->ct)
+    nf_cuda_train_free (ds->ct);
+  g_free (ds);
+  t->dstate = NULL;
 }
 
-gboolean
-nf_trainer_gpu_setup (NfTrainer *t, GError **error)
+/* The ranks of --gpus and their NCCL group (rank 0; n = recipe gpus; 1 is a group of
+ * one). */
+static gboolean
+make_ranks (NfTrainer *t, GError **error)
 {
-  if (!check_backward (t->be, t->model->graph, "the network", error)
-      || (t->vgg && !check_backward (t->be, t->vgg->model->graph, "the loss network", error)))
-    return FALSE;
-  if (!(t->ct = nf_cuda_train_new (t->be, error)))
-    return FALSE;
-  size_t nin = nf_shape_numel (t->in_shape), nout = nf_shape_numel (t->out_shape);
-  if (!(t->h_stage = nf_cuda_host_alloc (t->be, (nin + nout) * sizeof (float), error))
-      || !(t->d_in = nf_gpu_alloc_floats (t->be, nin, error))
-      || !(t->d_hr = nf_gpu_alloc_floats (t->be, nout, error))
-      || !(t->d_y255 = nf_gpu_alloc_floats (t->be, nout, error))
-      || !(t->d_dy = nf_gpu_alloc_floats (t->be, nout, error)))
-    return FALSE;
-  t->loss_scale = nf_gpu_is_fp16 (t->be) ? LOSS_SCALE_START : 1.0;
-  return TRUE;
-}
-
-gboolean
-nf_trainer_gpu_make_ranks (NfTrainer *t, GError **error)
-{
+  NfTrainerDeviceState *ds = t->dstate;
   int n = t->r->gpus;
   if (n < 1) {
     g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "--gpus %d: at least 1", n);
@@ -207,15 +133,42 @@ nf_trainer_gpu_make_ranks (NfTrainer *t, GError **error)
         "rank 0 must run on CUDA device 0 (the group spans devices 0..N-1)");
     return FALSE;
   }
-  if (!(t->group = nf_cuda_group_new (n, error)))
+  if (!(ds->group = nf_cuda_group_new (n, error)))
     return FALSE;
-  t->ranks = g_new0 (NfTrainer *, n);
-  t->n_ranks = n;
-  t->ranks[0] = t;
-  for (int r = 1; r < n; r++)
-    if (!(t->ranks[r] = nf_trainer_replica_new (t, r, error)))
+  ds->ranks = g_new0 (NfTrainer *, n);
+  ds->n_ranks = n;
+  ds->ranks[0] = t;
+  for (int r = 1; r < n; r++) {
+    NfBackend *be = nf_gpu_backend_on_device (t->be, r, error);
+    if (!be) {
+      g_prefix_error (error, "GPU rank %d: ", r);
       return FALSE;
+    }
+    if (!(ds->ranks[r] = nf_trainer_replica_new (t, r, be, error)))
+      return FALSE;
+  }
   return TRUE;
+}
+
+gboolean
+nf_trainer_gpu_setup (NfTrainer *t, GError **error)
+{
+  if (!check_backward (t->be, t->model->graph, "the network", error)
+      || (t->vgg && !check_backward (t->be, t->vgg->model->graph, "the loss network", error)))
+    return FALSE;
+  NfTrainerDeviceState *ds = t->dstate = g_new0 (NfTrainerDeviceState, 1);
+  if (!(ds->ct = nf_cuda_train_new (t->be, error)))
+    return FALSE;
+  size_t nin = nf_shape_numel (t->in_shape), nout = nf_shape_numel (t->out_shape);
+  if (!(ds->h_stage = nf_gpu_host_alloc (t->be, (nin + nout) * sizeof (float), error))
+      || !(ds->d_in = nf_gpu_alloc_floats (t->be, nin, error))
+      || !(ds->d_hr = nf_gpu_alloc_floats (t->be, nout, error))
+      || !(ds->d_y255 = nf_gpu_alloc_floats (t->be, nout, error))
+      || !(ds->d_dy = nf_gpu_alloc_floats (t->be, nout, error)))
+    return FALSE;
+  ds->loss_scale = nf_gpu_is_fp16 (t->be) ? LOSS_SCALE_START : 1.0;
+  /* rank 0 makes the other ranks (replicas run this too, with their rank) */
+  return t->rank != 0 || make_ranks (t, error);
 }
 
 /* One phase of a step on one rank (on its own thread for ranks >= 1). */
@@ -235,14 +188,14 @@ rank_phase (gpointer p)
   NfTrainer *t = j->t;
   switch (j->phase) {
     case 0:
-      j->ok = nf_trainer_gpu_batch_losses (t, j->b, TRUE, TRUE, &j->L, &j->error);
+      j->ok = nf_trainer_batch_losses (t, j->b, TRUE, TRUE, &j->L, &j->error);
       break;
     case 1:
-      j->ok = nf_cuda_group_allreduce_mean (j->t0->group, t->rank, t->ct,
+      j->ok = nf_cuda_group_allreduce_mean (j->t0->dstate->group, t->rank, t->dstate->ct,
           nf_trainnet_device_grads (t->net), nf_trainnet_params (t->net)->n, &j->error);
       break;
     default:
-      j->ok = nf_trainer_gpu_update (t, &j->stepped, &j->error);
+      j->ok = nf_trainer_update (t, &j->stepped, &j->error);
       break;
   }
   return NULL;
@@ -303,13 +256,14 @@ mean_losses (const RankJob *jobs, int n)
 gboolean
 nf_trainer_gpu_step (NfTrainer *t, NfTrainLosses *L, GError **error)
 {
-  int n = t->n_ranks;
+  NfTrainer **ranks = t->dstate->ranks;
+  int n = t->dstate->n_ranks;
   RankJob *jobs = g_new0 (RankJob, n);
   gboolean ok = TRUE;
   for (int r = 0; ok && r < n; r++) {
-    jobs[r].t = t->ranks[r];
+    jobs[r].t = ranks[r];
     jobs[r].t0 = t;
-    ok = (jobs[r].b = nf_loader_next (t->ranks[r]->loader, error)) != NULL;
+    ok = (jobs[r].b = nf_loader_next (ranks[r]->loader, error)) != NULL;
   }
   if (ok && t->bn_pending) {
     /* once per run: statistics from rank 0's batch, copied to every other rank */
@@ -320,25 +274,25 @@ nf_trainer_gpu_step (NfTrainer *t, NfTrainLosses *L, GError **error)
       t->x[i] = src[i] * ai + bi;
     ok = nf_trainnet_init_bn_stats (t->net, t->in_shape, t->x, error);
     for (int r = 1; ok && r < n; r++)
-      ok = nf_trainnet_copy_state (t->ranks[r]->net, t->net, error);
+      ok = nf_trainnet_copy_state (ranks[r]->net, t->net, error);
     for (int r = 0; r < n; r++)
-      t->ranks[r]->bn_pending = FALSE;
+      ranks[r]->bn_pending = FALSE;
   }
   for (int r = 1; r < n; r++)
-    t->ranks[r]->adam.lr = t->adam.lr;
+    ranks[r]->adam.lr = t->adam.lr;
   ok = ok && run_phase (jobs, n, 0, error) && run_phase (jobs, n, 1, error)
       && run_phase (jobs, n, 2, error);
   if (ok) {
     *L = n > 1 ? mean_losses (jobs, n) : jobs[0].L;
     for (int r = 1; r < n; r++)
-      t->ranks[r]->step++;
+      ranks[r]->step++;
   }
   /* every rank's stream was synchronised by its loss reads: the batches may be refilled;
    * after a failure a rank may still have uploads queued from its batch, so wait first */
   for (int r = 0; r < n; r++) {
     if (!ok && jobs[r].b)
-      nf_gpu_sync (t->ranks[r]->be, NULL);
-    nf_loader_release (t->ranks[r]->loader, jobs[r].b);
+      nf_gpu_sync (ranks[r]->be, NULL);
+    nf_loader_release (ranks[r]->loader, jobs[r].b);
   }
   g_free (jobs);
   return ok;
@@ -350,21 +304,22 @@ nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
 {
   const NfRecipe *r = t->r;
   const NfModel *m = t->model;
+  NfTrainerDeviceState *ds = t->dstate;
   size_t nin = nf_shape_numel (t->in_shape), nout = nf_shape_numel (t->out_shape);
   const float *src = t->style ? b->hr : b->lr;          // (N, 3, in, in) 0..255
   /* Asynchronous uploads on the backend's stream. Loader batches are page-locked already
-   * (nf-trainer.c loader_new): straight from the batch, which is handed back after the
+   * (the table's batch_alloc): straight from the batch, which is handed back after the
    * step has synchronised (loss reads). Other batches (nf_trainer_loss_on_batch) go
    * through the pinned stage, rewritten only after this call has synchronised. */
   const float *in_src = src, *hr_src = b->hr;
   if (!pinned) {
-    memcpy (t->h_stage, src, nin * sizeof (float));
-    memcpy (t->h_stage + nin, b->hr, nout * sizeof (float));
-    in_src = t->h_stage;
-    hr_src = t->h_stage + nin;
+    memcpy (ds->h_stage, src, nin * sizeof (float));
+    memcpy (ds->h_stage + nin, b->hr, nout * sizeof (float));
+    in_src = ds->h_stage;
+    hr_src = ds->h_stage + nin;
   }
-  if (!nf_gpu_copy (t->be, t->d_in, in_src, nin * sizeof (float), error)
-      || !nf_gpu_copy (t->be, t->d_hr, hr_src, nout * sizeof (float), error))
+  if (!nf_gpu_copy (t->be, ds->d_in, in_src, nin * sizeof (float), error)
+      || !nf_gpu_copy (t->be, ds->d_hr, hr_src, nout * sizeof (float), error))
     return FALSE;
   float ai = (m->in_hi - m->in_lo) / 255.0f, bi = m->in_lo;
   if (grad && t->bn_pending) {
@@ -376,17 +331,17 @@ nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
     t->bn_pending = FALSE;
   }
   float ao = 255.0f / (m->out_hi - m->out_lo), bo = -m->out_lo * ao;
-  if (!nf_trainnet_forward_device (t->net, t->ct, t->in_shape, t->d_in, ai, bi, error)
-      || !nf_trainnet_output_device (t->net, t->ct, t->d_y255, ao, bo, error))
+  if (!nf_trainnet_forward_device (t->net, ds->ct, t->in_shape, ds->d_in, ai, bi, error)
+      || !nf_trainnet_output_device (t->net, ds->ct, ds->d_y255, ao, bo, error))
     return FALSE;
 
   NfTrainLosses L = { 0 };
-  double S = t->loss_scale;     /* gradient seeds times S; loss values unscaled */
-  float *dy = grad ? t->d_dy : NULL;                    // (N, 3, crop, crop)
+  double S = ds->loss_scale;    /* gradient seeds times S; loss values unscaled */
+  float *dy = grad ? ds->d_dy : NULL;                   // (N, 3, crop, crop)
   if (t->loss) {
     NfPerceptualLosses pl;
     nf_perceptual_set_loss_scale (t->loss, (float) S);
-    if (!nf_perceptual_eval_device (t->loss, t->out_shape, t->d_y255, t->d_hr, dy, &pl,
+    if (!nf_perceptual_eval_device (t->loss, t->out_shape, ds->d_y255, ds->d_hr, dy, &pl,
             error))
       return FALSE;
     L.content = pl.content;
@@ -400,14 +355,14 @@ nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
     return FALSE;
   }
   if (r->pixel_weight > 0) {
-    if (!nf_cuda_loss_mse (t->ct, t->d_y255, t->d_hr, nout, r->pixel_weight * S, dy,
+    if (!nf_cuda_loss_mse (ds->ct, ds->d_y255, ds->d_hr, nout, r->pixel_weight * S, dy,
             &L.pixel, error))
       return FALSE;
     L.total += r->pixel_weight * L.pixel;
   }
   if (r->tv_strength > 0) {
     double w = r->tv_strength * (double) nout;  /* Johnson's sum = mean x elements */
-    if (!nf_cuda_loss_tv (t->ct, t->d_y255, t->out_shape, w * S, dy, &L.tv, error))
+    if (!nf_cuda_loss_tv (ds->ct, ds->d_y255, t->out_shape, w * S, dy, &L.tv, error))
       return FALSE;
     L.total += w * L.tv;
   }
@@ -419,26 +374,27 @@ nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
     return FALSE;
   }
   /* dL/dy255 -> dL/dy: times ao, into the network's output gradient */
-  return !grad || nf_trainnet_backward_device (t->net, t->ct, dy, ao, error);
+  return !grad || nf_trainnet_backward_device (t->net, ds->ct, dy, ao, error);
 }
 
 gboolean
-nf_trainer_gpu_update (NfTrainer *t, gboolean *stepped, GError **error)
+nf_trainer_gpu_optimiser_step (NfTrainer *t, gboolean *stepped, GError **error)
 {
+  NfTrainerDeviceState *ds = t->dstate;
   gboolean fp16 = nf_gpu_is_fp16 (t->be);
   *stepped = TRUE;
   if (fp16) {
     gboolean finite = FALSE;
-    if (!nf_cuda_all_finite (t->ct, nf_trainnet_device_grads (t->net),
+    if (!nf_cuda_all_finite (ds->ct, nf_trainnet_device_grads (t->net),
             nf_trainnet_params (t->net)->n, &finite, error))
       return FALSE;
     if (!finite) {
       /* overflow in half: skip the step, halve the scale */
-      t->loss_scale /= 2.0;
-      t->good_steps = 0;
+      ds->loss_scale /= 2.0;
+      ds->good_steps = 0;
       t->skipped_steps++;
       *stepped = FALSE;
-      if (t->loss_scale < 1.0) {
+      if (ds->loss_scale < 1.0) {
         g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
             "the gradient is not finite even with a loss scale below 1 at step %"
             G_GUINT64_FORMAT ": the run diverged; lower --lr or train with --backend cuda",
@@ -448,62 +404,12 @@ nf_trainer_gpu_update (NfTrainer *t, gboolean *stepped, GError **error)
       return TRUE;
     }
   }
-  if (!nf_trainnet_adam_device (t->net, t->ct, &t->adam, (float) (1.0 / t->loss_scale),
+  if (!nf_trainnet_adam_device (t->net, ds->ct, &t->adam, (float) (1.0 / ds->loss_scale),
           error))
     return FALSE;
-  if (fp16 && ++t->good_steps >= LOSS_SCALE_GROWTH_STEPS) {
-    t->loss_scale *= 2.0;
-    t->good_steps = 0;
+  if (fp16 && ++ds->good_steps >= LOSS_SCALE_GROWTH_STEPS) {
+    ds->loss_scale *= 2.0;
+    ds->good_steps = 0;
   }
-  return nf_trainnet_sync_from_device (t->net, error);
+  return TRUE;
 }
-
-#else /* !NF_HAVE_CUDA_TRAIN: nf_trainer_choose_backend never picks a CUDA backend */
-
-void
-nf_trainer_gpu_free (NfTrainer *t)
-{
-  (void) t;
-}
-
-gboolean
-nf_trainer_gpu_setup (NfTrainer *t, GError **error)
-{
-  /* still name what the backend lacks, the more useful message */
-  if (!check_backward (t->be, t->model->graph, "the network", error))
-    return FALSE;
-  g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
-      "training on %s needs the GPU training kernels (training/cuda), which this build "
-      "does not have", t->be->iface->name);
-  return FALSE;
-}
-
-gboolean
-nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
-    gboolean grad, NfTrainLosses *out, GError **error)
-{
-  (void) b, (void) pinned, (void) grad, (void) out;
-  return nf_trainer_gpu_setup (t, error);
-}
-
-gboolean
-nf_trainer_gpu_update (NfTrainer *t, gboolean *stepped, GError **error)
-{
-  *stepped = FALSE;
-  return nf_trainer_gpu_setup (t, error);
-}
-
-gboolean
-nf_trainer_gpu_make_ranks (NfTrainer *t, GError **error)
-{
-  return nf_trainer_gpu_setup (t, error);
-}
-
-gboolean
-nf_trainer_gpu_step (NfTrainer *t, NfTrainLosses *L, GError **error)
-{
-  (void) L;
-  return nf_trainer_gpu_setup (t, error);
-}
-
-#endif

@@ -3,9 +3,11 @@
  * What it does: builds the network (nf-arch, seeded), the backend, the trainable wrapper
  * (nf-trainnet), the data set and its loader thread (nf-dataset, nf-loader), the loss
  * network and perceptual losses (nf-vgg, nf-perceptual), Adam (nf-optim); restores a
- * checkpoint; runs steps; writes checkpoints, previews and the final model with its
- * recipe.
- * What it does not: option parsing, printing, signals, the CSV log (nf-train.c).
+ * checkpoint; runs steps through the training device of the backend (nf-train-device.h:
+ * the generic step here, the host batch losses of the CPU table); writes checkpoints,
+ * previews and the final model with its recipe.
+ * What it does not: option parsing, printing, signals, the CSV log (nf-train.c), a
+ * device's own work (nf-train-device-cpu.c, nf-trainer-gpu.c).
  */
 #include "nf-trainer.h"
 #include "nf-trainer-private.h"
@@ -26,7 +28,6 @@
 #include "nf-metrics.h"
 #include "nf-resample.h"
 #include "nf-resize.h"
-#include "nf-train-gpu.h"
 #include "nf-trainnet.h"
 #include "nf-vgg.h"
 
@@ -55,7 +56,8 @@ nf_trainer_free (NfTrainer *t)
   if (!t)
     return;
   nf_loader_free (t->loader);
-  nf_trainer_gpu_free (t);
+  if (t->device && t->device->trainer_free)
+    t->device->trainer_free (t);
   nf_perceptual_free (t->loss);
   nf_perceptual_free (t->eval);
   nf_vgg_free (t->vgg);
@@ -352,16 +354,17 @@ restore (NfTrainer *t, const char *path, GError **error)
   return TRUE;
 }
 
-/* The batch loader; on a GPU its batches live in page-locked memory, so the step
- * uploads them asynchronously straight from the batch (nf-loader.h, caller's memory:
- * one batch held at a time, handed back with nf_loader_release after the step). */
+/* The batch loader; where the device has its own batch memory (a GPU: page-locked, so
+ * the step uploads asynchronously straight from the batch) the batches live there
+ * (nf-loader.h, caller's memory: one batch held at a time, handed back with
+ * nf_loader_release after the step). */
 static NfLoader *
 loader_new (NfTrainer *t, NfDataset *ds, GError **error)
 {
-  if (!t->gpu)
+  if (!t->device->batch_alloc)
     return nf_loader_new (ds, &t->spec, t->step, t->r->loader_depth, error);
-  NfLoaderMemory mem = {.alloc = nf_gpu_host_alloc,.free = nf_gpu_host_free,.user = t->be,
-    .held = 1 };
+  NfLoaderMemory mem = {.alloc = t->device->batch_alloc,.free = t->device->batch_free,
+    .user = t->be,.held = 1 };
   return nf_loader_new_full (ds, &t->spec, t->step, t->r->loader_depth, &mem, error);
 }
 
@@ -388,9 +391,9 @@ nf_trainer_new (const NfRecipe *recipe, const char *resume_from, GError **error)
     goto fail;
   const char *bname = nf_trainer_choose_backend (r->device, r->backend, &t->device_note,
       error);
-  if (!bname || !(t->be = nf_backend_new (bname, error)))
+  if (!bname || !(t->be = nf_backend_new (bname, error))
+      || !(t->device = nf_train_device_for (t->be, error)))
     goto fail;
-  t->gpu = nf_gpu_is_backend (t->be);
 
   NfArchSpec as = {.arch = r->arch,.scale = r->scale,.width = r->width,.n_res = r->n_res };
   if (!(t->model = nf_arch_new_model (&as, (guint64) r->seed, error)))
@@ -431,13 +434,7 @@ nf_trainer_new (const NfRecipe *recipe, const char *resume_from, GError **error)
   t->y = nf_alloc_floats (nf_shape_numel (t->out_shape));
   t->y255 = nf_alloc_floats (nf_shape_numel (t->out_shape));
   t->dy = nf_alloc_floats (nf_shape_numel (t->out_shape));
-  if (r->gpus != 1 && !t->gpu) {
-    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
-        "--gpus %d needs the GPU (--device cuda); this run is on backend %s", r->gpus,
-        t->be->iface->name);
-    goto fail;
-  }
-  if (t->gpu && (!nf_trainer_gpu_setup (t, error) || !nf_trainer_gpu_make_ranks (t, error)))
+  if (!t->device->trainer_setup (t, error))
     goto fail;
   return t;
 
@@ -447,7 +444,7 @@ fail:
 }
 
 NfTrainer *
-nf_trainer_replica_new (NfTrainer *t0, int rank, GError **error)
+nf_trainer_replica_new (NfTrainer *t0, int rank, NfBackend *be, GError **error)
 {
   NfTrainer *t = g_new0 (NfTrainer, 1);
   t->r = nf_recipe_copy (t0->r);
@@ -456,9 +453,8 @@ nf_trainer_replica_new (NfTrainer *t0, int rank, GError **error)
   t->rank = rank;
   t->spec = t0->spec;
   t->spec.seed = t0->spec.seed + (guint64) rank * NF_RANK_SEED_STRIDE;
-  if (!(t->be = nf_gpu_backend_on_device (t0->be, rank, error)))
-    goto fail;
-  t->gpu = TRUE;
+  t->be = be;
+  t->device = t0->device;
   NfArchSpec as = {.arch = r->arch,.scale = r->scale,.width = r->width,.n_res = r->n_res };
   if (!(t->model = nf_arch_new_model (&as, (guint64) r->seed, error))
       || !(t->net = nf_trainnet_new (t->model, t->be, error))
@@ -475,7 +471,7 @@ nf_trainer_replica_new (NfTrainer *t0, int rank, GError **error)
   t->in_shape = t0->in_shape;
   t->out_shape = t0->out_shape;
   t->x = nf_alloc_floats (nf_shape_numel (t->in_shape));
-  if (!nf_trainer_gpu_setup (t, error))
+  if (!t->device->trainer_setup (t, error))
     goto fail;
   return t;
 
@@ -507,12 +503,11 @@ from_output (const NfModel *m, const float *y, float *rgb, size_t n)
 
 /* Forward and losses of batch b; with grad, also dL/dy into t->dy and the network's
  * backward (parameter gradients). */
-static gboolean
-batch_losses (NfTrainer *t, const NfBatch *b, gboolean grad, NfTrainLosses *out,
-    GError **error)
+gboolean
+nf_trainer_host_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
+    gboolean grad, NfTrainLosses *out, GError **error)
 {
-  if (t->gpu)
-    return nf_trainer_gpu_batch_losses (t, b, FALSE, grad, out, error);
+  (void) pinned;
   const NfRecipe *r = t->r;
   size_t nin = nf_shape_numel (t->in_shape), nout = nf_shape_numel (t->out_shape);
   const float *target = b->hr;                          // (N, 3, crop, crop) 0..255
@@ -568,6 +563,22 @@ batch_losses (NfTrainer *t, const NfBatch *b, gboolean grad, NfTrainLosses *out,
 }
 
 gboolean
+nf_trainer_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned, gboolean grad,
+    NfTrainLosses *out, GError **error)
+{
+  const NfTrainDevice *d = t->device;
+  return d->batch_losses (t, b, pinned, grad, out, error)
+      && (!d->read_losses || d->read_losses (t, out, error));
+}
+
+gboolean
+nf_trainer_update (NfTrainer *t, gboolean *stepped, GError **error)
+{
+  return t->device->optimiser_step (t, stepped, error)
+      && (!*stepped || nf_trainnet_weights_updated (t->net, error));
+}
+
+gboolean
 nf_trainer_step (NfTrainer *t, NfTrainLosses *losses, GError **error)
 {
   const NfRecipe *r = t->r;
@@ -578,25 +589,27 @@ nf_trainer_step (NfTrainer *t, NfTrainLosses *losses, GError **error)
   }
   gint64 t0 = g_get_monotonic_time ();
   NfTrainLosses L;
-  if (!t->gpu) {
+  gboolean ok;
+  if (t->device->step) {
+    t->last_lr = nf_recipe_lr_at (r, t->step);
+    t->adam.lr = (float) t->last_lr;
+    ok = t->device->step (t, &L, error);
+  } else {
+    /* the batch is in the device's memory (batch_alloc) when it has its own */
+    gboolean pinned = t->device->batch_alloc != NULL, stepped;
     NfBatch *b = nf_loader_next (t->loader, error);
     if (!b)
       return FALSE;
-    gboolean ok = batch_losses (t, b, TRUE, &L, error);
+    ok = nf_trainer_batch_losses (t, b, pinned, TRUE, &L, error);
+    if (ok) {
+      t->last_lr = nf_recipe_lr_at (r, t->step);
+      t->adam.lr = (float) t->last_lr;
+      ok = nf_trainer_update (t, &stepped, error);
+    }
     nf_loader_release (t->loader, b);
-    if (!ok)
-      return FALSE;
   }
-  t->last_lr = nf_recipe_lr_at (r, t->step);
-  t->adam.lr = (float) t->last_lr;
-  if (t->gpu) {
-    if (!nf_trainer_gpu_step (t, &L, error))
-      return FALSE;
-  } else {
-    nf_adam_step (&t->adam, nf_trainnet_params (t->net));
-    if (!nf_trainnet_sync (t->net, error))
-      return FALSE;
-  }
+  if (!ok)
+    return FALSE;
   t->step++;
   t->elapsed_run += (g_get_monotonic_time () - t0) / 1e6;
   t->last = L;
@@ -611,7 +624,7 @@ nf_trainer_loss_on_batch (NfTrainer *t, guint64 index, NfTrainLosses *losses, GE
   NfBatch *b = nf_dataset_make_batch (t->ds, &t->spec, index, error);
   if (!b)
     return FALSE;
-  gboolean ok = batch_losses (t, b, FALSE, losses, error);
+  gboolean ok = nf_trainer_batch_losses (t, b, FALSE, FALSE, losses, error);
   nf_batch_free (b);
   return ok;
 }

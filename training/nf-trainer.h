@@ -106,7 +106,7 @@ gboolean nf_trainer_export (NfTrainer *t, const char *path, GError **error);
 const char *nf_trainer_pick_backend (const char *requested);
 
 /* The backend a run uses, from --device (auto|cpu|cuda) and --backend
- * (auto|cpu|cpu-ref|cuda|cuda-fp16) (nf-trainer-gpu.c):
+ * (auto|cpu|cpu-ref|cuda|cuda-fp16) (nf-train-device.c):
  *   backend named        that backend (an error when it contradicts --device);
  *   device cpu           nf_trainer_pick_backend ("auto");
  *   device cuda          "cuda"; an error saying why when no GPU is usable or the

@@ -1,7 +1,8 @@
 /* nf-trainnet-gpu.c — a network in training on a CUDA backend (see nf-trainnet.h): the
  * device mirror of the flat parameter buffer, the engine's parameter gradients routed
  * into it, device-pointer forward/backward, Adam on the device, and the new weights
- * brought back to the engine.
+ * brought back to the engine. The net_* entries of the CUDA training device
+ * (nf-train-device-cuda.h); built only with NF_HAVE_CUDA_TRAIN.
  *
  * What it does: device params | grads | m | v at the host offsets; device scratch for
  * the folded-conv gradients of batch norm, downloaded for the host chain rule
@@ -11,15 +12,23 @@
  * trainer uses nf_trainnet_device_grads for that).
  */
 #include "nf-trainnet-private.h"
+#include "nf-train-device-cuda.h"
 
 #include <string.h>
 
 #include "nf-error.h"
 
+struct NfTrainNetDeviceState {
+  NfGpuParams *params;          /* params | grads | m | v on the device */
+  float **bn_gw, **bn_gb;       /* per BnFold: dL/dW', dL/db' on the device */
+  float *scratch;               /* fp32 staging for cuda-fp16 layout changes */
+  size_t scratch_n;
+};
+
 static gboolean
 need_gpu (const NfTrainNet *t, GError **error)
 {
-  if (t->gpu)
+  if (t->dstate)
     return TRUE;
   g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
       "the network is on backend %s, not on a CUDA backend", t->be->iface->name);
@@ -27,20 +36,17 @@ need_gpu (const NfTrainNet *t, GError **error)
 }
 
 gboolean
-nf_trainnet_on_gpu (const NfTrainNet *t)
-{
-  return t->gpu;
-}
-
-gboolean
 nf_trainnet_gpu_init (NfTrainNet *t, GError **error)
 {
-  if (!(t->dev = nf_gpu_params_new (t->be, t->params->n, error)))
+  NfTrainNetDeviceState *ds = t->dstate = g_new0 (NfTrainNetDeviceState, 1);
+  ds->bn_gw = g_new0 (float *, t->bns->len);
+  ds->bn_gb = g_new0 (float *, t->bns->len);
+  if (!(ds->params = nf_gpu_params_new (t->be, t->params->n, error)))
     return FALSE;
   for (guint i = 0; i < t->bns->len; i++) {
     BnFold *b = &g_array_index (t->bns, BnFold, i);
-    if (!(b->dev_gw = nf_gpu_alloc_floats (t->be, b->nw, error))
-        || !(b->dev_gb = nf_gpu_alloc_floats (t->be, b->conv->cout, error)))
+    if (!(ds->bn_gw[i] = nf_gpu_alloc_floats (t->be, b->nw, error))
+        || !(ds->bn_gb[i] = nf_gpu_alloc_floats (t->be, b->conv->cout, error)))
       return FALSE;
   }
   return TRUE;
@@ -49,24 +55,25 @@ nf_trainnet_gpu_init (NfTrainNet *t, GError **error)
 void
 nf_trainnet_gpu_free (NfTrainNet *t)
 {
-  if (!t->gpu)
+  NfTrainNetDeviceState *ds = t->dstate;
+  if (!ds)
     return;
   for (guint i = 0; t->bns && i < t->bns->len; i++) {
-    BnFold *b = &g_array_index (t->bns, BnFold, i);
-    nf_gpu_free (t->be, b->dev_gw);
-    nf_gpu_free (t->be, b->dev_gb);
-    b->dev_gw = b->dev_gb = NULL;
+    nf_gpu_free (t->be, ds->bn_gw[i]);
+    nf_gpu_free (t->be, ds->bn_gb[i]);
   }
-  nf_gpu_free (t->be, t->dev_scratch);
-  t->dev_scratch = NULL;
-  nf_gpu_params_free (t->dev);
-  t->dev = NULL;
+  g_free (ds->bn_gw);
+  g_free (ds->bn_gb);
+  nf_gpu_free (t->be, ds->scratch);
+  nf_gpu_params_free (ds->params);
+  g_free (ds);
+  t->dstate = NULL;
 }
 
 float *
 nf_trainnet_device_grads (NfTrainNet *t)
 {
-  return t->dev ? t->dev->grads : NULL;
+  return t->dstate && t->dstate->params ? t->dstate->params->grads : NULL;
 }
 
 /* The engine's parameter gradients: DEVICE pointers into the mirrored grads, or the
@@ -75,21 +82,16 @@ static void *
 param_grad_dev (const char *name, gpointer user)
 {
   NfTrainNet *t = user;
+  NfTrainNetDeviceState *ds = t->dstate;
   for (guint i = 0; i < t->bns->len; i++) {
     BnFold *b = &g_array_index (t->bns, BnFold, i);
     if (g_str_equal (name, b->w_name))
-      return b->dev_gw;
+      return ds->bn_gw[i];
     if (g_str_equal (name, b->b_name))
-      return b->dev_gb;
+      return ds->bn_gb[i];
   }
   const NfParamView *v = nf_params_find (t->params, name);
-  return v ? t->dev->grads + v->offset : NULL;
-}
-
-gboolean
-nf_trainnet_gpu_zero (NfTrainNet *t, GError **error)
-{
-  return nf_engine_zero_grads (t->engine, error);
+  return v ? ds->params->grads + v->offset : NULL;
 }
 
 /* Host grads of one view -> device grads. */
@@ -97,8 +99,8 @@ static gboolean
 upload_grad_view (NfTrainNet *t, const char *name, GError **error)
 {
   const NfParamView *v = nf_params_find (t->params, name);
-  return !v || nf_gpu_copy (t->be, t->dev->grads + v->offset, t->params->grads + v->offset,
-      v->count * sizeof (float), error);
+  return !v || nf_gpu_copy (t->be, t->dstate->params->grads + v->offset,
+      t->params->grads + v->offset, v->count * sizeof (float), error);
 }
 
 static void
@@ -113,12 +115,13 @@ zero_grad_view (NfTrainNet *t, const char *name)
 static gboolean
 bn_chain_rule_gpu (NfTrainNet *t, GError **error)
 {
+  NfTrainNetDeviceState *ds = t->dstate;
   if (t->bns->len == 0)
     return TRUE;
   for (guint i = 0; i < t->bns->len; i++) {
     BnFold *b = &g_array_index (t->bns, BnFold, i);
-    if (!nf_gpu_copy (t->be, b->gw, b->dev_gw, b->nw * sizeof (float), error)
-        || !nf_gpu_copy (t->be, b->gb, b->dev_gb, b->conv->cout * sizeof (float), error))
+    if (!nf_gpu_copy (t->be, b->gw, ds->bn_gw[i], b->nw * sizeof (float), error)
+        || !nf_gpu_copy (t->be, b->gb, ds->bn_gb[i], b->conv->cout * sizeof (float), error))
       return FALSE;
   }
   if (!nf_gpu_sync (t->be, error))
@@ -142,15 +145,18 @@ bn_chain_rule_gpu (NfTrainNet *t, GError **error)
   return ok && nf_gpu_sync (t->be, error);
 }
 
-gboolean
-nf_trainnet_gpu_backward (NfTrainNet *t, GError **error)
+/* Zeroes device grads (and BN scratch), runs the engine's backward with the output
+ * gradient already written into the engine, applies the BN chain rule. */
+static gboolean
+backward (NfTrainNet *t, GError **error)
 {
-  if (!nf_gpu_zero (t->be, t->dev->grads, t->dev->n * sizeof (float), error))
+  NfTrainNetDeviceState *ds = t->dstate;
+  if (!nf_gpu_zero (t->be, ds->params->grads, ds->params->n * sizeof (float), error))
     return FALSE;
   for (guint i = 0; i < t->bns->len; i++) {
     BnFold *b = &g_array_index (t->bns, BnFold, i);
-    if (!nf_gpu_zero (t->be, b->dev_gw, b->nw * sizeof (float), error)
-        || !nf_gpu_zero (t->be, b->dev_gb, b->conv->cout * sizeof (float), error))
+    if (!nf_gpu_zero (t->be, ds->bn_gw[i], b->nw * sizeof (float), error)
+        || !nf_gpu_zero (t->be, ds->bn_gb[i], b->conv->cout * sizeof (float), error))
       return FALSE;
   }
   return nf_engine_backward (t->engine, param_grad_dev, t, error)
@@ -158,32 +164,50 @@ nf_trainnet_gpu_backward (NfTrainNet *t, GError **error)
 }
 
 gboolean
-nf_trainnet_sync_from_device (NfTrainNet *t, GError **error)
+nf_trainnet_gpu_backward_host (NfTrainNet *t, const float *dy, GError **error)
 {
-  return need_gpu (t, error)
-      && nf_gpu_params_download (t->dev, t->params, TRUE, FALSE, FALSE, error)
-      && nf_trainnet_host_sync (t, error);
+  /* host dy on a CUDA backend: the device path, then the gradients to the host */
+  int out = t->out_value;
+  return nf_engine_zero_grads (t->engine, error)
+      && t->be->iface->upload (t->be, nf_engine_grad_buffer (t->engine, out), dy,
+      nf_engine_value_shape (t->engine, out), error)
+      && backward (t, error)
+      && nf_gpu_params_download (t->dstate->params, t->params, FALSE, TRUE, FALSE, error);
 }
 
 gboolean
-nf_trainnet_download_moments (NfTrainNet *t, GError **error)
+nf_trainnet_gpu_push (NfTrainNet *t, GError **error)
 {
-  return !t->gpu || nf_gpu_params_download (t->dev, t->params, FALSE, FALSE, TRUE, error);
+  return nf_gpu_params_upload (t->dstate->params, t->params, TRUE, FALSE, TRUE, error);
 }
 
-#ifdef NF_HAVE_CUDA_TRAIN
+gboolean
+nf_trainnet_gpu_pull (NfTrainNet *t, gboolean params, gboolean moments, GError **error)
+{
+  return nf_gpu_params_download (t->dstate->params, t->params, params, FALSE, moments,
+      error);
+}
+
+gboolean
+nf_trainnet_gpu_weights_updated (NfTrainNet *t, GError **error)
+{
+  return need_gpu (t, error)
+      && nf_gpu_params_download (t->dstate->params, t->params, TRUE, FALSE, FALSE, error)
+      && nf_trainnet_host_sync (t, error);
+}
 
 static float *
 scratch (NfTrainNet *t, size_t n, GError **error)
 {
-  if (t->dev_scratch_n < n) {
-    nf_gpu_free (t->be, t->dev_scratch);
-    t->dev_scratch_n = 0;
-    if (!(t->dev_scratch = nf_gpu_alloc_floats (t->be, n, error)))
+  NfTrainNetDeviceState *ds = t->dstate;
+  if (ds->scratch_n < n) {
+    nf_gpu_free (t->be, ds->scratch);
+    ds->scratch_n = 0;
+    if (!(ds->scratch = nf_gpu_alloc_floats (t->be, n, error)))
       return NULL;
-    t->dev_scratch_n = n;
+    ds->scratch_n = n;
   }
-  return t->dev_scratch;
+  return ds->scratch;
 }
 
 gboolean
@@ -227,14 +251,14 @@ gboolean
 nf_trainnet_backward_device (NfTrainNet *t, NfCudaTrain *ct, const float *dy, float a,
     GError **error)
 {
-  if (!need_gpu (t, error) || !nf_trainnet_gpu_zero (t, error))
+  if (!need_gpu (t, error) || !nf_engine_zero_grads (t->engine, error))
     return FALSE;
   NfShape os = nf_engine_value_shape (t->engine, t->out_value);
   void *g = nf_engine_grad_buffer (t->engine, t->out_value);
   gboolean ok = nf_gpu_is_fp16 (t->be)
       ? nf_cuda_f32_nchw_to_f16_nhwc (ct, dy, g, os, a, error)
       : nf_cuda_affine (ct, dy, g, nf_shape_numel (os), a, 0.0f, error);
-  return ok && nf_trainnet_gpu_backward (t, error);
+  return ok && backward (t, error);
 }
 
 gboolean
@@ -244,7 +268,7 @@ nf_trainnet_adam_device (NfTrainNet *t, NfCudaTrain *ct, NfAdam *a, float grad_s
   if (!need_gpu (t, error))
     return FALSE;
   a->t++;
-  NfGpuParams *d = t->dev;
+  NfGpuParams *d = t->dstate->params;
   if (!nf_cuda_adam_step (ct, d->params, d->grads, d->m, d->v, d->n, a->lr, a->beta1,
           a->beta2, a->eps, a->weight_decay, a->t, grad_scale, error)) {
     a->t--;
@@ -252,48 +276,3 @@ nf_trainnet_adam_device (NfTrainNet *t, NfCudaTrain *ct, NfAdam *a, float grad_s
   }
   return TRUE;
 }
-
-#else /* !NF_HAVE_CUDA_TRAIN */
-
-static gboolean
-no_cuda_train (GError **error)
-{
-  g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
-      "this build has no GPU training kernels (training/cuda, NF_HAVE_CUDA_TRAIN)");
-  return FALSE;
-}
-
-
-gboolean
-nf_trainnet_forward_device (NfTrainNet *t, NfCudaTrain *ct, NfShape s, const float *x,
-    float a, float b, GError **error)
-{
-  (void) t, (void) ct, (void) s, (void) x, (void) a, (void) b;
-  return no_cuda_train (error);
-}
-
-gboolean
-nf_trainnet_output_device (NfTrainNet *t, NfCudaTrain *ct, float *y, float a, float b,
-    GError **error)
-{
-  (void) t, (void) ct, (void) y, (void) a, (void) b;
-  return no_cuda_train (error);
-}
-
-gboolean
-nf_trainnet_backward_device (NfTrainNet *t, NfCudaTrain *ct, const float *dy, float a,
-    GError **error)
-{
-  (void) t, (void) ct, (void) dy, (void) a;
-  return no_cuda_train (error);
-}
-
-gboolean
-nf_trainnet_adam_device (NfTrainNet *t, NfCudaTrain *ct, NfAdam *a, float grad_scale,
-    GError **error)
-{
-  (void) t, (void) ct, (void) a, (void) grad_scale;
-  return no_cuda_train (error);
-}
-
-#endif

@@ -1,11 +1,13 @@
-/* nf-trainnet-private.h — what nf-trainnet.c (host) and nf-trainnet-gpu.c (CUDA
- * backends) share: the NfTrainNet object, its batch-norm folds and the chain rule.
- * What it does not: anything callers see (nf-trainnet.h is the API).
+/* nf-trainnet-private.h — what nf-trainnet.c (the host side) and the training devices
+ * (nf-train-device-cpu.c, nf-trainnet-gpu.c) share: the NfTrainNet object, its
+ * batch-norm folds, the chain rule and the host paths the CPU table points at.
+ * What it does not: anything callers see (nf-trainnet.h is the API), a device's own
+ * state (NfTrainNetDeviceState, defined by the device that has one).
  */
 #pragma once
 
 #include "nf-engine.h"
-#include "nf-train-gpu.h"
+#include "nf-train-device.h"
 #include "nf-trainnet.h"
 
 typedef struct {
@@ -14,37 +16,31 @@ typedef struct {
   char *w_name, *b_name;        /* "conv.weight", "conv.bias" (the run graph's names) */
   NfModelTensor *fw, *fb;       /* folded weight/bias in model->folded */
   float *gw, *gb;               /* dL/dW', dL/db' from the engine (host scratch) */
-  float *dev_gw, *dev_gb;       /* the same on the device (CUDA backends) */
   size_t nw;                    /* elements of the conv weight */
 } BnFold;
+
+/* A device's own per-network state (device parameter mirror, scratch); NULL on the CPU. */
+typedef struct NfTrainNetDeviceState NfTrainNetDeviceState;
 
 struct NfTrainNet {
   NfModel *model;
   NfBackend *be;
+  const NfTrainDevice *device;  /* the table for be (nf-train-device.h) */
+  NfTrainNetDeviceState *dstate;
   NfEngine *engine;
   NfParams *params;
   GArray *bns;                  /* BnFold */
   NfShape in_shape;
   int out_value;                /* the value the loss reads: the output, or the input of a
                                  * final clamp */
-  /* CUDA backends */
-  gboolean gpu;
-  NfGpuParams *dev;             /* params | grads | m | v on the device */
-  float *dev_scratch;           /* fp32 staging for cuda-fp16 layout changes */
-  size_t dev_scratch_n;
 };
 
 /* Spreads dW', db' (b->gw, b->gb) of every folded conv over W, b, gamma, beta, ADDING
  * into the host gradient views. */
 void nf_trainnet_bn_chain_rule (NfTrainNet *t);
-/* Host params -> model tensors, refold, engine refresh (no device transfer). */
+/* Host params -> model tensors, refold, engine refresh (no device transfer): the CPU
+ * table's net_weights_updated. */
 gboolean nf_trainnet_host_sync (NfTrainNet *t, GError **error);
-
-/* nf-trainnet-gpu.c: device state after the host side is built; its release. */
-gboolean nf_trainnet_gpu_init (NfTrainNet *t, GError **error);
-void nf_trainnet_gpu_free (NfTrainNet *t);
-/* Zeroes device grads (and BN scratch), runs the engine's backward with the output
- * gradient already written into the engine, applies the BN chain rule. */
-gboolean nf_trainnet_gpu_backward (NfTrainNet *t, GError **error);
-/* Zeroes the engine's gradients (before an output gradient is written). */
-gboolean nf_trainnet_gpu_zero (NfTrainNet *t, GError **error);
+/* The CPU table's net_backward: zeroes the host gradients, runs the engine's backward
+ * from host dy with the parameter gradients in host memory, applies the chain rule. */
+gboolean nf_trainnet_host_backward (NfTrainNet *t, const float *dy, GError **error);

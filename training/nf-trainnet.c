@@ -7,6 +7,9 @@
  * buffers that the chain rule then spreads over conv weight, gamma and beta), copies
  * parameters back into the model and refolds batch norm into the model's existing
  * folded tensors (so every weight pointer the engines hold stays valid).
+ * Where the parameters live is the training device's business (nf-train-device.h):
+ * the backward from a host gradient, copies to and from a device mirror and the
+ * engine's refresh after an optimiser step go through its table.
  * What it does not: losses, optimiser steps (nf-optim.c), device buffers and the device
  * paths of CUDA backends (nf-trainnet-gpu.c).
  */
@@ -49,7 +52,8 @@ nf_trainnet_free (NfTrainNet *t)
 {
   if (!t)
     return;
-  nf_trainnet_gpu_free (t);
+  if (t->device && t->device->net_free)
+    t->device->net_free (t);
   nf_engine_free (t->engine);
   nf_params_free (t->params);
   if (t->bns) {
@@ -135,13 +139,9 @@ NfTrainNet *
 nf_trainnet_new (NfModel *model, NfBackend *be, GError **error)
 {
   const char *bn = be->iface->name;
-  gboolean gpu = nf_gpu_is_backend (be);
-  if (!gpu && !g_str_equal (bn, "cpu") && !g_str_equal (bn, "cpu-ref")) {
-    g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
-        "training runs on the CPU backends (cpu, cpu-ref) and the CUDA ones (cuda, "
-        "cuda-fp16), not on %s", bn);
+  const NfTrainDevice *device = nf_train_device_for (be, error);
+  if (!device)
     return NULL;
-  }
   if (!be->iface->zero || !be->iface->backward[NF_OP_CONV2D]) {
     g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED,
         "backend %s has no backward passes; training needs one (cpu-ref has)", bn);
@@ -150,7 +150,7 @@ nf_trainnet_new (NfModel *model, NfBackend *be, GError **error)
   NfTrainNet *t = g_new0 (NfTrainNet, 1);
   t->model = model;
   t->be = be;
-  t->gpu = gpu;
+  t->device = device;
   t->params = nf_params_new ();
   const NfGraph *g = model->source_graph;
   for (int i = 0; i < g->n_ops; i++) {
@@ -186,7 +186,7 @@ nf_trainnet_new (NfModel *model, NfBackend *be, GError **error)
       t->out_value = rg->ops[i].in[0];
   NfEngineOptions eo = {.keep_all_values = TRUE,.no_fusion = TRUE };
   t->engine = nf_engine_new (model, be, &eo);
-  if ((gpu && !nf_trainnet_gpu_init (t, error)) || !nf_trainnet_sync (t, error)) {
+  if ((device->net_init && !device->net_init (t, error)) || !nf_trainnet_sync (t, error)) {
     nf_trainnet_free (t);
     return NULL;
   }
@@ -288,15 +288,13 @@ nf_trainnet_bn_chain_rule (NfTrainNet *t)
 gboolean
 nf_trainnet_backward (NfTrainNet *t, const float *dy, GError **error)
 {
+  return t->device->net_backward (t, dy, error);
+}
+
+gboolean
+nf_trainnet_host_backward (NfTrainNet *t, const float *dy, GError **error)
+{
   int out = t->out_value;
-  if (t->gpu) {
-    /* host dy on a CUDA backend: the device path, then the gradients to the host */
-    return nf_trainnet_gpu_zero (t, error)
-        && t->be->iface->upload (t->be, nf_engine_grad_buffer (t->engine, out), dy,
-        nf_engine_value_shape (t->engine, out), error)
-        && nf_trainnet_gpu_backward (t, error)
-        && nf_gpu_params_download (t->dev, t->params, FALSE, TRUE, FALSE, error);
-  }
   nf_params_zero_grads (t->params);
   for (guint i = 0; i < t->bns->len; i++) {
     BnFold *b = &g_array_index (t->bns, BnFold, i);
@@ -317,7 +315,19 @@ nf_trainnet_sync (NfTrainNet *t, GError **error)
 {
   if (!nf_trainnet_host_sync (t, error))
     return FALSE;
-  return !t->gpu || nf_gpu_params_upload (t->dev, t->params, TRUE, FALSE, TRUE, error);
+  return !t->device->net_push || t->device->net_push (t, error);
+}
+
+gboolean
+nf_trainnet_weights_updated (NfTrainNet *t, GError **error)
+{
+  return t->device->net_weights_updated (t, error);
+}
+
+gboolean
+nf_trainnet_download_moments (NfTrainNet *t, GError **error)
+{
+  return !t->device->net_pull || t->device->net_pull (t, FALSE, TRUE, error);
 }
 
 gboolean
@@ -341,7 +351,7 @@ nf_trainnet_copy_state (NfTrainNet *dst, NfTrainNet *src, GError **error)
         "cannot copy a network's state into one of another architecture");
     return FALSE;
   }
-  if (src->gpu && !nf_gpu_params_download (src->dev, src->params, TRUE, FALSE, TRUE, error))
+  if (src->device->net_pull && !src->device->net_pull (src, TRUE, TRUE, error))
     return FALSE;
   size_t n = src->params->n;
   memcpy (dst->params->params, src->params->params, n * sizeof (float));

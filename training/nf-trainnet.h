@@ -20,10 +20,12 @@
  * the element (no train/inference mismatch of batch statistics), at the price of no
  * renormalisation during training.
  *
- * On a CUDA backend ("cuda", "cuda-fp16"; nf-trainnet-gpu.c) the flat buffer is mirrored
- * on the device (params | grads | m | v, same offsets): the engine's parameter gradients
- * are accumulated into the device grads, Adam runs there (nf_trainnet_adam_device), and
- * nf_trainnet_sync_from_device brings the new weights to the engine: params are
+ * Where the parameters live depends on the training device of the backend
+ * (nf-train-device.h). On the CPU they are the host NfParams. On a CUDA backend ("cuda",
+ * "cuda-fp16"; nf-trainnet-gpu.c, its device API in nf-train-device-cuda.h) the flat
+ * buffer is mirrored on the device (params | grads | m | v, same offsets): the engine's
+ * parameter gradients are accumulated into the device grads, Adam runs there, and
+ * nf_trainnet_weights_updated brings the new weights to the engine: params are
  * downloaded into the host NfParams and the host sync runs (model tensors, batch-norm
  * refold, nf_engine_weights_changed, which makes the CUDA backend re-prepare its convs
  * and upload the weights again). Cost per step: one download of n floats and one upload
@@ -35,9 +37,6 @@
  * and dW, db, dgamma, dbeta are uploaded into the device grads. The host API
  * (nf_trainnet_forward/backward with host arrays) also works on a CUDA backend (it then
  * downloads the gradients into the host NfParams), for tests.
- * The *_device functions take DEVICE fp32 NCHW arrays whatever the backend's layout
- * (cuda-fp16 activations are converted on the way) and an NfCudaTrain of the same
- * backend for the element-wise work.
  *
  * What it does not: losses (the trainers), optimiser schedules, data.
  */
@@ -48,7 +47,6 @@
 #include "nf-backend.h"
 #include "nf-model.h"
 #include "nf-optim.h"
-#include "cuda/nf-cuda-train.h"
 
 G_BEGIN_DECLS
 
@@ -76,11 +74,16 @@ NfShape nf_trainnet_output_shape (NfTrainNet *t);
  * dL/dparams for dy = dL/dy (output shape). */
 gboolean nf_trainnet_backward (NfTrainNet *t, const float *dy, GError **error);
 
-/* The parameters changed (an optimiser step, a checkpoint load): copies them into the
- * model's tensors, refolds batch norm in place and refreshes the training engine; on a
- * CUDA backend also uploads params, m and v (the host buffer is the truth here).
- * Other engines on the same model need nf_engine_weights_changed afterwards. */
+/* The host parameters changed (an optimiser step on the host, a checkpoint load):
+ * copies them into the model's tensors, refolds batch norm in place and refreshes the
+ * training engine; on a CUDA backend also uploads params, m and v (the host buffer is
+ * the truth here). Other engines on the same model need nf_engine_weights_changed
+ * afterwards. */
 gboolean nf_trainnet_sync (NfTrainNet *t, GError **error);
+/* An optimiser step changed the parameters where the device keeps them (the host
+ * NfParams on the CPU, the device mirror on a GPU): the training engine runs with the
+ * new weights, the model's tensors hold them. */
+gboolean nf_trainnet_weights_updated (NfTrainNet *t, GError **error);
 
 /* Data-dependent batch-norm statistics from one batch x (see above). No-op without BN. */
 gboolean nf_trainnet_init_bn_stats (NfTrainNet *t, NfShape s, const float *x,
@@ -88,35 +91,8 @@ gboolean nf_trainnet_init_bn_stats (NfTrainNet *t, NfShape s, const float *x,
 /* Sets every BN to mean 0, var 1 (what "unit" statistics means). */
 void nf_trainnet_unit_bn_stats (NfTrainNet *t);
 
-/* ---- CUDA backends (nf-trainnet-gpu.c) --------------------------------------------------- */
-
-/* TRUE when the net runs on a CUDA backend (parameters mirrored on the device). */
-gboolean nf_trainnet_on_gpu (const NfTrainNet *t);
-
-/* Forward of a*x + b, x DEVICE fp32 (N, 3, H, W) in 0..255 (a, b map it into the model's
- * input range). Plans on the first call / a new shape. */
-gboolean nf_trainnet_forward_device (NfTrainNet *t, NfCudaTrain *ct, NfShape s,
-    const float *x, float a, float b, GError **error);
-/* y = a * output + b, y DEVICE fp32 of the output shape (the value the loss reads: the
- * input of a final clamp, as in nf_trainnet_forward). */
-gboolean nf_trainnet_output_device (NfTrainNet *t, NfCudaTrain *ct, float *y, float a,
-    float b, GError **error);
-/* After nf_trainnet_forward_device: zeroes the device parameter gradients, seeds the
- * output gradient with a * dy (dy DEVICE fp32 of the output shape; a: the output
- * range map times the loss scale) and runs the backward: device grads = dL/dparams. */
-gboolean nf_trainnet_backward_device (NfTrainNet *t, NfCudaTrain *ct, const float *dy,
-    float a, GError **error);
-/* The device gradients (params->n floats): all-reduce, finiteness check. */
-float *nf_trainnet_device_grads (NfTrainNet *t);
-/* One Adam step on the device (a->t is incremented as nf_adam_step does), from the
- * device grads times grad_scale. The engine sees the new weights after
- * nf_trainnet_sync_from_device. */
-gboolean nf_trainnet_adam_device (NfTrainNet *t, NfCudaTrain *ct, NfAdam *a,
-    float grad_scale, GError **error);
-/* Downloads the device params into the host NfParams, then what nf_trainnet_sync does
- * (model tensors, batch-norm refold, engine refresh) without uploading again. */
-gboolean nf_trainnet_sync_from_device (NfTrainNet *t, GError **error);
-/* Downloads Adam's moments (m, v) into the host NfParams (checkpoints). No-op on CPU. */
+/* Adam's moments (m, v) into the host NfParams (checkpoints): downloaded from a GPU,
+ * nothing to do on the CPU. */
 gboolean nf_trainnet_download_moments (NfTrainNet *t, GError **error);
 /* dst (a replica of the same architecture, e.g. on another GPU) takes src's parameters,
  * Adam moments and batch-norm statistics (src's device state is downloaded first), then
