@@ -110,7 +110,8 @@ static void
 test_architectures (void)
 {
   const NfArchSpec specs[] = {
-    {"style-full", 0, 0, 0}, {"style-slim", 0, 0, 0}, {"sr-johnson", 2, 0, 0},
+    {"style-full", 0, 0, 0}, {"style-slim", 0, 0, 0}, {"style-rt", 0, 0, 0},
+    {"sr-johnson", 2, 0, 0},
     {"sr-johnson", 4, 0, 0}, {"sr-subpixel", 2, 0, 0}, {"sr-subpixel", 3, 0, 0},
     {"sr-subpixel", 4, 0, 0},
   };

@@ -3,7 +3,7 @@
  *   nf-bench [--arch ARCH[,ARCH...]] [--size WxH] [--iters N] [--threads N]
  *            [--backend B[,B...]] [-v]
  *
- * For each architecture (style-full, style-slim, sr-johnson x2/x4, sr-subpixel x2/x4,
+ * For each architecture (style-full, style-slim, style-rt, sr-johnson x2/x4, sr-subpixel x2/x4,
  * seeded random weights) and each frame size (default 640x360 and 1280x720) it plans
  * nf_engine once, warms up, and reports the median over --iters runs of nf_engine_run
  * (activations stay in the backend; upload and download are timed apart): ms per
@@ -46,6 +46,7 @@ typedef struct {
 static const Net nets[] = {
   {"style-full", {"style-full", 0, 0, 0}},
   {"style-slim", {"style-slim", 0, 0, 0}},
+  {"style-rt", {"style-rt", 0, 0, 0}},
   {"sr-johnson-x2", {"sr-johnson", 2, 0, 0}},
   {"sr-johnson-x4", {"sr-johnson", 4, 0, 0}},
   {"sr-subpixel-x2", {"sr-subpixel", 2, 0, 0}},
