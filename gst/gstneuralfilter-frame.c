@@ -9,22 +9,26 @@
  *  - between two frames (submit_input_buffer): a model loaded in the background is
  *    swapped in (nf-model-runner.c) before the base class looks at the reconfigure
  *    flag, so a new superres scale (gstneuralfilter.c marks the source pad for
- *    reconfiguration) renegotiates before the next frame; controlled
- *    properties (strength) follow their control sources (before_transform);
+ *    reconfiguration) renegotiates before the next frame; then a frame that would
+ *    reach the sink too late is skipped before any work (gstneuralfilter-live.c);
+ *    controlled properties (strength) follow their control sources
+ *    (before_transform);
  *  - a frame on the CPU (transform_frame): begin (sizes against the model, strength;
  *    strength 0 copies the input) -> plan (for the size padded to the model's multiple)
  *    -> unpack (nf-convert.c; reflection padding) -> network -> pack (crop, blend with
  *    the input by strength); on a CUDA runner (transform) the same begin and plan, then
  *    unpack, network and pack on the GPU (gstneuralfilter-cuda.c);
- *  - latency: the network's measured time is added to latency queries, and a latency
- *    message is posted when it grows (late frames are dropped by GstBaseTransform's QoS);
+ *  - latency queries: this element's latency (measured in gstneuralfilter-live.c) is
+ *    added to the answer; serialized queries wait for a frame the output thread is
+ *    pushing (gstneuralfilter-output.c);
  *  - a failure in a frame is an element error a user can act on (out of GPU memory with
  *    its own hint), never a skipped or black frame.
  * Steps on the network output in planar float (temporal blending, colour from the
  * input) belong between `network` and `pack` in transform_frame, on out_planes.
  * What it does not: find, load, swap or place models (nf-model-runner.c), properties
  * and state changes (gstneuralfilter.c), the GPU copies and kernels
- * (gstneuralfilter-cuda.c).
+ * (gstneuralfilter-cuda.c), timing frames and deciding which to skip
+ * (gstneuralfilter-live.c).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -198,10 +202,23 @@ static GstFlowReturn
 gst_neural_filter_submit_input_buffer (GstBaseTransform * trans,
     gboolean is_discont, GstBuffer * input)
 {
-  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (GST_NEURAL_FILTER (trans));
+  GstNeuralFilter *self = GST_NEURAL_FILTER (trans);
+  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
 
   /* Before the base class looks at the reconfigure flag (see the header). */
   nf_model_runner_swap (priv->runner);
+  if (gst_neural_filter_live_skip (self, input)) {
+    gst_buffer_unref (input);
+    return GST_BASE_TRANSFORM_FLOW_DROPPED;
+  }
+  /* With the output thread on, GstBaseTransform no longer marks gaps, and must not
+   * renegotiate while a frame is being pushed. */
+  if (gst_neural_filter_output_is_on (self)) {
+    if (GST_BUFFER_IS_DISCONT (input))
+      priv->out_discont = TRUE;
+    if (gst_pad_needs_reconfigure (GST_BASE_TRANSFORM_SRC_PAD (trans)))
+      gst_neural_filter_output_drain (self);
+  }
   return PARENT_TRANSFORM_CLASS->submit_input_buffer (trans, is_discont, input);
 }
 
@@ -304,27 +321,6 @@ blend_coefficients (const FrameJob * job, gfloat * ya, gfloat * xa, gfloat * b)
   *ya = (gfloat) (job->strength * 255.0 / (ohi - olo));
   *xa = job->s == 1 ? (gfloat) ((1.0 - job->strength) * 255.0 / (ihi - ilo)) : 0.0f;
   *b = -*ya * olo - *xa * ilo;
-}
-
-static void
-update_latency (GstNeuralFilter * self, GstClockTime dt)
-{
-  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
-  gboolean post = FALSE;
-
-  priv->proc_avg = priv->proc_avg ? (priv->proc_avg * 7 + dt) / 8 : dt;
-  GST_OBJECT_LOCK (self);
-  if (priv->proc_avg > priv->latency + priv->latency / 4) {
-    priv->latency = priv->proc_avg + priv->proc_avg / 4;
-    post = TRUE;
-  }
-  GST_OBJECT_UNLOCK (self);
-  if (post) {
-    GST_DEBUG_OBJECT (self, "processing takes %" GST_TIME_FORMAT ": posting latency",
-        GST_TIME_ARGS (priv->proc_avg));
-    gst_element_post_message (GST_ELEMENT (self),
-        gst_message_new_latency (GST_OBJECT (self)));
-  }
 }
 
 /* ---- one frame on the CPU ---------------------------------------------------------- */
@@ -446,30 +442,35 @@ gst_neural_filter_transform_frame (GstVideoFilter * vf, GstVideoFrame * in,
       GST_VIDEO_FRAME_WIDTH (out), GST_VIDEO_FRAME_HEIGHT (out), &job);
   if (ret != GST_FLOW_OK)
     return ret;
-  if (job.s == 1 && job.strength <= 0.0)
+  if (job.s == 1 && job.strength <= 0.0) {
+    priv->frame_atypical = TRUE;        /* a copy: no network */
     return gst_video_frame_copy (out, in) ? GST_FLOW_OK : GST_FLOW_ERROR;
+  }
 
   if ((ret = frame_plan (self, &job)) != GST_FLOW_OK)
     return ret;
+  priv->frame_atypical = !job.was_planned;      /* the first run after a plan */
   if (!frame_buffers (priv, &job)) {
     GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
         ("Out of memory for %dx%d frames: use smaller frames.", job.w, job.h), (NULL));
     return GST_FLOW_ERROR;
   }
 
+  gint64 t0 = g_get_monotonic_time ();
   frame_unpack (priv, &job, in);
 
-  gint64 t0 = g_get_monotonic_time ();
+  gint64 t1 = g_get_monotonic_time ();
   if (!nf_model_runner_run_host (priv->runner, priv->in_planes, job.shape,
           priv->out_planes, &err)) {
     post_run_error (self, &job, err);
     g_error_free (err);
     return GST_FLOW_ERROR;
   }
-  if (job.was_planned)          /* the first run after a plan is not typical */
-    update_latency (self, (g_get_monotonic_time () - t0) * GST_USECOND);
 
+  gint64 t2 = g_get_monotonic_time ();
   frame_pack (priv, &job, out);
+  GST_LOG_OBJECT (self, "unpack %.2f ms, network %.2f ms, pack %.2f ms",
+      (t1 - t0) / 1e3, (t2 - t1) / 1e3, (g_get_monotonic_time () - t2) / 1e3);
   return GST_FLOW_OK;
 }
 
@@ -507,24 +508,25 @@ transform_cuda (GstNeuralFilter * self, NfLoadedModel * m, GstBuffer * inbuf,
     .in_info = &vf->in_info, .out_info = &vf->out_info,
   };
   blend_coefficients (&job, &cj.ya, &cj.xa, &cj.b);
-  gint64 t0 = g_get_monotonic_time ();
+  /* the first run after a plan, and a copy, are not typical */
+  priv->frame_atypical = !job.was_planned || !cj.run_network;
   if (!nf_gst_cuda_process (priv->cuda, &cj, inbuf, outbuf, &err)) {
     post_run_error (self, &job, err);
     g_error_free (err);
     return GST_FLOW_ERROR;
   }
-  if (job.was_planned && cj.run_network)   /* the first run after a plan is atypical */
-    update_latency (self, (g_get_monotonic_time () - t0) * GST_USECOND);
   return GST_FLOW_OK;
 }
 #endif
 
 /* CUDA runners take every buffer themselves (they map CUDA memory as such); CPU
- * runners go through GstVideoFilter, which maps the frames for transform_frame. */
+ * runners go through GstVideoFilter, which maps the frames for transform_frame. The
+ * test delay ($NEURALFILTER_TEST_DELAY_MS) counts as work on the frame. */
 static GstFlowReturn
 gst_neural_filter_transform (GstBaseTransform * trans, GstBuffer * inbuf,
     GstBuffer * outbuf)
 {
+  gst_neural_filter_live_test_delay (GST_NEURAL_FILTER (trans));
 #ifdef NF_HAVE_GST_CUDA
   GstNeuralFilter *self = GST_NEURAL_FILTER (trans);
   NfLoadedModel *m = nf_model_runner_current (gst_neural_filter_get_priv (self)->runner);
@@ -534,37 +536,27 @@ gst_neural_filter_transform (GstBaseTransform * trans, GstBuffer * inbuf,
   return PARENT_TRANSFORM_CLASS->transform (trans, inbuf, outbuf);
 }
 
-/* ---- latency ----------------------------------------------------------------------- */
+/* ---- queries ----------------------------------------------------------------------- */
 
 static gboolean
 gst_neural_filter_query (GstBaseTransform * trans, GstPadDirection direction,
     GstQuery * query)
 {
   GstNeuralFilter *self = GST_NEURAL_FILTER (trans);
-  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
   gboolean ret;
 
 #ifdef NF_HAVE_GST_CUDA
+  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
   if (GST_QUERY_TYPE (query) == GST_QUERY_CONTEXT
       && nf_gst_cuda_handle_context_query (priv->cuda, GST_ELEMENT (self), query))
     return TRUE;
 #endif
+  /* Serialized queries (allocation, drain) must not overtake the frame in flight. */
+  if (direction == GST_PAD_SINK && GST_QUERY_IS_SERIALIZED (query))
+    gst_neural_filter_output_drain (self);
   ret = PARENT_TRANSFORM_CLASS->query (trans, direction, query);
-  if (ret && direction == GST_PAD_SRC && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
-    gboolean live;
-    GstClockTime min, max, lat;
-
-    gst_query_parse_latency (query, &live, &min, &max);
-    GST_OBJECT_LOCK (self);
-    lat = priv->latency;
-    GST_OBJECT_UNLOCK (self);
-    min += lat;
-    if (GST_CLOCK_TIME_IS_VALID (max))
-      max += lat;
-    GST_DEBUG_OBJECT (self, "adding processing latency %" GST_TIME_FORMAT,
-        GST_TIME_ARGS (lat));
-    gst_query_set_latency (query, live, min, max);
-  }
+  if (ret && direction == GST_PAD_SRC && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY)
+    gst_neural_filter_live_latency_query (self, query);
   return ret;
 }
 
@@ -584,4 +576,5 @@ gst_neural_filter_frame_class_init (GstNeuralFilterClass * klass)
   vfilter_class->set_info = GST_DEBUG_FUNCPTR (gst_neural_filter_set_info);
   vfilter_class->transform_frame =
       GST_DEBUG_FUNCPTR (gst_neural_filter_transform_frame);
+  gst_neural_filter_live_class_init (klass);
 }

@@ -13,9 +13,9 @@
  *    model property keeps the requested value, so a later restart reports the problem
  *    as an ERROR. Each failure kind maps to a GstResourceError code;
  *  - the model in use is followed: its scale (for caps), where it runs (CUDA memory in
- *    caps or not), the latency (reset); a new scale marks the source pad for
- *    renegotiation, and a swap between frames posts a "neuralfilter-model-changed"
- *    element message (model, path, scale);
+ *    caps or not), the latency and processing time (reset: measured afresh); a new
+ *    scale marks the source pad for renegotiation, and a swap between frames posts a
+ *    "neuralfilter-model-changed" element message (model, path, scale);
  *  - on CUDA (gstneuralfilter-cuda.c, built with gstreamer-cuda): the runner's CUDA
  *    backends are created in the GstCudaContext shared with the pipeline's other CUDA
  *    elements (cuda-device-id picks the device when none is shared), through the
@@ -23,9 +23,10 @@
  *    CUDA buffer pools in allocation queries; device=auto says on the bus (an INFO
  *    message) which GPU it runs on;
  *  - nothing here aborts the process.
- * What it does not: the frame path (caps, conversions, the network on each frame,
- * latency: gstneuralfilter-frame.c), caps transformation (superres), the strength
- * property (neuralstyle), tiling.
+ * What it does not: the frame path (caps, conversions, the network on each frame:
+ * gstneuralfilter-frame.c), live behaviour (timing, latency, skipping late frames:
+ * gstneuralfilter-live.c; the output thread: gstneuralfilter-output.c), caps
+ * transformation (superres), the strength property (neuralstyle), tiling.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -212,7 +213,7 @@ on_installed (gpointer owner, const NfLoadedModel * old,
   priv->on_gpu = now ? (now->device_ctx != NULL) : -1;
   priv->latency = 0;
   GST_OBJECT_UNLOCK (self);
-  priv->proc_avg = 0;
+  gst_neural_filter_live_model_changed (self);
 
   if (!now)
     return;
@@ -327,6 +328,8 @@ gst_neural_filter_finalize (GObject * object)
 {
   GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (GST_NEURAL_FILTER (object));
 
+  gst_neural_filter_output_stop (GST_NEURAL_FILTER (object));
+  gst_neural_filter_output_clear (priv);
   nf_model_runner_free (priv->runner);
   gst_neural_filter_frame_free (priv);
 #ifdef NF_HAVE_GST_CUDA
@@ -386,6 +389,7 @@ gst_neural_filter_start (GstBaseTransform * trans)
     return FALSE;
   priv->impl = nf_convert_impl_default ();
   GST_DEBUG_OBJECT (self, "pixel conversions: %s", priv->impl->name);
+  gst_neural_filter_live_start (self);
   return TRUE;
 }
 
@@ -394,6 +398,7 @@ gst_neural_filter_stop (GstBaseTransform * trans)
 {
   GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (GST_NEURAL_FILTER (trans));
 
+  gst_neural_filter_output_stop (GST_NEURAL_FILTER (trans));
   nf_model_runner_stop (priv->runner);
   gst_neural_filter_frame_free (priv);
   return TRUE;
@@ -533,5 +538,6 @@ gst_neural_filter_init (GstNeuralFilter * self)
 #endif
   priv->on_gpu = -1;
   priv->impl = nf_convert_impl_default ();
+  gst_neural_filter_output_init (priv);
   gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), TRUE);
 }

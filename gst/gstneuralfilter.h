@@ -4,7 +4,10 @@
  * gstneuralfilter.c (the type, the properties model/device/precision/cuda-device-id,
  * state changes, errors and warnings about the model on the bus),
  * gstneuralfilter-frame.c (caps and the frame path: pixels -> planar float -> network
- * -> pixels, blending with the input when a subclass asks, latency), nf-model-runner.c
+ * -> pixels, blending with the input when a subclass asks), gstneuralfilter-live.c (in
+ * live pipelines: processing time, latency, skipping frames that would be late),
+ * gstneuralfilter-output.c (pushing frames from a thread of their own when live),
+ * nf-model-runner.c
  * (finding the model file, device choice, loading a new model off the streaming thread
  * and swapping it in between frames) and gstneuralfilter-cuda.c (the GPU side: CUDA
  * context, CUDA memory, frames on the GPU).
