@@ -42,7 +42,7 @@ typedef struct {
 static const Field fields[] = {
   {"task", F_STR, OFF (task), G_RECIPE, NULL, NULL},
   {"arch", F_STR, OFF (arch), G_RECIPE,
-      "Architecture: style-full|style-slim (style), sr-johnson|sr-subpixel (sr)", "A"},
+      "Architecture: style-full|style-slim|style-rt (style), sr-johnson|sr-subpixel (sr)", "A"},
   {"scale", F_INT, OFF (scale), G_RECIPE, "SR upscale factor (4; sr-johnson: 2 or 4)", "S"},
   {"width", F_INT, OFF (width), G_RECIPE, "Base channels (0: the architecture's default)", "N"},
   {"res-blocks", F_INT, OFF (n_res), G_RECIPE, "Residual blocks (0: default)", "N"},
@@ -341,7 +341,7 @@ gboolean
 nf_recipe_finalize (NfRecipe *r, GError **error)
 {
   gboolean style = g_str_equal (r->task, "style");
-  static const char *const style_archs[] = { "style-full", "style-slim", NULL };
+  static const char *const style_archs[] = { "style-full", "style-slim", "style-rt", NULL };
   static const char *const sr_archs[] = { "sr-johnson", "sr-subpixel", NULL };
   static const char *const splits[] = { "train", "val", "all", NULL };
   static const char *const modes[] = { "short", "native", NULL };
