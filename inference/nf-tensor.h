@@ -46,6 +46,20 @@ float nf_rng_uniform (NfRng *rng);      /* [0, 1) */
 float nf_rng_normal (NfRng *rng);       /* N(0, 1), Box-Muller */
 void nf_rng_fill_uniform (NfRng *rng, float *x, size_t n, float lo, float hi);
 
+/* Index i of a signal of length n continued by mirror reflection (no edge repeat, as
+ * reflection padding does): ... 2 1 | 0 1 2 ... n-1 | n-2 n-3 ... */
+static inline int
+nf_reflect_index (int i, int n)
+{
+  if (n == 1)
+    return 0;
+  int period = 2 * (n - 1);
+  i %= period;
+  if (i < 0)
+    i += period;
+  return i < n ? i : period - i;
+}
+
 /* IEEE half and bfloat16 <-> float: F16/BF16 safetensors, the GPU path, cpu-bf16. */
 float nf_half_to_float (uint16_t h);
 uint16_t nf_float_to_half (float f);

@@ -8,17 +8,6 @@
 
 #include <math.h>
 
-static int
-reflect (int i, int n)
-{
-  if (n == 1)
-    return 0;
-  int period = 2 * (n - 1);
-  i %= period;
-  if (i < 0)
-    i += period;
-  return i < n ? i : period - i;
-}
 
 void
 nf_stability_draw (guint64 seed, int max_shift, double max_noise, NfStabilityDraw *d)
@@ -42,7 +31,7 @@ nf_stability_input (const float *x, int h, int w, const NfStabilityDraw *d, floa
   for (int c = 0; c < 3; c++)
     for (int y = 0; y < h; y++)
       for (int i = 0; i < w; i++) {
-        float v = x[((size_t) c * h + reflect (y - d->dy, h)) * w + reflect (i - d->dx, w)];
+        float v = x[((size_t) c * h + nf_reflect_index (y - d->dy, h)) * w + nf_reflect_index (i - d->dx, w)];
         if (d->sigma > 0)
           v += d->sigma * nf_rng_normal (&rng);
         out[((size_t) c * h + y) * w + i] = CLAMP (rintf (v), 0.0f, 255.0f);

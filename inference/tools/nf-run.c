@@ -36,19 +36,6 @@ usage_error (const char *fmt, ...)
   exit (2);
 }
 
-/* Index i of a signal of length n continued by mirror reflection (no edge repeat, as
- * reflection padding does): ... 2 1 | 0 1 2 ... n-1 | n-2 n-3 ... */
-static int
-reflect (int i, int n)
-{
-  if (n == 1)
-    return 0;
-  int period = 2 * (n - 1);
-  i %= period;
-  if (i < 0)
-    i += period;
-  return i < n ? i : period - i;
-}
 
 /* (1, 3, h, w) -> (1, 3, ph, pw), the new rows and columns mirrored. */
 static void
@@ -56,11 +43,11 @@ pad_reflect (const float *src, int h, int w, float *dst, int ph, int pw)
 {
   for (int c = 0; c < 3; c++)
     for (int y = 0; y < ph; y++) {
-      const float *srow = src + ((gsize) c * h + reflect (y, h)) * w;
+      const float *srow = src + ((gsize) c * h + nf_reflect_index (y, h)) * w;
       float *drow = dst + ((gsize) c * ph + y) * pw;
       memcpy (drow, srow, sizeof (float) * w);
       for (int x = w; x < pw; x++)
-        drow[x] = srow[reflect (x, w)];
+        drow[x] = srow[nf_reflect_index (x, w)];
     }
 }
 
