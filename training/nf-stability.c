@@ -31,7 +31,8 @@ nf_stability_input (const float *x, int h, int w, const NfStabilityDraw *d, floa
   for (int c = 0; c < 3; c++)
     for (int y = 0; y < h; y++)
       for (int i = 0; i < w; i++) {
-        float v = x[((size_t) c * h + nf_reflect_index (y - d->dy, h)) * w + nf_reflect_index (i - d->dx, w)];
+        int sy = nf_reflect_index (y - d->dy, h), sx = nf_reflect_index (i - d->dx, w);
+        float v = x[((size_t) c * h + sy) * w + sx];
         if (d->sigma > 0)
           v += d->sigma * nf_rng_normal (&rng);
         out[((size_t) c * h + y) * w + i] = CLAMP (rintf (v), 0.0f, 255.0f);
