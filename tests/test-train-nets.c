@@ -365,6 +365,83 @@ test_loss_falls (const char *task, const char *arch, int scale, const char *loss
   g_free (run);
 }
 
+/* The stability term (nf-stability.h) in the trainer: it adds weight x its MSE to the
+ * loss and leaves the other terms as they were (the doubled batch runs each crop alone:
+ * instance norm is per image); trained on alone, its MSE falls; bad settings are errors. */
+static void
+test_stability (void)
+{
+  NfTrainLosses L0 = { 0 }, L1 = { 0 };
+  double w = 50.0;
+  for (int on = 0; on < 2; on++) {
+    char *run = g_strdup_printf ("stability-%d", on);
+    NfRecipe *r = recipe ("style", "style-rt", 1, run);
+    r->stability_weight = on ? w : 0.0;
+    NfTrainer *t = trainer (r, NULL);
+    GError *e = NULL;
+    if (t && !nf_trainer_loss_on_batch (t, 1000, on ? &L1 : &L0, &e)) {
+      printf ("FAIL stability loss: %s\n", e->message);
+      failures++;
+      g_clear_error (&e);
+    }
+    nf_trainer_free (t);
+    nf_recipe_free (r);
+    g_free (run);
+  }
+  CHECK (L0.stability == 0 && L1.stability > 0, "stability MSE %g (off), %g (on)",
+      L0.stability, L1.stability);
+  CHECK (fabs (L1.content - L0.content) <= 1e-5 * L0.content
+      && fabs (L1.style - L0.style) <= 1e-5 * L0.style, "the doubled batch changed the other "
+      "terms: content %.9g vs %.9g, style %.9g vs %.9g", L1.content, L0.content, L1.style,
+      L0.style);
+  CHECK (fabs (L1.total - (L0.total + w * L1.stability)) <= 1e-6 * L1.total,
+      "total %.9g = %.9g + %g x %.9g", L1.total, L0.total, w, L1.stability);
+  printf ("stability term: MSE %.4g at initialisation, total %.6g = %.6g + %g x MSE\n",
+      L1.stability, L1.total, L0.total, w);
+
+  /* trained on alone (no content or style), the network learns to commute with shifts */
+  NfRecipe *r = recipe ("style", "style-rt", 1, "stability-alone");
+  r->stability_weight = 1e3;
+  r->content_weight = 0;
+  r->style_weight = 0;
+  r->tv_strength = 0;
+  r->lr = 1e-2;
+  NfTrainer *t = trainer (r, NULL);
+  if (t) {
+    double before = 0, after = 0;
+    NfTrainLosses L;
+    GError *e = NULL;
+    for (int i = 0; i < 3; i++)
+      before += nf_trainer_loss_on_batch (t, 1000 + i, &L, &e) ? L.stability / 3 : NAN;
+    steps (t, 15);
+    for (int i = 0; i < 3; i++)
+      after += nf_trainer_loss_on_batch (t, 1000 + i, &L, &e) ? L.stability / 3 : NAN;
+    CHECK (after < 0.7 * before, "stability MSE %.4g -> %.4g after 15 steps on it alone",
+        before, after);
+    printf ("stability alone: MSE %.4g -> %.4g after 15 steps\n", before, after);
+    g_clear_error (&e);
+  }
+  nf_trainer_free (t);
+  nf_recipe_free (r);
+
+  const struct {
+    double w, noise;
+    int shift;
+  } bad[] = { {-1, 4, 4}, {1, 4, 33}, {1, -1, 4}, {1, 0, 0} };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    r = recipe ("style", "style-rt", 1, "stability-bad");
+    r->stability_weight = bad[i].w;
+    r->stability_noise = bad[i].noise;
+    r->stability_shift = bad[i].shift;
+    GError *e = NULL;
+    CHECK (!nf_recipe_finalize (r, &e) && e && strstr (e->message, "stability"),
+        "stability weight %g shift %d noise %g accepted", bad[i].w, bad[i].shift,
+        bad[i].noise);
+    g_clear_error (&e);
+    nf_recipe_free (r);
+  }
+}
+
 static gboolean
 same_state (NfParams *a, NfParams *b)
 {
@@ -645,6 +722,7 @@ main (void)
   test_loss_falls ("style", "style-full", 1, NULL, 1e-2, 0, 12, 0.5);
   test_loss_falls ("sr", "sr-johnson", 4, "pixel", 1e-3, 10, 40, 0.8);
   test_loss_falls ("sr", "sr-subpixel", 2, "pixel", 1e-3, 0, 12, 0.5);
+  test_stability ();
   test_resume ("style", "style-slim", 1, 3);
   test_resume ("sr", "sr-johnson", 4, 3);
   test_resume ("sr", "sr-johnson", 4, 0);     /* before the batch-norm statistics exist */

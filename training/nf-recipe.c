@@ -113,6 +113,14 @@ static const Field fields[] = {
       "D"},
   {"blur-sigma", F_DOUBLE, OFF (blur_sigma), G_RECIPE, "sr: blur-bicubic's Gaussian sigma in HR pixels (1)",
       "S"},
+  {"stability-weight", F_DOUBLE, OFF (stability_weight), G_RECIPE,
+      "style: weight of the temporal stability term: the network also sees each crop shifted "
+      "and with sensor noise, and mean (f(T x + n) - T f(x))^2 (0..255 units) is added (0: off)",
+      "W"},
+  {"stability-shift", F_INT, OFF (stability_shift), G_RECIPE,
+      "style: the stability term's largest shift in pixels (4)", "N"},
+  {"stability-noise", F_DOUBLE, OFF (stability_noise), G_RECIPE,
+      "style: the stability term's largest noise sigma in levels (4)", "S"},
   {"video-noise", F_DOUBLE, OFF (video_noise), G_RECIPE,
       "sr video degradation: largest Gaussian noise sigma, levels (2)", "S"},
   {"video-jpeg-min", F_INT, OFF (video_jpeg_min), G_RECIPE,
@@ -241,6 +249,9 @@ nf_recipe_new (const char *task, GError **error)
   r->pixel_weight = style ? 0.0 : -1.0;
   r->degrade = g_strdup ("bicubic");
   r->blur_sigma = 1.0;
+  r->stability_weight = 0.0;
+  r->stability_shift = 4;
+  r->stability_noise = 4.0;
   r->video_noise = 2.0;
   r->video_jpeg_min = 40;
   r->video_jpeg_max = 90;
@@ -403,6 +414,11 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
       return bad (error, "style training needs --style-image");
     if (r->style_size < 16)
       return bad (error, "--style-size %d: at least 16", r->style_size);
+    if (!(r->stability_weight >= 0) || r->stability_shift < 0 || r->stability_shift > 32
+        || !(r->stability_noise >= 0) || (r->stability_weight > 0 && r->stability_shift == 0
+            && r->stability_noise == 0))
+      return bad (error, "--stability-weight >= 0, --stability-shift 0..32, --stability-noise "
+          ">= 0, and a shift or noise when the weight is on");
     r->pixel_weight = 0.0;
   } else {
     if (!one_of (r->loss, losses))

@@ -70,6 +70,9 @@ typedef struct {
   double pixel_weight;          /* < 0: from --loss */
   char *degrade;                /* bicubic | blur-bicubic */
   double blur_sigma;
+  double stability_weight;      /* style: weight of the stability term (nf-stability.h) */
+  int stability_shift;          /* its largest shift, pixels */
+  double stability_noise;       /* its largest noise sigma, levels */
   double video_noise;           /* video degradation: largest noise sigma (levels) */
   int video_jpeg_min, video_jpeg_max;   /* video degradation: JPEG quality range */
   char *bn_stats;               /* data | unit */

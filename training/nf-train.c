@@ -154,6 +154,8 @@ open_log (NfTrainer *t, gboolean resumed)
   }
   if (!(resumed && exists)) {
     fprintf (f, "step,lr,total,content,style,tv,pixel");
+    if (r->stability_weight > 0)
+      fprintf (f, ",stability");
     for (const char *const *l = nf_trainer_style_layer_names (t); *l; l++)
       fprintf (f, ",style_%s", *l);
     fprintf (f, ",images_per_s,elapsed_s\n");
@@ -178,6 +180,7 @@ window_add (Window *w, const NfTrainLosses *L)
   w->sum.style += L->style;
   w->sum.tv += L->tv;
   w->sum.pixel += L->pixel;
+  w->sum.stability += L->stability;
   w->sum.n_style = L->n_style;
   for (int i = 0; i < L->n_style; i++)
     w->sum.style_layer[i] += L->style_layer[i];
@@ -307,6 +310,8 @@ run (NfTrainer *t, gboolean resumed)
       fprintf (log, "%" G_GUINT64_FORMAT ",%.6g,%.9g,%.9g,%.9g,%.9g,%.9g", s,
           nf_trainer_last_lr (t), lw.sum.total / n, lw.sum.content / n, lw.sum.style / n,
           lw.sum.tv / n, lw.sum.pixel / n);
+      if (r->stability_weight > 0)
+        fprintf (log, ",%.9g", lw.sum.stability / n);
       for (int i = 0; i < lw.sum.n_style; i++)
         fprintf (log, ",%.9g", lw.sum.style_layer[i] / n);
       fprintf (log, ",%.4g,%.1f\n", n * r->batch / dt, nf_trainer_elapsed (t));
@@ -328,6 +333,9 @@ run (NfTrainer *t, gboolean resumed)
       if (r->tv_strength > 0)
         g_string_append_printf (terms, " tv %.4g",
             r->tv_strength * 3.0 * r->crop * r->crop * r->batch * pw.sum.tv / n);
+      if (r->stability_weight > 0)
+        g_string_append_printf (terms, " stability %.4g (mse %.3g)",
+            r->stability_weight * pw.sum.stability / n, pw.sum.stability / n);
       printf ("step %" G_GUINT64_FORMAT "/%d  loss %.5g (%s )  lr %.3g  %.2f img/s  ETA %s\n",
           s, r->iters, pw.sum.total / n, terms->str + 1, nf_trainer_last_lr (t),
           r->batch / sps, eta);

@@ -72,3 +72,21 @@ gboolean nf_trainer_update (NfTrainer *t, gboolean *stepped, GError **error);
  * rank * NF_RANK_SEED_STRIDE, then the device's trainer_setup. */
 #define NF_RANK_SEED_STRIDE 1000003
 NfTrainer *nf_trainer_replica_new (NfTrainer *t0, int rank, NfBackend *be, GError **error);
+
+/* 0..255 -> the model's input range. */
+static inline void
+nf_trainer_to_input (const NfModel *m, const float *rgb, float *x, size_t n)
+{
+  float a = (m->in_hi - m->in_lo) / 255.0f, b = m->in_lo;
+  for (size_t i = 0; i < n; i++)
+    x[i] = rgb[i] * a + b;
+}
+
+/* The model's output range -> 0..255 (not clamped). */
+static inline void
+nf_trainer_from_output (const NfModel *m, const float *y, float *rgb, size_t n)
+{
+  float a = 255.0f / (m->out_hi - m->out_lo), b = m->out_lo;
+  for (size_t i = 0; i < n; i++)
+    rgb[i] = (y[i] - b) * a;
+}

@@ -4,8 +4,9 @@
  * (nf-trainnet), the data set and its loader thread (nf-dataset, nf-loader), the loss
  * network and perceptual losses (nf-vgg, nf-perceptual), Adam (nf-optim); restores a
  * checkpoint; runs steps through the training device of the backend (nf-train-device.h:
- * the generic step here, the host batch losses of the CPU table); writes checkpoints,
- * previews and the final model with its recipe.
+ * the generic step here, the host batch losses of the CPU table, with the stability
+ * term of nf-stability.h on the doubled batch); writes checkpoints. Previews and the
+ * final weight file: nf-trainer-output.c.
  * What it does not: option parsing, printing, signals, the CSV log (nf-train.c), a
  * device's own work (nf-train-device-cpu.c, nf-trainer-gpu.c).
  */
@@ -21,13 +22,10 @@
 #include "nf-checkpoint.h"
 #include "nf-engine.h"
 #include "nf-error.h"
-#include "nf-image.h"
-#include "nf-jsonw.h"
 #include "nf-loader.h"
 #include "nf-losses.h"
-#include "nf-metrics.h"
-#include "nf-resample.h"
 #include "nf-resize.h"
+#include "nf-stability.h"
 #include "nf-trainnet.h"
 #include "nf-vgg.h"
 
@@ -77,6 +75,15 @@ nf_trainer_free (NfTrainer *t)
   g_free (t->device_note);
   nf_recipe_free (t->r);
   g_free (t);
+}
+
+/* The stability term's pixels left out at each border (the network's own padding). */
+#define STABILITY_MARGIN 8
+
+static gboolean
+stability_on (const NfTrainer *t)
+{
+  return t->style && t->r->stability_weight > 0;
 }
 
 /* ---- building blocks ------------------------------------------------------------------ */
@@ -430,10 +437,18 @@ nf_trainer_new (const NfRecipe *recipe, const char *resume_from, GError **error)
   int ins = t->style ? r->crop : r->crop / r->scale;
   t->in_shape = (NfShape) { r->batch, 3, ins, ins };
   t->out_shape = (NfShape) { r->batch, 3, r->crop, r->crop };
-  t->x = nf_alloc_floats (nf_shape_numel (t->in_shape));
-  t->y = nf_alloc_floats (nf_shape_numel (t->out_shape));
-  t->y255 = nf_alloc_floats (nf_shape_numel (t->out_shape));
-  t->dy = nf_alloc_floats (nf_shape_numel (t->out_shape));
+  /* with the stability term the network runs on the doubled batch [x; T(x) + n] */
+  size_t k = stability_on (t) ? 2 : 1;
+  t->x = nf_alloc_floats (k * nf_shape_numel (t->in_shape));
+  t->y = nf_alloc_floats (k * nf_shape_numel (t->out_shape));
+  t->y255 = nf_alloc_floats (k * nf_shape_numel (t->out_shape));
+  t->dy = nf_alloc_floats (k * nf_shape_numel (t->out_shape));
+  if (stability_on (t) && !g_str_equal (t->device->name, "cpu")) {
+    g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED, "the stability term runs on the CPU "
+        "trainer only so far (--device cpu, or --stability-weight 0 on the %s device)",
+        t->device->name);
+    goto fail;
+  }
   if (!t->device->trainer_setup (t, error))
     goto fail;
   return t;
@@ -483,22 +498,20 @@ fail:
 
 /* ---- a step ------------------------------------------------------------------------------ */
 
-/* 0..255 -> the model's input range. */
-static void
-to_input (const NfModel *m, const float *rgb, float *x, size_t n)
-{
-  float a = (m->in_hi - m->in_lo) / 255.0f, b = m->in_lo;
-  for (size_t i = 0; i < n; i++)
-    x[i] = rgb[i] * a + b;
-}
 
-/* The model's output range -> 0..255 (not clamped). */
-static void
-from_output (const NfModel *m, const float *y, float *rgb, size_t n)
+/* The stability term of batch b (nf-stability.h): the second half of t->y255 holds
+ * f(T(x) + n) for the draws d; adds its gradient to t->dy (both halves) when grad. */
+static double
+stability_loss (NfTrainer *t, const NfStabilityDraw *d, gboolean grad)
 {
-  float a = 255.0f / (m->out_hi - m->out_lo), b = m->out_lo;
-  for (size_t i = 0; i < n; i++)
-    rgb[i] = (y[i] - b) * a;
+  int n = t->out_shape.n, c = t->out_shape.h;
+  size_t per = (size_t) 3 * c * c, half = per * n;
+  double sum = 0;
+  for (int i = 0; i < n; i++)
+    sum += nf_stability_loss (t->y255 + per * i, t->y255 + half + per * i, c, c, &d[i],
+        STABILITY_MARGIN, t->r->stability_weight / n, grad ? t->dy + per * i : NULL,
+        grad ? t->dy + half + per * i : NULL);
+  return sum / n;
 }
 
 /* Forward and losses of batch b; with grad, also dL/dy into t->dy and the network's
@@ -511,24 +524,47 @@ nf_trainer_host_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
   const NfRecipe *r = t->r;
   size_t nin = nf_shape_numel (t->in_shape), nout = nf_shape_numel (t->out_shape);
   const float *target = b->hr;                          // (N, 3, crop, crop) 0..255
-  to_input (t->model, t->style ? b->hr : b->lr, t->x, nin);
+  nf_trainer_to_input (t->model, t->style ? b->hr : b->lr, t->x, nin);
   if (grad && t->bn_pending) {
     if (!nf_trainnet_init_bn_stats (t->net, t->in_shape, t->x, error))
       return FALSE;
     t->bn_pending = FALSE;
   }
-  if (!nf_trainnet_forward (t->net, t->in_shape, t->x, t->y, error))
+  /* stability: the second half of the batch is T(x) + n, one draw per crop */
+  NfShape run_in = t->in_shape;
+  size_t k = 1;
+  NfStabilityDraw *draws = NULL;
+  if (stability_on (t)) {
+    int c = t->in_shape.h;
+    size_t per = (size_t) 3 * c * c;
+    float *tx = nf_alloc_floats (per);
+    draws = g_new0 (NfStabilityDraw, b->n);
+    for (int i = 0; i < b->n; i++) {
+      nf_stability_draw (t->spec.seed * 1000003u + b->index * (guint64) b->n + i,
+          r->stability_shift, r->stability_noise, &draws[i]);
+      nf_stability_input (b->hr + per * i, c, c, &draws[i], tx);
+      nf_trainer_to_input (t->model, tx, t->x + nin + per * i, per);   // (N..2N, 3, c, c)
+    }
+    nf_free (tx);
+    run_in.n *= 2;
+    k = 2;
+  }
+  if (!nf_trainnet_forward (t->net, run_in, t->x, t->y, error)) {
+    g_free (draws);
     return FALSE;
-  from_output (t->model, t->y, t->y255, nout);
+  }
+  nf_trainer_from_output (t->model, t->y, t->y255, k * nout);
 
   NfTrainLosses L = { 0 };
   float *dy = grad ? t->dy : NULL;
   if (dy)
-    memset (dy, 0, nout * sizeof (float));
+    memset (dy, 0, k * nout * sizeof (float));
   if (t->loss) {
     NfPerceptualLosses pl;
-    if (!nf_perceptual_eval (t->loss, t->out_shape, t->y255, target, dy, &pl, error))
+    if (!nf_perceptual_eval (t->loss, t->out_shape, t->y255, target, dy, &pl, error)) {
+      g_free (draws);
       return FALSE;
+    }
     L.content = pl.content;
     L.style = pl.style;
     L.total += pl.total;
@@ -546,6 +582,11 @@ nf_trainer_host_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
     L.tv = nf_loss_tv (t->y255, t->out_shape, w, dy);
     L.total += w * L.tv;
   }
+  if (k == 2) {
+    L.stability = stability_loss (t, draws, grad);
+    L.total += r->stability_weight * L.stability;
+  }
+  g_free (draws);
   *out = L;
   if (!isfinite (L.total)) {
     g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
@@ -557,7 +598,7 @@ nf_trainer_host_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
     return TRUE;
   /* dL/dy255 -> dL/dy */
   float a = 255.0f / (t->model->out_hi - t->model->out_lo);
-  for (size_t i = 0; i < nout; i++)
+  for (size_t i = 0; i < k * nout; i++)
     dy[i] *= a;
   return nf_trainnet_backward (t->net, dy, error);
 }
@@ -733,221 +774,3 @@ nf_trainer_save_checkpoint (NfTrainer *t, GError **error)
   return ok;
 }
 
-/* ---- previews ------------------------------------------------------------------------------ */
-
-/* Pastes (3, h, w) 0..255 into img at (x0, y0), rounding and clamping. */
-static void
-paste (NfImage *img, const float *rgb, int w, int h, int x0, int y0)
-{
-  size_t hw = (size_t) w * h;
-  for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++)
-      for (int c = 0; c < 3; c++) {
-        float v = rgb[c * hw + (size_t) y * w + x];
-        img->rgb[((size_t) (y0 + y) * img->width + x0 + x) * 3 + c] =
-            (uint8_t) CLAMP (lrintf (v), 0, 255);
-      }
-}
-
-static void
-round_clamp (float *v, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    v[i] = CLAMP (rintf (v[i]), 0.0f, 255.0f);
-}
-
-/* The network on one (1, 3, h, w) 0..255 image -> 0..255 output (nf_free). */
-static float *
-run_net (NfTrainer *t, NfEngine *e, const float *rgb, int w, int h, GError **error)
-{
-  NfShape s = { 1, 3, h, w };
-  size_t n = nf_shape_numel (s);
-  float *x = nf_alloc_floats (n);
-  to_input (t->model, rgb, x, n);
-  int sc = t->model->scale;
-  size_t no = n * sc * sc;
-  float *y = nf_alloc_floats (no);
-  gboolean ok = nf_engine_run_host (e, x, s, y, error);
-  nf_free (x);
-  if (!ok) {
-    nf_free (y);
-    return NULL;
-  }
-  from_output (t->model, y, y, no);
-  return y;
-}
-
-gboolean
-nf_trainer_preview (NfTrainer *t, const char *png_path, char **summary, GError **error)
-{
-  guint np = t->previews->len;
-  if (np == 0) {
-    if (summary)
-      *summary = g_strdup ("no preview images");
-    return TRUE;
-  }
-  int cols = t->style ? 2 : 3, W = 0, H = 0;
-  for (guint i = 0; i < np; i++) {
-    PreviewImage *p = &g_array_index (t->previews, PreviewImage, i);
-    W = MAX (W, cols * p->w);
-    H += p->h;
-  }
-  NfImage *img = nf_image_new (W, H);
-  NfEngine *e = nf_engine_new (t->model, t->be, NULL);
-  double m_content = 0, m_style = 0, psnr = 0, psnr_bic = 0;
-  gboolean ok = TRUE;
-  int y0 = 0;
-  for (guint i = 0; ok && i < np; i++) {
-    PreviewImage *p = &g_array_index (t->previews, PreviewImage, i);
-    size_t n = (size_t) 3 * p->w * p->h;
-    if (t->style) {
-      float *out = run_net (t, e, p->rgb, p->w, p->h, error);
-      ok = out != NULL;
-      if (ok) {
-        round_clamp (out, n);
-        NfPerceptualLosses pl;
-        ok = nf_perceptual_eval (t->eval, (NfShape) { 1, 3, p->h, p->w }, out, p->rgb, NULL,
-            &pl, error);
-        m_content += pl.content / np;
-        m_style += pl.style / np;
-        paste (img, p->rgb, p->w, p->h, 0, y0);
-        paste (img, out, p->w, p->h, p->w, y0);
-      }
-      nf_free (out);
-    } else {
-      int s = t->r->scale, lw = p->w / s, lh = p->h / s;
-      float *out = run_net (t, e, p->lr, lw, lh, error);
-      float *bic = nf_alloc_floats (n);
-      nf_resample_planar (p->lr, 3, lh, lw, bic, p->h, p->w, NF_FILTER_BICUBIC);
-      round_clamp (bic, n);
-      ok = out != NULL;
-      if (ok) {
-        round_clamp (out, n);
-        psnr += nf_psnr_y (out, p->rgb, p->h, p->w, s) / np;
-        psnr_bic += nf_psnr_y (bic, p->rgb, p->h, p->w, s) / np;
-        paste (img, bic, p->w, p->h, 0, y0);
-        paste (img, out, p->w, p->h, p->w, y0);
-        paste (img, p->rgb, p->w, p->h, 2 * p->w, y0);
-      }
-      nf_free (out);
-      nf_free (bic);
-    }
-    y0 += p->h;
-  }
-  nf_engine_free (e);
-  if (ok && t->style && t->unstyled_style == 0.0) {
-    /* baseline once: the photos themselves against the style */
-    for (guint i = 0; ok && i < np; i++) {
-      PreviewImage *p = &g_array_index (t->previews, PreviewImage, i);
-      NfPerceptualLosses pl;
-      ok = nf_perceptual_eval (t->eval, (NfShape) { 1, 3, p->h, p->w }, p->rgb, p->rgb, NULL,
-          &pl, error);
-      t->unstyled_style += pl.style / np;
-    }
-  }
-  ok = ok && nf_image_save (img, png_path, error);
-  nf_image_free (img);
-  if (ok && summary) {
-    if (t->style)
-      *summary = g_strdup_printf ("preview (%u images): content %.4g, style %.4g "
-          "(unstyled photos %.4g, ratio %.3f)", np, m_content, m_style, t->unstyled_style,
-          t->unstyled_style > 0 ? m_style / t->unstyled_style : NAN);
-    else
-      *summary = g_strdup_printf ("preview (%u crops): PSNR-Y %.2f dB, bicubic %.2f dB "
-          "(%+.2f)", np, psnr, psnr_bic, psnr - psnr_bic);
-  }
-  return ok;
-}
-
-/* ---- export ----------------------------------------------------------------------------- */
-
-static char *
-file_sha256 (const char *path)
-{
-  gchar *data;
-  gsize len;
-  if (!path || !g_file_get_contents (path, &data, &len, NULL))
-    return NULL;
-  char *h = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, len);
-  g_free (data);
-  return h;
-}
-
-gboolean
-nf_trainer_export (NfTrainer *t, const char *path, GError **error)
-{
-  const NfRecipe *r = t->r;
-  GString *j = g_string_new ("{");
-  nf_jsonw_key (j, "tool", TRUE);
-  nf_jsonw_string (j, "nf-train (neuralfilter)");
-  char *rj = nf_recipe_to_json (r, FALSE);
-  nf_jsonw_key (j, "recipe", FALSE);
-  g_string_append (j, rj);
-  g_free (rj);
-  nf_jsonw_key (j, "steps", FALSE);
-  g_string_append_printf (j, "%" G_GUINT64_FORMAT, t->step);
-  nf_jsonw_key (j, "images_seen", FALSE);
-  g_string_append_printf (j, "%" G_GUINT64_FORMAT, t->step * (guint64) r->batch);
-  nf_jsonw_key (j, "elapsed_s", FALSE);
-  nf_jsonw_double (j, nf_trainer_elapsed (t));
-  nf_jsonw_key (j, "backend", FALSE);
-  nf_jsonw_string (j, t->be->iface->name);
-  nf_jsonw_key (j, "train_files", FALSE);
-  g_string_append_printf (j, "%d", nf_dataset_size (t->ds));
-  char *fp = g_strdup_printf ("%016" G_GINT64_MODIFIER "x", nf_dataset_fingerprint (t->ds));
-  nf_jsonw_key (j, "train_files_fingerprint", FALSE);
-  nf_jsonw_string (j, fp);
-  g_free (fp);
-  const char *hashed[3][2] = { {"style_image_sha256", r->style_image},
-  {"lossnet_sha256", t->vgg ? r->lossnet : NULL}, {"init_sha256", r->init}
-  };
-  for (int i = 0; i < 3; i++) {
-    char *h = file_sha256 (hashed[i][1]);
-    if (h) {
-      nf_jsonw_key (j, hashed[i][0], FALSE);
-      nf_jsonw_string (j, h);
-    }
-    g_free (h);
-  }
-  nf_jsonw_key (j, "final_losses", FALSE);
-  const char *lk[5] = { "total", "content", "style", "tv", "pixel" };
-  double lv[5] = { t->last.total, t->last.content, t->last.style, t->last.tv, t->last.pixel };
-  for (int i = 0; i < 5; i++) {
-    g_string_append (j, i ? "" : "{");
-    nf_jsonw_key (j, lk[i], i == 0);
-    nf_jsonw_double (j, lv[i]);
-  }
-  g_string_append_c (j, '}');
-  if (nf_trainnet_has_batch_norm (t->net)) {
-    nf_jsonw_key (j, "batch_norm", FALSE);
-    nf_jsonw_string (j, g_str_equal (r->bn_stats, "data")
-        ? "trained as a per-channel affine; statistics frozen from the first batch"
-        : "trained as a per-channel affine; unit statistics (mean 0, var 1)");
-  }
-  GDateTime *now = g_date_time_new_now_utc ();
-  char *date = g_date_time_format_iso8601 (now);
-  nf_jsonw_key (j, "date", FALSE);
-  nf_jsonw_string (j, date);
-  g_free (date);
-  g_date_time_unref (now);
-  g_string_append_c (j, '}');
-  char *training = g_string_free (j, FALSE);
-
-  nf_model_set_metadata (t->model, "training", training);
-  nf_model_set_metadata (t->model, "name", r->name);
-  nf_model_set_metadata (t->model, "arch", r->arch);
-  if (r->license)
-    nf_model_set_metadata (t->model, "license", r->license);
-  g_free (training);
-  char *tmp = g_strconcat (path, ".tmp", NULL);
-  gboolean ok = nf_model_save (t->model, tmp, NF_DTYPE_F32, error);
-  if (ok && g_rename (tmp, path) != 0) {
-    g_set_error (error, NF_ERROR, NF_ERROR_IO, "cannot rename %s to %s: %s", tmp, path,
-        g_strerror (errno));
-    ok = FALSE;
-  }
-  if (!ok)
-    g_unlink (tmp);
-  g_free (tmp);
-  return ok;
-}

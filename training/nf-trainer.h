@@ -58,6 +58,7 @@ G_BEGIN_DECLS
 typedef struct {
   double total;                 /* the weighted loss that was minimised */
   double content, style, tv, pixel;     /* unweighted: MSEs, sum_l w_l Gram MSE, mean TV */
+  double stability;             /* unweighted mean (f(T x + n) - T f(x))^2 (nf-stability.h) */
   int n_style;
   double style_layer[NF_PERCEPTUAL_MAX_LAYERS];         /* unweighted Gram MSE per layer */
 } NfTrainLosses;
