@@ -17,6 +17,15 @@
  *   dL/dx      backward-data into a dense padded scratch, then folded into the caller's
  *              buffer: the interior is added, the halo is added at the reflected position
  *              (reflection padding) or dropped (zero padding).
+ * bf16 (backend "cpu-bf16"): conv2d's backward-data and backward-weights each run with
+ * bf16 dL/dy, weights and source and fp32 accumulation where oneDNN has a fast bf16
+ * kernel for the shape (jit_bf16:avx512_core_bf16 for every shape the networks use; a
+ * shape with only its reference loop stays fp32 for that primitive). The layout adapters
+ * convert fp32 -> bf16 on the way in (oneDNN reorders, round to nearest even); dL/dx,
+ * dL/dW and dL/db come out in fp32 and accumulate into the caller's fp32 buffers, so the
+ * master weights and their gradients stay fp32. Transposed convolutions stay fp32, as in
+ * the forward pass. NF_CPU_BF16_FP32_BACKWARD=1 keeps cpu-bf16's backward passes in fp32
+ * (tests measure the bf16 backward's own error with it).
  * What it does not: forward (nf-dnnl-conv.c and the direct kernels), groups or dilation.
  */
 #include <string.h>
@@ -45,6 +54,8 @@ typedef struct {
   size_t n_wei;
   int pad;                              /* conv2d: halo of the source */
   gboolean deconv;
+  gboolean bf16_data, bf16_wei;         /* cpu-bf16: which primitive runs in bf16 */
+  gboolean dy_shared;                   /* both primitives read dL/dy reordered the same */
 } DnnlConvBwd;
 
 #define CHECK(expr, what) G_STMT_START { \
@@ -173,6 +184,97 @@ fail:
   return FALSE;
 }
 
+/* Whether a primitive descriptor is one of oneDNN's fast implementations (not its
+ * plain reference loop, ~100x slower). */
+static gboolean
+impl_is_fast (dnnl_primitive_desc_t pd, const char **impl)
+{
+  *impl = NULL;
+  dnnl_primitive_desc_query (pd, dnnl_query_impl_info_str, 0, impl);
+  return *impl && !g_str_has_prefix (*impl, "ref");
+}
+
+/* The backward primitive descriptors of one convolution with activations and weights of
+ * type dt (f32; or bf16, with diff_src, diff_weights and diff_bias in f32), every layout
+ * left to oneDNN: pds[0] the forward-training hint (kept until the primitives exist),
+ * pds[1] backward-data, pds[2] backward-weights. */
+static gboolean
+bwd_pds (NfCpuBackend *be, const NfOp *op, NfShape xs, NfShape ys, int pad, gboolean deconv,
+    dnnl_data_type_t dt, dnnl_primitive_attr_t attr, dnnl_primitive_desc_t pds[3],
+    GError **error)
+{
+  dnnl_memory_desc_t src_any, dst_any, wei_any, dsrc_any, dwei_any, bias_md;
+  dnnl_dims_t src_dims = { xs.n, xs.c, xs.h + 2 * pad, xs.w + 2 * pad };  // (N, Cin, H+2p, W+2p)
+  dnnl_dims_t dst_dims = { ys.n, ys.c, ys.h, ys.w };                      // (N, Cout, Ho, Wo)
+  dnnl_dims_t wei_dims = { op->cout, op->cin, op->k, op->k };
+  dnnl_dims_t bias_dims = { op->cout };
+  dnnl_dims_t strides = { op->stride, op->stride };
+  dnnl_dims_t pl = { 0, 0 }, pr = { 0, 0 };
+  if (deconv) {
+    pl[0] = pl[1] = op->padding;
+    pr[0] = pr[1] = op->padding - op->output_padding;
+  }
+  CHECK (dnnl_memory_desc_init_by_tag (&src_any, 4, src_dims, dt, dnnl_format_tag_any),
+      "source descriptor");
+  CHECK (dnnl_memory_desc_init_by_tag (&dsrc_any, 4, src_dims, dnnl_f32, dnnl_format_tag_any),
+      "source-gradient descriptor");
+  CHECK (dnnl_memory_desc_init_by_tag (&dst_any, 4, dst_dims, dt, dnnl_format_tag_any),
+      "destination descriptor");
+  CHECK (dnnl_memory_desc_init_by_tag (&wei_any, 4, wei_dims, dt, dnnl_format_tag_any),
+      "weights descriptor");
+  CHECK (dnnl_memory_desc_init_by_tag (&dwei_any, 4, wei_dims, dnnl_f32, dnnl_format_tag_any),
+      "weight-gradient descriptor");
+  CHECK (dnnl_memory_desc_init_by_tag (&bias_md, 1, bias_dims, dnnl_f32, dnnl_x),
+      "bias descriptor");
+
+  /* Activations in "any" layout: oneDNN has fast kernels for blocked layouts only
+   * (with a 3-channel nchw gradient it falls back to a reference loop 100x slower);
+   * adapters reorder between its choice and ours where they differ. */
+  const dnnl_memory_desc_t *bias = op->bias ? &bias_md : NULL;
+  if (deconv) {
+    dnnl_deconvolution_desc_t fd, bd, wd;
+    CHECK (dnnl_deconvolution_forward_desc_init (&fd, dnnl_forward_training,
+            dnnl_deconvolution_direct, &src_any, &wei_any, bias, &dst_any, strides, pl, pr),
+        "forward descriptor");
+    CHECK (dnnl_primitive_desc_create (&pds[0], &fd, attr, be->engine, NULL), "forward hint");
+    CHECK (dnnl_deconvolution_backward_data_desc_init (&bd, dnnl_deconvolution_direct,
+            &dsrc_any, &wei_any, &dst_any, strides, pl, pr), "backward-data descriptor");
+    CHECK (dnnl_primitive_desc_create (&pds[1], &bd, attr, be->engine, pds[0]),
+        "backward-data primitive descriptor");
+    CHECK (dnnl_deconvolution_backward_weights_desc_init (&wd, dnnl_deconvolution_direct,
+            &src_any, &dwei_any, bias, &dst_any, strides, pl, pr),
+        "backward-weights descriptor");
+    CHECK (dnnl_primitive_desc_create (&pds[2], &wd, attr, be->engine, pds[0]),
+        "backward-weights primitive descriptor");
+  } else {
+    dnnl_convolution_desc_t fd, bd, wd;
+    CHECK (dnnl_convolution_forward_desc_init (&fd, dnnl_forward_training,
+            dnnl_convolution_direct, &src_any, &wei_any, bias, &dst_any, strides, pl, pr),
+        "forward descriptor");
+    CHECK (dnnl_primitive_desc_create (&pds[0], &fd, attr, be->engine, NULL), "forward hint");
+    CHECK (dnnl_convolution_backward_data_desc_init (&bd, dnnl_convolution_direct,
+            &dsrc_any, &wei_any, &dst_any, strides, pl, pr), "backward-data descriptor");
+    CHECK (dnnl_primitive_desc_create (&pds[1], &bd, attr, be->engine, pds[0]),
+        "backward-data primitive descriptor");
+    CHECK (dnnl_convolution_backward_weights_desc_init (&wd, dnnl_convolution_direct,
+            &src_any, &dwei_any, bias, &dst_any, strides, pl, pr),
+        "backward-weights descriptor");
+    CHECK (dnnl_primitive_desc_create (&pds[2], &wd, attr, be->engine, pds[0]),
+        "backward-weights primitive descriptor");
+  }
+  return TRUE;
+fail:
+  return FALSE;
+}
+
+static void
+pds_destroy (dnnl_primitive_desc_t pds[3])
+{
+  for (int i = 0; i < 3; i++)
+    if (pds[i])
+      dnnl_primitive_desc_destroy (pds[i]);
+}
+
 static DnnlConvBwd *
 bwd_create (NfCpuBackend *be, NfOpCall *call, GError **error)
 {
@@ -180,32 +282,20 @@ bwd_create (NfCpuBackend *be, NfOpCall *call, GError **error)
   NfShape xs = call->in[0], ys = call->out;
   DnnlConvBwd *d = g_new0 (DnnlConvBwd, 1);
   dnnl_primitive_attr_t attr = NULL;
-  dnnl_primitive_desc_t fpd = NULL, dpd = NULL, wpd = NULL;
+  dnnl_primitive_desc_t f32[3] = { NULL }, b16[3] = { NULL };
   d->deconv = op->type == NF_OP_CONV_TRANSPOSE2D;
   d->pad = d->deconv ? 0 : op->padding;
   d->n_wei = (size_t) op->cout * op->cin * op->k * op->k;
 
-  dnnl_memory_desc_t src_md, dst_md, src_any, dst_any, wei_any, user_wei_md, bias_md;
+  dnnl_memory_desc_t src_md, dst_md, user_wei_md, bias_md;
   dnnl_dims_t src_dims = { xs.n, xs.c, xs.h + 2 * d->pad, xs.w + 2 * d->pad };  // (N, Cin, H+2p, W+2p)
   dnnl_dims_t dst_dims = { ys.n, ys.c, ys.h, ys.w };                            // (N, Cout, Ho, Wo)
   dnnl_dims_t wei_dims = { op->cout, op->cin, op->k, op->k };
   dnnl_dims_t bias_dims = { op->cout };
-  dnnl_dims_t strides = { op->stride, op->stride };
-  dnnl_dims_t pl = { 0, 0 }, pr = { 0, 0 };
-  if (d->deconv) {
-    pl[0] = pl[1] = op->padding;
-    pr[0] = pr[1] = op->padding - op->output_padding;
-  }
   CHECK (dnnl_memory_desc_init_by_tag (&src_md, 4, src_dims, dnnl_f32, nf_cpu_dnnl_tag (xs.c)),
       "source descriptor");
   CHECK (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims, dnnl_f32, nf_cpu_dnnl_tag (ys.c)),
       "destination descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&src_any, 4, src_dims, dnnl_f32, dnnl_format_tag_any),
-      "source descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&dst_any, 4, dst_dims, dnnl_f32, dnnl_format_tag_any),
-      "destination descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&wei_any, 4, wei_dims, dnnl_f32, dnnl_format_tag_any),
-      "weights descriptor");
   CHECK (dnnl_memory_desc_init_by_tag (&user_wei_md, 4, wei_dims, dnnl_f32,
           d->deconv ? dnnl_iohw : dnnl_oihw), "weights descriptor");
   CHECK (dnnl_memory_desc_init_by_tag (&bias_md, 1, bias_dims, dnnl_f32, dnnl_x),
@@ -214,51 +304,41 @@ bwd_create (NfCpuBackend *be, NfOpCall *call, GError **error)
   CHECK (dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user),
       "scratchpad mode");
 
-  /* Activations in "any" layout: oneDNN has fast kernels for blocked layouts only
-   * (with a 3-channel nchw gradient it falls back to a reference loop 100x slower);
-   * adapters reorder between its choice and ours where they differ. */
-  const dnnl_memory_desc_t *bias = op->bias ? &bias_md : NULL;
-  if (d->deconv) {
-    dnnl_deconvolution_desc_t fd, bd, wd;
-    CHECK (dnnl_deconvolution_forward_desc_init (&fd, dnnl_forward_training,
-            dnnl_deconvolution_direct, &src_any, &wei_any, bias, &dst_any, strides, pl, pr),
-        "forward descriptor");
-    CHECK (dnnl_primitive_desc_create (&fpd, &fd, attr, be->engine, NULL), "forward hint");
-    CHECK (dnnl_deconvolution_backward_data_desc_init (&bd, dnnl_deconvolution_direct,
-            &src_any, &wei_any, &dst_any, strides, pl, pr), "backward-data descriptor");
-    CHECK (dnnl_primitive_desc_create (&dpd, &bd, attr, be->engine, fpd),
-        "backward-data primitive descriptor");
-    CHECK (dnnl_deconvolution_backward_weights_desc_init (&wd, dnnl_deconvolution_direct,
-            &src_any, &wei_any, bias, &dst_any, strides, pl, pr),
-        "backward-weights descriptor");
-    CHECK (dnnl_primitive_desc_create (&wpd, &wd, attr, be->engine, fpd),
-        "backward-weights primitive descriptor");
-  } else {
-    dnnl_convolution_desc_t fd, bd, wd;
-    CHECK (dnnl_convolution_forward_desc_init (&fd, dnnl_forward_training,
-            dnnl_convolution_direct, &src_any, &wei_any, bias, &dst_any, strides, pl, pr),
-        "forward descriptor");
-    CHECK (dnnl_primitive_desc_create (&fpd, &fd, attr, be->engine, NULL), "forward hint");
-    CHECK (dnnl_convolution_backward_data_desc_init (&bd, dnnl_convolution_direct,
-            &src_any, &wei_any, &dst_any, strides, pl, pr), "backward-data descriptor");
-    CHECK (dnnl_primitive_desc_create (&dpd, &bd, attr, be->engine, fpd),
-        "backward-data primitive descriptor");
-    CHECK (dnnl_convolution_backward_weights_desc_init (&wd, dnnl_convolution_direct,
-            &src_any, &wei_any, bias, &dst_any, strides, pl, pr),
-        "backward-weights descriptor");
-    CHECK (dnnl_primitive_desc_create (&wpd, &wd, attr, be->engine, fpd),
-        "backward-weights primitive descriptor");
-  }
+  /* cpu-bf16: each of the two primitives in bf16 where oneDNN has a fast bf16 kernel for
+   * this shape, else in fp32 (its bf16 reference loop is ~100x slower). */
   const char *idata = NULL, *iwei = NULL;
-  dnnl_primitive_desc_query (dpd, dnnl_query_impl_info_str, 0, &idata);
-  dnnl_primitive_desc_query (wpd, dnnl_query_impl_info_str, 0, &iwei);
-  g_debug ("cpu: backward %s %s %dx%dx%dx%d -> %dx%dx%dx%d: data %s, weights %s",
+  if (be->bf16 && !d->deconv && !g_getenv ("NF_CPU_BF16_FP32_BACKWARD")) {
+    GError *bf16_error = NULL;
+    if (bwd_pds (be, op, xs, ys, d->pad, FALSE, dnnl_bf16, attr, b16, &bf16_error)) {
+      d->bf16_data = impl_is_fast (b16[1], &idata);
+      d->bf16_wei = impl_is_fast (b16[2], &iwei);
+    } else {
+      g_debug ("cpu-bf16: no bf16 backward for %s %s: %s", nf_op_type_name (op->type),
+          op->name ? op->name : "", bf16_error->message);
+      g_clear_error (&bf16_error);
+    }
+    if (!d->bf16_data || !d->bf16_wei)
+      g_debug ("cpu-bf16: backward %s %s: oneDNN has data %s, weights %s in bf16; "
+          "fp32 for %s", nf_op_type_name (op->type), op->name ? op->name : "",
+          idata ? idata : "-", iwei ? iwei : "-", !d->bf16_data && !d->bf16_wei ? "both"
+          : !d->bf16_data ? "data" : "weights");
+  }
+  if ((!d->bf16_data || !d->bf16_wei)
+      && !bwd_pds (be, op, xs, ys, d->pad, d->deconv, dnnl_f32, attr, f32, error))
+    goto fail;
+  dnnl_primitive_desc_t dpd = d->bf16_data ? b16[1] : f32[1];
+  dnnl_primitive_desc_t wpd = d->bf16_wei ? b16[2] : f32[2];
+  impl_is_fast (dpd, &idata);
+  impl_is_fast (wpd, &iwei);
+  g_debug ("cpu: backward %s %s %dx%dx%dx%d -> %dx%dx%dx%d: data %s%s, weights %s%s",
       nf_op_type_name (op->type), op->name ? op->name : "", xs.n, xs.c, xs.h, xs.w,
-      ys.n, ys.c, ys.h, ys.w, idata ? idata : "?", iwei ? iwei : "?");
+      ys.n, ys.c, ys.h, ys.w, idata ? idata : "?", d->bf16_data ? " (bf16)" : "",
+      iwei ? iwei : "?", d->bf16_wei ? " (bf16)" : "");
   CHECK (dnnl_primitive_create (&d->bwd_data, dpd), "backward-data primitive");
   CHECK (dnnl_primitive_create (&d->bwd_wei, wpd), "backward-weights primitive");
 
-  /* weights for backward-data, and diff-weights back to the op's layout */
+  /* weights for backward-data (converted to bf16 by the reorder where it runs in bf16),
+   * and diff-weights (always fp32) back to the op's layout */
   const dnnl_memory_desc_t *q_wei = dnnl_primitive_desc_query_md (dpd, dnnl_query_weights_md, 0);
   const dnnl_memory_desc_t *q_dw = dnnl_primitive_desc_query_md (wpd,
       dnnl_query_diff_weights_md, 0);
@@ -281,6 +361,7 @@ bwd_create (NfCpuBackend *be, NfOpCall *call, GError **error)
   if (!reorder_create (be, op, &user_wei_md, q_wei, &d->wei_to_prim, error)
       || !reorder_create (be, op, q_dw, &user_wei_md, &d->dw_to_user, error))
     goto fail;
+  /* (in bf16 the input adapters also convert fp32 -> bf16) */
   if (!adapter_init (be, op, &d->data_dy, &dst_md,
           dnnl_primitive_desc_query_md (dpd, dnnl_query_diff_dst_md, 0), FALSE, error)
       || !adapter_init (be, op, &d->data_dx, &src_md,
@@ -290,28 +371,27 @@ bwd_create (NfCpuBackend *be, NfOpCall *call, GError **error)
       || !adapter_init (be, op, &d->wei_src, &src_md,
           dnnl_primitive_desc_query_md (wpd, dnnl_query_src_md, 0), FALSE, error))
     goto fail;
+  d->dy_shared = d->data_dy.reorder && d->wei_dy.reorder
+      && dnnl_memory_desc_equal (dnnl_primitive_desc_query_md (dpd, dnnl_query_diff_dst_md, 0),
+          dnnl_primitive_desc_query_md (wpd, dnnl_query_diff_dst_md, 0));
   if (!scratch_memory (be, op, dpd, &d->scratch_data, error)
       || !scratch_memory (be, op, wpd, &d->scratch_wei, error))
     goto fail;
 
-  dnnl_primitive_desc_destroy (fpd);
-  dnnl_primitive_desc_destroy (dpd);
-  dnnl_primitive_desc_destroy (wpd);
+  pds_destroy (f32);
+  pds_destroy (b16);
   dnnl_primitive_attr_destroy (attr);
   return d;
 
 fail:
-  if (fpd)
-    dnnl_primitive_desc_destroy (fpd);
-  if (dpd)
-    dnnl_primitive_desc_destroy (dpd);
-  if (wpd)
-    dnnl_primitive_desc_destroy (wpd);
+  pds_destroy (f32);
+  pds_destroy (b16);
   if (attr)
     dnnl_primitive_attr_destroy (attr);
   nf_dnnl_conv_backward_free (d);
   return NULL;
 }
+
 
 /* dL/dy as a dense tensor: the buffer itself when it has no halo and no ReLU was fused,
  * else a copy in the backend's scratch with the ReLU undone (zero where y <= 0). */
@@ -401,6 +481,7 @@ nf_cpu_conv_backward (NfBackend *base, NfOpCall *call, void *const *in, const vo
   float *g = dense_dout (be, op, y, dy, error);
   if (!g)
     return FALSE;
+  gboolean dy_done = FALSE;             /* d->wei_dy.prim holds g in its layout */
 
   if (dw || db) {
     float *src = d->deconv ? nf_cpu_padded_input_quiet (be, x, 0, op->pad_mode, error)
@@ -422,6 +503,7 @@ nf_cpu_conv_backward (NfBackend *base, NfOpCall *call, void *const *in, const vo
       args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_SCRATCHPAD, d->scratch_wei };
     }
     CHECK (dnnl_primitive_execute (d->bwd_wei, be->stream, n, args), "weights execution");
+    dy_done = d->dy_shared;
     dnnl_exec_arg_t rargs[2] = { {DNNL_ARG_FROM, d->dw_prim}, {DNNL_ARG_TO, d->dw_user} };
     CHECK (dnnl_primitive_execute (d->dw_to_user, be->stream, 2, rargs), "weights reorder");
     CHECK (dnnl_stream_wait (be->stream), "weights execution");
@@ -440,12 +522,14 @@ nf_cpu_conv_backward (NfBackend *base, NfOpCall *call, void *const *in, const vo
     CHECK (dnnl_memory_set_data_handle (d->wei_user, (void *) op->weight), "weights handle");
     dnnl_exec_arg_t rargs[2] = { {DNNL_ARG_FROM, d->wei_user}, {DNNL_ARG_TO, d->wei_prim} };
     CHECK (dnnl_primitive_execute (d->wei_to_prim, be->stream, 2, rargs), "weights reorder");
-    if (!adapter_bind (be, op, &d->data_dy, g, error)
+    /* dL/dy as backward-weights read it, when that is the layout wanted here too */
+    if ((!dy_done && !adapter_bind (be, op, &d->data_dy, g, error))
         || !adapter_bind (be, op, &d->data_dx, s, error))
       return FALSE;
     dnnl_exec_arg_t args[4];
     int n = 0;
-    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DIFF_DST, d->data_dy.prim };
+    args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DIFF_DST, dy_done ? d->wei_dy.prim
+          : d->data_dy.prim };
     args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_WEIGHTS, d->wei_prim };
     args[n++] = (dnnl_exec_arg_t) { DNNL_ARG_DIFF_SRC, d->data_dx.prim };
     if (d->scratch_data) {
