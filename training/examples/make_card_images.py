@@ -237,7 +237,7 @@ protocol), then upscaled back: input (nearest), bicubic, this model, the origina
 ## Recipe
 
 ```sh
-OMP_NUM_THREADS={THREADS} {cmd}
+{cmd if cmd.startswith("OMP_NUM_THREADS") or cmd.startswith("#") else "OMP_NUM_THREADS=" + THREADS + " " + cmd}
 ```
 
 - Architecture `{arch}` ×{scale}: {archdesc}.{initdesc}
