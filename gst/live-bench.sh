@@ -3,8 +3,8 @@
 # into the element into a sink that syncs to the clock and drops frames later than
 # 20 ms, for some seconds; then how that compares with what the network sustains.
 #
-#   gst/live-bench.sh [-B BUILD] [-s SECONDS] [-p auto|fp32|bf16] [-S WxH] [-a ARCH]
-#                     [-i ITERS] MODEL
+#   gst/live-bench.sh [-B BUILD] [-s SECONDS] [-w WARMUP] [-p auto|fp32|bf16]
+#                     [-S WxH] [-a ARCH] [-i ITERS] MODEL
 #
 #   videotestsrc is-live=true pattern=ball ! video/x-raw,width=W,height=H,framerate=30/1 !
 #     neuralstyle|superres model=MODEL precision=P !
@@ -12,7 +12,8 @@
 #       video-sink="fakesink sync=true max-lateness=20000000 qos=true"
 #
 # Prints nf-live-bench's table (frames per second in, skipped by the element, made,
-# shown, dropped late by the sink; the latency at the sink: render time - frame time),
+# shown, dropped late by the sink; the latency at the sink: render time - frame time)
+# and its summary over the seconds after WARMUP (default 2: loading, planning),
 # the network's rate from nf-bench at the same input size (run just before and just
 # after the pipeline, same machine, the backend the element uses: cpu for fp32,
 # cpu-bf16 for bf16 and for auto where the CPU has native bf16), and the two goals of
@@ -30,15 +31,17 @@ cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
 SECONDS_RUN=10
+WARMUP=2
 PRECISION=auto
 SIZE=640x360
 ARCH=
 ITERS=10
-usage () { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
-while getopts "B:s:p:S:a:i:h" opt; do
+usage () { sed -n '2,/^set -e/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2; }
+while getopts "B:s:w:p:S:a:i:h" opt; do
   case $opt in
     B) BUILD=$OPTARG ;;
     s) SECONDS_RUN=$OPTARG ;;
+    w) WARMUP=$OPTARG ;;
     p) PRECISION=$OPTARG ;;
     S) SIZE=$OPTARG ;;
     a) ARCH=$OPTARG ;;
@@ -106,7 +109,7 @@ video-sink=\"fakesink name=sink sync=true max-lateness=20000000 qos=true\""
 echo "== live pipeline, $SECONDS_RUN s"
 LOG=$(mktemp)
 trap 'rm -f "$LOG"' EXIT
-"$LIVE" --seconds "$SECONDS_RUN" "$PIPE" | tee "$LOG"
+"$LIVE" --seconds "$SECONDS_RUN" --steady "$WARMUP" "$PIPE" | tee "$LOG"
 
 echo "== nf-bench (after)"
 nf_bench_fps
