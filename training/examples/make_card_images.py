@@ -127,7 +127,7 @@ def style_card(name, run, title, style_copy, note):
     log, cmd = run_log_and_command(run)
     data = next(l for l in log if l.startswith("data:"))
     last = [l for l in log if re.match(r"step (\d+)/\1 ", l)][-1]
-    done = next(l for l in log if l.startswith("done:"))
+    done = [l for l in log if l.startswith("done:")][-1]    # the last, after resumes
     steps = int(re.search(r"(\d+) steps", done).group(1))
     secs = run_seconds(run, steps)
     arch = re.search(r"--arch (\S+)", cmd).group(1)
@@ -193,7 +193,7 @@ def sr_card(name, run, title, note):
     import re
     log, cmd = run_log_and_command(run)
     data = next(l for l in log if l.startswith("data:"))
-    done = next(l for l in log if l.startswith("done:"))
+    done = [l for l in log if l.startswith("done:")][-1]    # the last, after resumes
     steps = int(re.search(r"(\d+) steps", done).group(1))
     secs = run_seconds(run, steps)
     last = [l for l in log if re.match(r"step (\d+)/\1 ", l)][-1]
