@@ -35,6 +35,8 @@ nf_jsonw_double (GString *s, double v)
     g_string_append (s, "null");
     return;
   }
+  if (v == 0.0)
+    v = 0.0;                    /* -0 would read back as the integer 0 */
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
   for (int prec = 1; prec <= 17; prec++) {
     char fmt[8];
