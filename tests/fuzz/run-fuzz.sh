@@ -11,6 +11,8 @@
 # found (with tests/fuzz/TARGET.dict where there is one). Exit 1 on any finding (crash,
 # sanitizer report, leak, GLib critical, an input slower than 25 s or above 2 GB); the
 # input is left in $BUILD/fuzz-findings/ and the last lines of the log are printed.
+# libFuzzer's random seed is fixed (FUZZ_SEED, 1) so that a run repeats its mutations:
+# what a CI run finds, the same command finds again.
 # Needs clang, libclang-rt-14-dev, libomp-14-dev (tests/install-deps.sh fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,7 +39,7 @@ for t in "${TARGETS[@]}"; do
   [ -d "tests/fuzz/regress/$t" ] && dirs+=("tests/fuzz/regress/$t")
   mkdir -p "$corpus"
   echo "fuzz-$t: ${EACH} s"
-  if "$BUILD/tests/fuzz/fuzz-$t" -max_total_time="$EACH" -timeout=25 -rss_limit_mb=2048 \
+  if "$BUILD/tests/fuzz/fuzz-$t" -seed="${FUZZ_SEED:-1}" -max_total_time="$EACH" -timeout=25 -rss_limit_mb=2048 \
       -print_final_stats=1 -artifact_prefix="$BUILD/fuzz-findings/$t-" "${flags[@]}" \
       "$corpus" "$BUILD/fuzz-seeds/$t" "${dirs[@]}" > "$log" 2>&1; then
     grep -E "^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)" "$log" \
