@@ -91,6 +91,24 @@ upsample (NfGraphBuilder *b, int in, int factor, const char *out_name)
 
 /* ---- the architectures ------------------------------------------------------ */
 
+/* TransformerNet's residual block i on v with c channels: conv-IN-ReLU-conv-IN + v. */
+static int
+style_res_block (NfGraphBuilder *b, int v, int c, int i)
+{
+  char *p = g_strdup_printf ("res%d", i);
+  char *c1 = g_strconcat (p, ".conv1", NULL), *n1 = g_strconcat (p, ".in1", NULL);
+  char *c2 = g_strconcat (p, ".conv2", NULL), *n2 = g_strconcat (p, ".in2", NULL);
+  int r = relu (b, inorm (b, n1, conv (b, c1, v, c, c, 3, 1, NF_PAD_REFLECT, TRUE), c), n1);
+  r = inorm (b, n2, conv (b, c2, r, c, c, 3, 1, NF_PAD_REFLECT, TRUE), c);
+  v = add (b, v, r, p);
+  g_free (p);
+  g_free (c1);
+  g_free (n1);
+  g_free (c2);
+  g_free (n2);
+  return v;
+}
+
 /* TransformerNet (fast_neural_style) layout, widths w/2w/4w. */
 static NfGraph *
 build_style (int w, int n_res)
@@ -103,20 +121,8 @@ build_style (int w, int n_res)
           2 * w), "in2");                                       // (N, 2w, H/2, W/2)
   v = relu (b, inorm (b, "in3", conv (b, "conv3", v, 2 * w, 4 * w, 3, 2, NF_PAD_REFLECT,
               TRUE), 4 * w), "in3");                            // (N, 4w, H/4, W/4)
-  for (int i = 1; i <= n_res; i++) {
-    char *p = g_strdup_printf ("res%d", i);
-    char *c1 = g_strconcat (p, ".conv1", NULL), *n1 = g_strconcat (p, ".in1", NULL);
-    char *c2 = g_strconcat (p, ".conv2", NULL), *n2 = g_strconcat (p, ".in2", NULL);
-    int r = relu (b, inorm (b, n1, conv (b, c1, v, 4 * w, 4 * w, 3, 1, NF_PAD_REFLECT, TRUE),
-            4 * w), n1);
-    r = inorm (b, n2, conv (b, c2, r, 4 * w, 4 * w, 3, 1, NF_PAD_REFLECT, TRUE), 4 * w);
-    v = add (b, v, r, p);                                       // (N, 4w, H/4, W/4)
-    g_free (p);
-    g_free (c1);
-    g_free (n1);
-    g_free (c2);
-    g_free (n2);
-  }
+  for (int i = 1; i <= n_res; i++)
+    v = style_res_block (b, v, 4 * w, i);                       // (N, 4w, H/4, W/4)
   v = upsample (b, v, 2, "up1");
   v = relu (b, inorm (b, "in4", conv (b, "deconv1", v, 4 * w, 2 * w, 3, 1, NF_PAD_REFLECT,
               TRUE), 2 * w), "in4");                            // (N, 2w, H/2, W/2)
@@ -143,20 +149,8 @@ build_style_rt (int w, int n_res)
       "in1");                                                   // (N, w, H/2, W/2)
   v = relu (b, inorm (b, "in2", conv (b, "conv2", v, w, q, 3, 2, NF_PAD_REFLECT, TRUE),
           q), "in2");                                       // (N, 3w, H/4, W/4)
-  for (int i = 1; i <= n_res; i++) {
-    char *p = g_strdup_printf ("res%d", i);
-    char *c1 = g_strconcat (p, ".conv1", NULL), *n1 = g_strconcat (p, ".in1", NULL);
-    char *c2 = g_strconcat (p, ".conv2", NULL), *n2 = g_strconcat (p, ".in2", NULL);
-    int r = relu (b, inorm (b, n1, conv (b, c1, v, q, q, 3, 1, NF_PAD_REFLECT, TRUE),
-            q), n1);
-    r = inorm (b, n2, conv (b, c2, r, q, q, 3, 1, NF_PAD_REFLECT, TRUE), q);
-    v = add (b, v, r, p);                                       // (N, 3w, H/4, W/4)
-    g_free (p);
-    g_free (c1);
-    g_free (n1);
-    g_free (c2);
-    g_free (n2);
-  }
+  for (int i = 1; i <= n_res; i++)
+    v = style_res_block (b, v, q, i);                           // (N, 3w, H/4, W/4)
   v = upsample (b, v, 2, "up1");
   v = relu (b, inorm (b, "in3", conv (b, "deconv1", v, q, w, 3, 1, NF_PAD_REFLECT, TRUE),
           w), "in3");                                           // (N, w, H/2, W/2)
