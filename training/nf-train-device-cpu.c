@@ -37,7 +37,7 @@ cpu_optimiser_step (NfTrainer *t, gboolean *stepped, GError **error)
 
 const NfTrainDevice nf_train_device_cpu = {
   .name = "cpu",
-  .backends = { "cpu", "cpu-ref", NULL },
+  .backends = { "cpu", "cpu-bf16", "cpu-ref", NULL },
   .net_backward = nf_trainnet_host_backward,
   .net_weights_updated = nf_trainnet_host_sync,
   .trainer_setup = cpu_trainer_setup,

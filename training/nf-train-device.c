@@ -81,7 +81,7 @@ nf_trainer_choose_backend (const char *device, const char *backend, char **note,
     gboolean b_cuda = g_str_has_prefix (backend, "cuda");
     if (!nf_backend_lookup (backend)) {
       g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
-          "--backend %s is not a backend of this build (auto, cpu, cpu-ref%s)", backend,
+          "--backend %s is not a backend of this build (auto, cpu, cpu-bf16, cpu-ref%s)", backend,
           nf_backend_lookup ("cuda") ? ", cuda, cuda-fp16" : "");
       return NULL;
     }

@@ -15,8 +15,10 @@
  * slower on the 3x3 convolutions that dominate every network here).
  * Environment (for tests and comparisons): NF_CPU_NO_AVX2=1 runs the portable kernels;
  * NF_CPU_DNNL_ONLY=1 sends every convolution with > 4 outputs to oneDNN.
- * What it does not: batch_norm (folded at load), backward passes (training uses
- * cpu-ref), or running two ops of one backend at the same time.
+ * Backward passes: nf-dnnl-conv-backward.c (convolutions) and nf-cpu-fast-backward.c.
+ * The bf16 variant "cpu-bf16" is the same table with bf16 convolutions (nf-dnnl-conv.c).
+ * What it does not: batch_norm (folded at load), or running two ops of one backend at the
+ * same time.
  */
 #include <immintrin.h>
 #include <math.h>
