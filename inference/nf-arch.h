@@ -11,6 +11,11 @@
  *                scaled to the output range. Scale 2 or 4. Input/output 0..1.
  *   sr-subpixel  3x3 conv 64, residual blocks without norm, 3x3 conv to 3*s*s, pixel
  *                shuffle, clamp. Scale 2, 3 or 4. Input/output 0..1.
+ *   sr-light     real time on a CPU: 5x5 conv w, n_res 3x3 convs of w (ReLU after
+ *                each), 3x3 conv to 3*s*s, pixel shuffle, + the nearest-upsampled
+ *                input, clamp. Scale 2, 3 or 4; defaults w = 16 (x2, x3) or 32 (x4),
+ *                n_res = 2 (here the number of body convolutions, not blocks).
+ *                Input/output 0..1.
  *
  * What it does: graphs with the op and tensor names the model files use, and
  * seeded random initialisation (He-uniform convs, unit norms) for training starts
@@ -24,10 +29,10 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  const char *arch;             /* "style-full", "style-slim", "sr-johnson", "sr-subpixel" */
+  const char *arch;             /* one of nf_arch_names () */
   int scale;                    /* superres only */
   int width;                    /* base channels (0: default of the arch) */
-  int n_res;                    /* residual blocks (0: default) */
+  int n_res;                    /* residual blocks (sr-light: body convs; 0: default) */
 } NfArchSpec;
 
 NfGraph *nf_arch_build_graph (const NfArchSpec *spec, GError **error);

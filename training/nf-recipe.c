@@ -42,10 +42,12 @@ typedef struct {
 static const Field fields[] = {
   {"task", F_STR, OFF (task), G_RECIPE, NULL, NULL},
   {"arch", F_STR, OFF (arch), G_RECIPE,
-      "Architecture: style-full|style-slim|style-rt (style), sr-johnson|sr-subpixel (sr)", "A"},
+      "Architecture: style-full|style-slim|style-rt (style), sr-johnson|sr-subpixel|sr-light "
+      "(sr)", "A"},
   {"scale", F_INT, OFF (scale), G_RECIPE, "SR upscale factor (4; sr-johnson: 2 or 4)", "S"},
   {"width", F_INT, OFF (width), G_RECIPE, "Base channels (0: the architecture's default)", "N"},
-  {"res-blocks", F_INT, OFF (n_res), G_RECIPE, "Residual blocks (0: default)", "N"},
+  {"res-blocks", F_INT, OFF (n_res), G_RECIPE,
+      "Residual blocks (sr-light: body convolutions; 0: default)", "N"},
   {"data", F_STRV, OFF (data), G_RECIPE,
       "Training image folder, searched recursively (repeatable; default "
       "$NF_SHARED_DATA/photos for style, .../sr-train for sr)", "DIR"},
@@ -353,7 +355,7 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
 {
   gboolean style = g_str_equal (r->task, "style");
   static const char *const style_archs[] = { "style-full", "style-slim", "style-rt", NULL };
-  static const char *const sr_archs[] = { "sr-johnson", "sr-subpixel", NULL };
+  static const char *const sr_archs[] = { "sr-johnson", "sr-subpixel", "sr-light", NULL };
   static const char *const splits[] = { "train", "val", "all", NULL };
   static const char *const modes[] = { "short", "native", NULL };
   static const char *const anneals[] = { "none", "step", "cosine", NULL };
@@ -364,7 +366,7 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
 
   if (!one_of (r->arch, style ? style_archs : sr_archs))
     return bad (error, "--arch %s: a %s network is one of %s", r->arch, r->task,
-        style ? "style-full, style-slim" : "sr-johnson, sr-subpixel");
+        style ? "style-full, style-slim, style-rt" : "sr-johnson, sr-subpixel, sr-light");
   if (style)
     r->scale = 1;
   else if (g_str_equal (r->arch, "sr-johnson") ? (r->scale != 2 && r->scale != 4)

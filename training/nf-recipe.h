@@ -35,7 +35,7 @@ G_BEGIN_DECLS
 typedef struct {
   /* --- recipe --- */
   char *task;                   /* "style" | "sr" */
-  char *arch;                   /* style-full, style-slim, sr-johnson, sr-subpixel */
+  char *arch;                   /* style-*, sr-johnson, sr-subpixel, sr-light */
   int scale;                    /* sr upscale factor */
   int width, n_res;             /* 0: the architecture's default */
   char **data;                  /* image folders */
