@@ -30,7 +30,6 @@
  */
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +41,7 @@
 #include "nf-losses.h"
 #include "nf-pixopt.h"
 #include "nf-resize.h"
+#include "nf-tool-options.h"
 #ifdef NF_HAVE_CUDA
 #include "nf-cuda.h"
 #endif
@@ -50,28 +50,6 @@
 #define NF_SOURCE_ROOT "."
 #endif
 #define LOSSNET_FILE "lossnets/vgg16-conv1_1-conv3_3.safetensors"
-
-static void G_GNUC_PRINTF (1, 2) G_GNUC_NORETURN
-usage_error (const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  fprintf (stderr, "nf-optimize: ");
-  vfprintf (stderr, fmt, ap);
-  fprintf (stderr, "\nTry 'nf-optimize --help'.\n");
-  va_end (ap);
-  exit (2);
-}
-
-static void G_GNUC_NORETURN
-fail (GError *e, const char *hint)
-{
-  fprintf (stderr, "nf-optimize: %s\n", e->message);
-  if (hint)
-    fprintf (stderr, "hint: %s\n", hint);
-  g_error_free (e);
-  exit (1);
-}
 
 /* Options. */
 static char *opt_content, *opt_style, *opt_out, *opt_layers, *opt_weights;
@@ -142,7 +120,7 @@ load_planar (const char *path, int long_side, gboolean square, int *w, int *h)
   GError *e = NULL;
   NfImage *img = nf_image_load (path, &e);
   if (!img)
-    fail (e, "PNG and JPEG files are read");
+    nf_tool_fail (e, "PNG and JPEG files are read");
   int iw = img->width, ih = img->height;
   float *full = nf_alloc_floats ((size_t) 3 * iw * ih);        // (3, ih, iw)
   nf_image_to_planar (img, full, 0.0f, 255.0f);
@@ -240,7 +218,7 @@ choose_backend (const NfVgg *vgg)
     return b;
   }
   if (!g_str_equal (dev, "auto") && !g_str_equal (dev, "cuda"))
-    usage_error ("--device %s: auto, cpu or cuda", dev);
+    nf_tool_usage_error ("--device %s: auto, cpu or cuda", dev);
   char *desc;
   char *why = cuda_unusable (vgg, &desc);
   if (!why) {
@@ -355,6 +333,7 @@ split_list (const char *s)
 int
 main (int argc, char **argv)
 {
+  nf_tool_set_name ("nf-optimize", NULL);
   GError *e = NULL;
   GOptionContext *ctx = g_option_context_new ("content|style|transfer");
   g_option_context_set_summary (ctx,
@@ -363,11 +342,9 @@ main (int argc, char **argv)
       "  style     reconstruct a painting's style (Gram matrices) from noise\n"
       "  transfer  Gatys et al.: content of one image in the style of another");
   g_option_context_add_main_entries (ctx, entries, NULL);
-  if (!g_option_context_parse (ctx, &argc, &argv, &e))
-    usage_error ("%s", e->message);
-  g_option_context_free (ctx);
+  nf_tool_parse (ctx, &argc, &argv, FALSE);
   if (argc != 2)
-    usage_error ("give one mode: content, style or transfer");
+    nf_tool_usage_error ("give one mode: content, style or transfer");
   Mode mode;
   if (g_str_equal (argv[1], "content"))
     mode = MODE_CONTENT;
@@ -376,24 +353,24 @@ main (int argc, char **argv)
   else if (g_str_equal (argv[1], "transfer"))
     mode = MODE_TRANSFER;
   else
-    usage_error ("unknown mode \"%s\" (content, style, transfer)", argv[1]);
+    nf_tool_usage_error ("unknown mode \"%s\" (content, style, transfer)", argv[1]);
   if (mode != MODE_STYLE && !opt_content)
-    usage_error ("%s needs --content IMAGE", argv[1]);
+    nf_tool_usage_error ("%s needs --content IMAGE", argv[1]);
   if (mode != MODE_CONTENT && !opt_style)
-    usage_error ("%s needs --style IMAGE", argv[1]);
+    nf_tool_usage_error ("%s needs --style IMAGE", argv[1]);
   if (opt_size < 16 || opt_size > 4096)
-    usage_error ("--size %d: give 16..4096", opt_size);
+    nf_tool_usage_error ("--size %d: give 16..4096", opt_size);
   if (opt_style_size == 0)
     opt_style_size = opt_size;
   if (opt_style_size < 16 || opt_style_size > 4096)
-    usage_error ("--style-size %d: give 16..4096", opt_style_size);
+    nf_tool_usage_error ("--style-size %d: give 16..4096", opt_style_size);
   if (opt_iters < 1 || opt_round < 1 || opt_history < 1 || opt_every < 0)
-    usage_error ("--iters, --round and --history must be at least 1, --every at least 0");
+    nf_tool_usage_error ("--iters, --round and --history must be at least 1, --every at least 0");
   NfVggOptions vo = { .pool = NF_VGG_POOL_MAX };
   if (opt_pool && g_str_equal (opt_pool, "avg"))
     vo.pool = NF_VGG_POOL_AVG;
   else if (opt_pool && !g_str_equal (opt_pool, "max"))
-    usage_error ("--pool %s: max or avg", opt_pool);
+    nf_tool_usage_error ("--pool %s: max or avg", opt_pool);
   NfLbfgsParams lp;
   nf_lbfgs_params_init (&lp);
   lp.max_iters = opt_iters;
@@ -403,14 +380,14 @@ main (int argc, char **argv)
   if (opt_bounds && g_str_equal (opt_bounds, "none"))
     lp.bounds = NF_BOUNDS_NONE;
   else if (opt_bounds && !g_str_equal (opt_bounds, "clip"))
-    usage_error ("--bounds %s: clip or none", opt_bounds);
+    nf_tool_usage_error ("--bounds %s: clip or none", opt_bounds);
   gboolean init_content = FALSE;
   if (opt_init && g_str_equal (opt_init, "content"))
     init_content = TRUE;
   else if (opt_init && !g_str_equal (opt_init, "noise"))
-    usage_error ("--init %s: noise or content", opt_init);
+    nf_tool_usage_error ("--init %s: noise or content", opt_init);
   if (init_content && mode != MODE_TRANSFER)
-    usage_error ("--init content is for transfer (content and style start from noise)");
+    nf_tool_usage_error ("--init content is for transfer (content and style start from noise)");
 
   /* Layers. */
   const char *content_layer = NULL;
@@ -418,7 +395,7 @@ main (int argc, char **argv)
   if (mode == MODE_CONTENT) {
     content_layer = opt_layers ? opt_layers : "relu2_2";
     if (strchr (content_layer, ','))
-      usage_error ("content mode takes one layer, not \"%s\"", content_layer);
+      nf_tool_usage_error ("content mode takes one layer, not \"%s\"", content_layer);
   } else {
     style_layers = split_list (opt_layers ? opt_layers : "relu1_2,relu2_2,relu3_3");
     if (mode == MODE_TRANSFER)
@@ -426,11 +403,11 @@ main (int argc, char **argv)
   }
   int n_style = style_layers ? (int) g_strv_length (style_layers) : 0;
   if (n_style > NF_PIXOPT_MAX_LAYERS)
-    usage_error ("at most %d style layers", NF_PIXOPT_MAX_LAYERS);
+    nf_tool_usage_error ("at most %d style layers", NF_PIXOPT_MAX_LAYERS);
   NfLayerWeight sw[NF_PIXOPT_MAX_LAYERS];
   char **wv = opt_weights ? split_list (opt_weights) : NULL;
   if (wv && (int) g_strv_length (wv) != n_style)
-    usage_error ("--layer-weights has %u values for %d style layers", g_strv_length (wv),
+    nf_tool_usage_error ("--layer-weights has %u values for %d style layers", g_strv_length (wv),
         n_style);
   for (int i = 0; i < n_style; i++) {
     sw[i].layer = style_layers[i];
@@ -439,7 +416,7 @@ main (int argc, char **argv)
       char *end;
       sw[i].weight = g_ascii_strtod (wv[i], &end);
       if (*end || end == wv[i])
-        usage_error ("--layer-weights: \"%s\" is not a number", wv[i]);
+        nf_tool_usage_error ("--layer-weights: \"%s\" is not a number", wv[i]);
     }
   }
   if (opt_style_weight < 0)
@@ -458,7 +435,7 @@ main (int argc, char **argv)
   char *lossnet = opt_lossnet ? g_strdup (opt_lossnet) : default_lossnet ();
   NfVgg *vgg = nf_vgg_load (lossnet, &vo, &e);
   if (!vgg)
-    fail (e, g_error_matches (e, NF_ERROR, NF_ERROR_ARGUMENT)
+    nf_tool_fail (e, g_error_matches (e, NF_ERROR, NF_ERROR_ARGUMENT)
         ? "choose layers from the list with --layers / --content-layer (the provided "
         "VGG files stop at block 3)"
         : "the VGG16 loss network is in ../shared/data/lossnets/ next to the repository; "
@@ -468,7 +445,7 @@ main (int argc, char **argv)
   char *backend = choose_backend (vgg);
   NfBackend *be = nf_backend_new (backend, &e);
   if (!be)
-    fail (e, NULL);
+    nf_tool_fail (e, NULL);
 
   /* Images. */
   int w = 0, h = 0, sw_ = 0, sh = 0;
@@ -522,7 +499,7 @@ main (int argc, char **argv)
   gint64 t0 = g_get_monotonic_time ();
   NfPixopt *po = nf_pixopt_new (&spec, &e);
   if (!po)
-    fail (e, NULL);
+    nf_tool_fail (e, NULL);
 #ifdef NF_HAVE_CUDA
   if (nf_cuda_is_backend (be))
     printf ("  %s\n", nf_pixopt_on_device (po)
@@ -538,7 +515,7 @@ main (int argc, char **argv)
     nf_pixopt_noise (rgb, (size_t) w * h, (guint64) opt_seed, (float) opt_noise);
   NfPixoptLosses l0;
   if (!nf_pixopt_eval (po, rgb, NULL, &l0, &e))
-    fail (e, NULL);
+    nf_tool_fail (e, NULL);
   if (opt_benchmark > 0) {
     float *g = nf_alloc_floats (n);
     double best = INFINITY, sum = 0, first = 0;
@@ -547,7 +524,7 @@ main (int argc, char **argv)
        * so wall time is the whole evaluation on GPU backends too */
       gint64 t = g_get_monotonic_time ();
       if (!nf_pixopt_eval (po, rgb, g, NULL, &e))
-        fail (e, NULL);
+        nf_tool_fail (e, NULL);
       double dt = (g_get_monotonic_time () - t) / 1e6;
       best = MIN (best, dt);
       sum += dt;
@@ -577,14 +554,14 @@ main (int argc, char **argv)
   NfLbfgsResult res;
   signal (SIGINT, on_sigint);
   if (!nf_pixopt_run (po, rgb, &lp, on_iter, &pg, &res, &e))
-    fail (e, NULL);
+    nf_tool_fail (e, NULL);
   NfPixoptLosses l1;
   for (size_t i = 0; i < n; i++)
     rgb[i] = CLAMP (rgb[i], 0.0f, 255.0f);
   if (!nf_pixopt_eval (po, rgb, NULL, &l1, &e))
-    fail (e, NULL);
+    nf_tool_fail (e, NULL);
   if (!save_planar (rgb, w, h, out, &e))
-    fail (e, NULL);
+    nf_tool_fail (e, NULL);
   printf ("done: %s after %d iterations (%d evaluations): %s\n", out, res.iters, res.evals,
       res.why);
   printf ("loss %.5e -> %.5e (%.1fx lower)", l0.total, l1.total,

@@ -28,7 +28,6 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,28 +39,7 @@
 #include "nf-recipe.h"
 #include "nf-relabel.h"
 #include "nf-trainer.h"
-
-static void G_GNUC_PRINTF (1, 2) G_GNUC_NORETURN
-usage_error (const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  fprintf (stderr, "nf-train: ");
-  vfprintf (stderr, fmt, ap);
-  fprintf (stderr, "\nTry 'nf-train --help' or 'nf-train style --help-all'.\n");
-  va_end (ap);
-  exit (2);
-}
-
-static void G_GNUC_NORETURN
-fail (GError *e, const char *hint)
-{
-  fprintf (stderr, "nf-train: %s\n", e->message);
-  if (hint)
-    fprintf (stderr, "hint: %s\n", hint);
-  g_error_free (e);
-  exit (1);
-}
+#include "nf-tool-options.h"
 
 static const char *usage_text =
     "nf-train style --style-image IMG --run DIR [options]   train a style network\n"
@@ -104,12 +82,7 @@ parse (int *argc, char ***argv, NfRecipe *r, gboolean run_only, const char *syno
   };
   g_option_context_add_main_entries (ctx, extra, NULL);
   g_option_context_set_summary (ctx, usage_text);
-  GError *e = NULL;
-  if (!g_option_context_parse (ctx, argc, argv, &e))
-    usage_error ("%s", e->message);
-  if (*argc > 1)
-    usage_error ("unexpected argument \"%s\"", (*argv)[1]);
-  g_option_context_free (ctx);
+  nf_tool_parse (ctx, argc, argv, TRUE);
   g_free (entries);
   return r;
 }
@@ -276,7 +249,7 @@ checkpoint (NfTrainer *t)
 {
   GError *e = NULL;
   if (!nf_trainer_save_checkpoint (t, &e))
-    fail (e, "the previous checkpoint, if any, is intact");
+    nf_tool_fail (e, "the previous checkpoint, if any, is intact");
 }
 
 static int
@@ -363,7 +336,7 @@ run (NfTrainer *t, gboolean resumed)
   }
   do_preview (t);
   if (!nf_trainer_export (t, r->output, &e))
-    fail (e, NULL);
+    nf_tool_fail (e, NULL);
   char *el = format_duration (nf_trainer_elapsed (t));
   printf ("done: %d steps in %s of training; weights %s\n", r->iters, el, r->output);
   g_free (el);
@@ -384,12 +357,12 @@ benchmark (NfTrainer *t, int n)
     printf ("%s\n", nf_trainer_device_note (t));
   gint64 t0 = g_get_monotonic_time ();
   if (!nf_trainer_step (t, &L, &e))
-    fail (e, NULL);
+    nf_tool_fail (e, NULL);
   printf ("warm-up step: %.2f s (loss %.5g)\n", (g_get_monotonic_time () - t0) / 1e6, L.total);
   t0 = g_get_monotonic_time ();
   for (int i = 0; i < n; i++)
     if (!nf_trainer_step (t, &L, &e))
-      fail (e, NULL);
+      nf_tool_fail (e, NULL);
   double dt = (g_get_monotonic_time () - t0) / 1e6;
   printf ("%d steps: %.2f s/step, %.3f images/s (data wait %.2f s; loss %.5g)\n", n, dt / n,
       n * r->batch / dt, nf_trainer_data_wait (t), L.total);
@@ -415,12 +388,12 @@ cmd_train (const char *task, int argc, char **argv)
     r->run_dir = g_strdup (tmp);
   }
   if (!nf_recipe_finalize (r, &e))
-    usage_error ("%s", e->message);
+    nf_tool_usage_error ("%s", e->message);
   if (opt_benchmark > 0)
     r->iters = MAX (r->iters, opt_benchmark + 1);
   NfTrainer *t = nf_trainer_new (r, NULL, &e);
   if (!t)
-    fail (e, NULL);
+    nf_tool_fail (e, NULL);
   int rc = opt_benchmark > 0 ? benchmark (t, opt_benchmark) : run (t, FALSE);
   nf_trainer_free (t);
   if (tmp)
@@ -441,7 +414,7 @@ recipe_of_run (const char *dir, char **ckpt)
   }
   NfRecipe *r = nf_trainer_recipe_from_checkpoint (*ckpt, &e);
   if (!r)
-    fail (e, NULL);
+    nf_tool_fail (e, NULL);
   /* the folder may have moved since: follow it, and the output when it was inside */
   char *now = g_canonicalize_filename (dir, NULL);
   char *prefix = g_strconcat (r->run_dir, G_DIR_SEPARATOR_S, NULL);
@@ -456,26 +429,35 @@ recipe_of_run (const char *dir, char **ckpt)
   return r;
 }
 
+/* The run folder after the subcommand, shifted off argv (argv[0] stays the program): its
+ * recipe and checkpoint. A missing folder is a usage error (usage). */
+static NfRecipe *
+take_run (int *argc, char ***argv, const char *usage, char **ckpt)
+{
+  if (*argc < 2 || (*argv)[1][0] == '-')
+    nf_tool_usage_error ("%s", usage);
+  NfRecipe *r = recipe_of_run ((*argv)[1], ckpt);
+  (*argv)[1] = (*argv)[0];
+  (*argc)--;
+  (*argv)++;
+  return r;
+}
+
 static int
 cmd_resume (int argc, char **argv)
 {
-  if (argc < 2 || argv[1][0] == '-')
-    usage_error ("resume needs the run folder: nf-train resume DIR");
-  const char *dir = argv[1];
   char *ckpt;
-  NfRecipe *r = recipe_of_run (dir, &ckpt);
+  NfRecipe *r = take_run (&argc, &argv, "resume needs the run folder: nf-train resume DIR",
+      &ckpt);
   char *old_output = g_strdup (r->output);
   int old_iters = r->iters;
-  argv[1] = argv[0];
-  argc--;
-  argv++;
   parse (&argc, &argv, r, TRUE, "DIR - continue a stopped run");
   GError *e = NULL;
   if (!nf_recipe_finalize (r, &e))
-    usage_error ("%s", e->message);
+    nf_tool_usage_error ("%s", e->message);
   NfTrainer *t = nf_trainer_new (r, ckpt, &e);
   if (!t)
-    fail (e, NULL);
+    nf_tool_fail (e, NULL);
   nf_trainer_mark_extension (t, old_iters);
   int rc = opt_benchmark > 0 ? benchmark (t, opt_benchmark) : run (t, TRUE);
   nf_trainer_free (t);
@@ -488,35 +470,28 @@ cmd_resume (int argc, char **argv)
 static int
 cmd_export (int argc, char **argv)
 {
-  if (argc < 2 || argv[1][0] == '-')
-    usage_error ("export needs the run folder: nf-train export DIR [-o FILE]");
-  const char *dir = argv[1];
   char *ckpt;
-  NfRecipe *r = recipe_of_run (dir, &ckpt);
+  NfRecipe *r = take_run (&argc, &argv,
+      "export needs the run folder: nf-train export DIR [-o FILE]", &ckpt);
   GOptionEntry entries[] = {
     {"output", 'o', 0, G_OPTION_ARG_FILENAME, &opt_export_out,
         "Weight file (default: the run's --output)", "FILE"},
     {NULL}
   };
-  argv[1] = argv[0];
-  argc--;
-  argv++;
   GOptionContext *ctx = g_option_context_new ("DIR - weight file from a run's checkpoint");
   g_option_context_add_main_entries (ctx, entries, NULL);
+  nf_tool_parse (ctx, &argc, &argv, FALSE);
   GError *e = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &e))
-    usage_error ("%s", e->message);
-  g_option_context_free (ctx);
   if (opt_export_out) {
     g_free (r->output);
     r->output = opt_export_out;
   }
   r->preview_count = 0;
   if (!nf_recipe_finalize (r, &e))
-    usage_error ("%s", e->message);
+    nf_tool_usage_error ("%s", e->message);
   NfTrainer *t = nf_trainer_new (r, ckpt, &e);
   if (!t || !nf_trainer_export (t, r->output, &e))
-    fail (e, NULL);
+    nf_tool_fail (e, NULL);
   printf ("wrote %s (step %" G_GUINT64_FORMAT " of %d)\n", r->output,
       nf_trainer_steps_done (t), r->iters);
   nf_trainer_free (t);
@@ -538,10 +513,8 @@ cmd_split (int argc, char **argv)
   };
   GOptionContext *ctx = g_option_context_new ("- list the validation split of image folders");
   g_option_context_add_main_entries (ctx, entries, NULL);
+  nf_tool_parse (ctx, &argc, &argv, FALSE);
   GError *e = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &e))
-    usage_error ("%s", e->message);
-  g_option_context_free (ctx);
   if (!dirs) {
     char *shared = nf_shared_data_dir ();
     dirs = g_new0 (char *, 3);
@@ -556,7 +529,7 @@ cmd_split (int argc, char **argv)
     };
     NfDataset *v = nf_dataset_open (one, &o, &e);
     if (!v)
-      fail (e, NULL);
+      nf_tool_fail (e, NULL);
     printf ("%s: %d validation files, %d training files (FNV-1a-32 of the name mod 100 < %d)\n",
         dirs[i], nf_dataset_size (v), nf_dataset_n_other_split (v), val_percent);
     for (int k = 0; k < nf_dataset_size (v); k++)
@@ -574,7 +547,7 @@ static int
 cmd_relabel (int argc, char **argv)
 {
   if (argc < 2 || argv[1][0] == '-')
-    usage_error ("relabel needs weight files: nf-train relabel FILE...");
+    nf_tool_usage_error ("relabel needs weight files: nf-train relabel FILE...");
   int rc = 0;
   for (int i = 1; i < argc; i++) {
     guint n;
@@ -596,6 +569,7 @@ cmd_relabel (int argc, char **argv)
 int
 main (int argc, char **argv)
 {
+  nf_tool_set_name ("nf-train", "Try 'nf-train --help' or 'nf-train style --help-all'.");
   if (argc < 2 || g_str_equal (argv[1], "--help") || g_str_equal (argv[1], "-h")) {
     printf ("%s\n", usage_text);
     return argc < 2 ? 2 : 0;
@@ -612,5 +586,5 @@ main (int argc, char **argv)
     return cmd_split (argc - 1, argv + 1);
   if (g_str_equal (cmd, "relabel"))
     return cmd_relabel (argc - 1, argv + 1);
-  usage_error ("unknown command \"%s\" (style, sr, resume, export, split, relabel)", cmd);
+  nf_tool_usage_error ("unknown command \"%s\" (style, sr, resume, export, split, relabel)", cmd);
 }

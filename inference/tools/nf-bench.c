@@ -25,18 +25,18 @@
  */
 #include <math.h>
 #include <omp.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
 #include <oneapi/dnnl/dnnl.h>
 
 #include "nf-arch.h"
+#include "nf-bench-timing.h"
 #include "nf-backend.h"
 #include "nf-engine.h"
 #include "nf-error.h"
+#include "nf-tool-options.h"
 
 typedef struct {
   const char *label;
@@ -52,26 +52,6 @@ static const Net nets[] = {
   {"sr-subpixel-x2", {"sr-subpixel", 2, 0, 0}},
   {"sr-subpixel-x4", {"sr-subpixel", 4, 0, 0}},
 };
-
-static int
-cmp_double (const void *a, const void *b)
-{
-  double x = *(const double *) a, y = *(const double *) b;
-  return x < y ? -1 : x > y;
-}
-
-static double
-median (double *v, int n)
-{
-  qsort (v, n, sizeof (double), cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static double
-now_ms (void)
-{
-  return g_get_monotonic_time () / 1000.0;
-}
 
 /* ---- the practical peak: one big 3x3 convolution through oneDNN ------------------- */
 
@@ -133,13 +113,13 @@ measure_peak_as (int iters, dnnl_data_type_t in_dt, dnnl_format_tag_t tag)
   };
   double *t = g_new (double, iters);
   for (int i = -1; i < iters; i++) {
-    double t0 = now_ms ();
+    double t0 = nf_bench_now_ms ();
     DNNL_TRY (dnnl_primitive_execute (prim, stream, 4, args));
     DNNL_TRY (dnnl_stream_wait (stream));
     if (i >= 0)
-      t[i] = now_ms () - t0;
+      t[i] = nf_bench_now_ms () - t0;
   }
-  gflops = 2.0 * c * c * 9 * h * w / (median (t, iters) * 1e6);
+  gflops = 2.0 * c * c * 9 * h * w / (nf_bench_median (t, iters) * 1e6);
   g_free (t);
 out:
   for (int i = 0; i < 4; i++)
@@ -201,10 +181,10 @@ bench_net (const Net *net, NfBackend *be, int fw, int fh, int iters, double peak
   gboolean ok = FALSE;
   float *x = NULL, *y = NULL;
   double *t = g_new0 (double, iters), *tu = g_new0 (double, iters);
-  double t0 = now_ms ();
+  double t0 = nf_bench_now_ms ();
   if (!nf_engine_plan (eng, in, &e))
     goto out;
-  double plan_ms = now_ms () - t0;
+  double plan_ms = nf_bench_now_ms () - t0;
   NfShape os = nf_engine_output_shape (eng);
   x = nf_alloc_floats (nf_shape_numel (in));
   y = nf_alloc_floats (nf_shape_numel (os));
@@ -225,17 +205,17 @@ bench_net (const Net *net, NfBackend *be, int fw, int fh, int iters, double peak
     if (!nf_engine_run_host (eng, x, in, y, &e))
       goto out;
   for (int i = 0; i < iters; i++) {
-    double a = now_ms ();
+    double a = nf_bench_now_ms ();
     if (!be->iface->upload (be, nf_engine_input_buffer (eng), x, in, &e))
       goto out;
-    double b = now_ms ();
+    double b = nf_bench_now_ms ();
     if (!nf_engine_run (eng, &e))
       goto out;
-    double c = now_ms ();
+    double c = nf_bench_now_ms ();
     if (!be->iface->download (be, y, nf_engine_output_buffer (eng), os, &e))
       goto out;
     t[i] = c - b;
-    tu[i] = (b - a) + (now_ms () - c);
+    tu[i] = (b - a) + (nf_bench_now_ms () - c);
   }
   if (verbose) {
     printf ("  runs:");
@@ -243,7 +223,7 @@ bench_net (const Net *net, NfBackend *be, int fw, int fh, int iters, double peak
       printf (" %.1f", t[i]);
     printf (" ms\n");
   }
-  double ms = median (t, iters), io_ms = median (tu, iters);
+  double ms = nf_bench_median (t, iters), io_ms = nf_bench_median (tu, iters);
   *ms_out = ms;
 
   /* Per-op timing runs: median per op. */
@@ -260,7 +240,7 @@ bench_net (const Net *net, NfBackend *be, int fw, int fh, int iters, double peak
   nf_engine_set_timing (eng, FALSE);
   double conv_ms = 0, other_ms = 0, *med = g_new0 (double, n_calls);
   for (int i = 0; i < n_calls; i++) {
-    med[i] = median (op_ms + (size_t) i * iters, iters);
+    med[i] = nf_bench_median (op_ms + (size_t) i * iters, iters);
     if (is_conv (nf_engine_call (eng, i)->op->type))
       conv_ms += med[i];
     else
@@ -270,7 +250,8 @@ bench_net (const Net *net, NfBackend *be, int fw, int fh, int iters, double peak
   printf ("%-8s %-15s %4dx%-4d -> %4dx%-4d %8.1f ms %6.2f fps %7.1f GFLOP %6.1f GFLOP/s "
       "%5.0f%% peak | conv %7.1f ms (%5.1f GFLOP/s) other %6.1f ms = +%4.1f%% | io %5.1f ms"
       " plan %4.0f ms\n",
-      be->iface->name, net->label, in.w, in.h, os.w, os.h, ms, 1000.0 / ms, flops * 1e-9, flops / ms * 1e-6,
+      be->iface->name, net->label, in.w, in.h, os.w, os.h, ms, 1000.0 / ms, flops * 1e-9,
+      flops / ms * 1e-6,
       100.0 * flops / ms * 1e-6 / peak, conv_ms, conv_flops / conv_ms * 1e-6, other_ms,
       100.0 * other_ms / conv_ms, io_ms, plan_ms);
   if (verbose) {
@@ -306,21 +287,10 @@ out:
   return ok;
 }
 
-static void G_GNUC_PRINTF (1, 2)
-usage_error (const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  fprintf (stderr, "nf-bench: ");
-  vfprintf (stderr, fmt, ap);
-  fprintf (stderr, "\nTry 'nf-bench --help'.\n");
-  va_end (ap);
-  exit (2);
-}
-
 int
 main (int argc, char **argv)
 {
+  nf_tool_set_name ("nf-bench", NULL);
   char *arch = NULL, *size = NULL, *backend = NULL;
   int iters = 5, threads = 0;
   gboolean verbose = FALSE;
@@ -342,21 +312,19 @@ main (int argc, char **argv)
   };
   GOptionContext *ctx = g_option_context_new ("- time the standard networks");
   g_option_context_add_main_entries (ctx, entries, NULL);
+  nf_tool_parse (ctx, &argc, &argv, FALSE);
   GError *e = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &e))
-    usage_error ("%s", e->message);
-  g_option_context_free (ctx);
   if (iters < 1 || iters > 1000)
-    usage_error ("--iters must be 1..1000");
+    nf_tool_usage_error ("--iters must be 1..1000");
   int sizes[2][2] = { {640, 360}, {1280, 720} }, n_sizes = 2;
   if (size) {
     if (sscanf (size, "%dx%d", &sizes[0][0], &sizes[0][1]) != 2 || sizes[0][0] < 16
         || sizes[0][1] < 16 || sizes[0][0] > 8192 || sizes[0][1] > 8192)
-      usage_error ("--size wants WxH (16..8192), not \"%s\"", size);
+      nf_tool_usage_error ("--size wants WxH (16..8192), not \"%s\"", size);
     n_sizes = 1;
   }
   if (threads < 0)
-    usage_error ("--threads must be positive");
+    nf_tool_usage_error ("--threads must be positive");
   if (threads > 0)
     omp_set_num_threads (threads);
 
@@ -392,10 +360,7 @@ main (int argc, char **argv)
     ran = 0;
     for (int si = 0; si < n_sizes; si++)
       for (int i = 0; i < n_nets; i++) {
-        gboolean selected = !want;
-        for (int k = 0; want && want[k]; k++)
-          selected |= g_str_has_prefix (nets[i].label, want[k]);
-        if (!selected)
+        if (!nf_bench_selected (nets[i].label, want))
           continue;
         ran++;
         if (!bench_net (&nets[i], be, sizes[si][0], sizes[si][1], iters, peak, verbose,
@@ -403,7 +368,7 @@ main (int argc, char **argv)
           failed++;
       }
     if (!ran)
-      usage_error ("no network matches \"%s\"", arch);
+      nf_tool_usage_error ("no network matches \"%s\"", arch);
     double peak2 = measure_peak (be, MAX (iters, 5), &what);
     printf ("%s: practical peak again at the end: %.1f GFLOP/s%s\n\n", be->iface->name, peak2,
         fabs (peak2 - peak) > 0.1 * peak ? " (differs by >10%: the machine was busy?)" : "");

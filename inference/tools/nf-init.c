@@ -9,9 +9,7 @@
  * What it does not: train (training/ does), or convert other checkpoints.
  * Exit codes: 0 done, 1 the model could not be built or written, 2 usage error.
  */
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
@@ -19,22 +17,12 @@
 #include "nf-arch.h"
 #include "nf-error.h"
 #include "nf-model.h"
-
-static void G_GNUC_PRINTF (1, 2)
-usage_error (const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  fprintf (stderr, "nf-init: ");
-  vfprintf (stderr, fmt, ap);
-  fprintf (stderr, "\nTry 'nf-init --help'.\n");
-  va_end (ap);
-  exit (2);
-}
+#include "nf-tool-options.h"
 
 int
 main (int argc, char **argv)
 {
+  nf_tool_set_name ("nf-init", NULL);
   char *arch = NULL, *dtype_s = NULL, *name = NULL, *out = NULL, *seed_s = NULL;
   int scale = 0, width = 0, blocks = 0;
   GOptionEntry entries[] = {
@@ -59,44 +47,40 @@ main (int argc, char **argv)
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_context_set_description (ctx,
       "Example:\n  nf-init --arch sr-subpixel --scale 3 --seed 7 -o sr3.safetensors\n");
+  nf_tool_parse (ctx, &argc, &argv, TRUE);
   GError *err = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &err))
-    usage_error ("%s", err->message);
-  g_option_context_free (ctx);
-  if (argc > 1)
-    usage_error ("unexpected argument \"%s\"", argv[1]);
   if (!arch)
-    usage_error ("--arch is required (style-slim, style-full, sr-johnson, sr-subpixel)");
+    nf_tool_usage_error ("--arch is required (style-slim, style-full, sr-johnson, sr-subpixel)");
   if (!out)
-    usage_error ("-o FILE (the model file to write) is required");
+    nf_tool_usage_error ("-o FILE (the model file to write) is required");
 
   gboolean known = FALSE;
   for (const char *const *a = nf_arch_names (); *a; a++)
     known |= g_str_equal (*a, arch);
   if (!known) {
     char *list = g_strjoinv (", ", (char **) nf_arch_names ());
-    usage_error ("unknown architecture \"%s\" (known: %s)", arch, list);
+    nf_tool_usage_error ("unknown architecture \"%s\" (known: %s)", arch, list);
   }
   gboolean sr = g_str_has_prefix (arch, "sr-");
   if (!sr && scale > 1)
-    usage_error ("--scale applies to superres architectures only; %s keeps the size", arch);
+    nf_tool_usage_error ("--scale applies to superres architectures only; %s keeps the size", arch);
   if (sr && scale == 0)
     scale = 2;
   if (scale < 0 || width < 0 || blocks < 0)
-    usage_error ("--scale, --width and --blocks must be positive");
+    nf_tool_usage_error ("--scale, --width and --blocks must be positive");
 
   guint64 seed = 1;
   if (seed_s) {
     char *end = NULL;
     seed = g_ascii_strtoull (seed_s, &end, 10);
     if (end == seed_s || *end)
-      usage_error ("--seed \"%s\" is not a non-negative integer", seed_s);
+      nf_tool_usage_error ("--seed \"%s\" is not a non-negative integer", seed_s);
   }
   NfDtype dtype = NF_DTYPE_F32;
   if (dtype_s && g_ascii_strcasecmp (dtype_s, "f16") == 0)
     dtype = NF_DTYPE_F16;
   else if (dtype_s && g_ascii_strcasecmp (dtype_s, "f32") != 0)
-    usage_error ("--dtype must be f32 or f16, not \"%s\"", dtype_s);
+    nf_tool_usage_error ("--dtype must be f32 or f16, not \"%s\"", dtype_s);
 
   NfArchSpec spec = { .arch = arch, .scale = sr ? scale : 1, .width = width, .n_res = blocks };
   NfModel *m = nf_arch_new_model (&spec, seed, &err);

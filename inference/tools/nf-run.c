@@ -12,9 +12,7 @@
  * What it does not: tiling of huge images, video (the GStreamer elements do that).
  * Exit codes: 0 done, 1 a file or the run failed, 2 usage error.
  */
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
@@ -23,18 +21,7 @@
 #include "nf-error.h"
 #include "nf-image.h"
 #include "nf-model.h"
-
-static void G_GNUC_PRINTF (1, 2)
-usage_error (const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  fprintf (stderr, "nf-run: ");
-  vfprintf (stderr, fmt, ap);
-  fprintf (stderr, "\nTry 'nf-run --help'.\n");
-  va_end (ap);
-  exit (2);
-}
+#include "nf-tool-options.h"
 
 
 /* (1, 3, h, w) -> (1, 3, ph, pw), the new rows and columns mirrored. */
@@ -134,6 +121,7 @@ print_table (NfEngine *e, const NfModel *m, const double *op_ms, int n_runs)
 int
 main (int argc, char **argv)
 {
+  nf_tool_set_name ("nf-run", NULL);
   char *model_path = NULL, *in_path = NULL, *out_path = NULL, *backend = NULL;
   gboolean verbose = FALSE;
   int repeat = 1;
@@ -156,26 +144,22 @@ main (int argc, char **argv)
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_context_set_description (ctx,
       "Example:\n  nf-run -m weights/candy.safetensors -i photo.jpg -o candy.png -v\n");
+  nf_tool_parse (ctx, &argc, &argv, TRUE);
   GError *err = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &err))
-    usage_error ("%s", err->message);
-  g_option_context_free (ctx);
-  if (argc > 1)
-    usage_error ("unexpected argument \"%s\"", argv[1]);
   if (!model_path || !in_path || !out_path)
-    usage_error ("-m MODEL, -i INPUT and -o OUTPUT are all required");
+    nf_tool_usage_error ("-m MODEL, -i INPUT and -o OUTPUT are all required");
   if (repeat < 1 || repeat > 100000)
-    usage_error ("--repeat must be between 1 and 100000, not %d", repeat);
+    nf_tool_usage_error ("--repeat must be between 1 and 100000, not %d", repeat);
   if (!backend)
     backend = g_strdup ("cpu");
   if (!nf_backend_lookup (backend))
-    usage_error ("unknown backend \"%s\" (cpu or cpu-ref)", backend);
+    nf_tool_usage_error ("unknown backend \"%s\" (cpu or cpu-ref)", backend);
   {
     gsize n = strlen (out_path);
     if (!((n > 4 && g_ascii_strcasecmp (out_path + n - 4, ".png") == 0)
             || (n > 4 && g_ascii_strcasecmp (out_path + n - 4, ".jpg") == 0)
             || (n > 5 && g_ascii_strcasecmp (out_path + n - 5, ".jpeg") == 0)))
-      usage_error ("the output name must end in .png, .jpg or .jpeg: %s", out_path);
+      nf_tool_usage_error ("the output name must end in .png, .jpg or .jpeg: %s", out_path);
   }
 
   int rc = 1;
