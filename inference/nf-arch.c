@@ -158,7 +158,13 @@ build_style_rt (int w, int n_res)
           w), "in3");                                           // (N, w, H/2, W/2)
   v = conv (b, "conv_out", v, w, 12, 3, 1, NF_PAD_REFLECT, TRUE);       // (N, 12, H/2, W/2)
   NfOp ps = { .type = NF_OP_PIXEL_SHUFFLE, .factor = 2 };
-  v = nf_graph_builder_add (b, &ps, NULL, &v, 1, "y");          // (N, 3, H, W)
+  v = nf_graph_builder_add (b, &ps, NULL, &v, 1, "shuffle");    // (N, 3, H, W)
+  /* 127.5 tanh + 127.5: the output starts mid-grey and spans 0..255 at once (Johnson's
+   * tanh output). Without it the 144-input output conv had to grow its raw output to
+   * ~128 by Adam steps of ~lr per weight: 800 steps of starry_night gave near-black
+   * images and 4x style-slim's style loss. */
+  NfOp t = { .type = NF_OP_TANH_SCALE, .scale = 127.5f, .offset = 127.5f };
+  v = nf_graph_builder_add (b, &t, NULL, &v, 1, "y");           // (N, 3, H, W) in 0..255
   return nf_graph_builder_finish (b, v);
 }
 
