@@ -16,7 +16,9 @@
  *    its own stream with the producer's work still queued);
  *    system memory (or CUDA memory of another context) is copied through pinned host
  *    buffers and device staging frames with asynchronous copies on the backend's stream;
- *    then u8 -> tensor, network, tensor (+ strength blend) -> u8 on that stream, and one
+ *    then u8 -> tensor, network, temporal stabilisation and preserve-color
+ *    (nf-cuda-steps.cu), tensor (+ strength blend) -> u8 on that stream (I420/NV12 with
+ *    preserve-color: the input's chroma planes copied over the output's), and one
  *    synchronisation before the buffer goes downstream.
  * What it does not: decide CPU or GPU, or post element errors (the caller does, from the
  * GError).
@@ -36,6 +38,7 @@
 #include <gst/cuda/gstcudautils.h>
 
 #include "nf-cuda-convert.h"
+#include "nf-cuda-steps.h"
 #include "nf-cuda.h"
 #include "nf-error.h"
 
@@ -50,6 +53,7 @@ struct NfGstCuda {
   guint8 *host_in, *host_out;   /* pinned */
   guint8 *dev_in, *dev_out;
   gsize in_len, out_len;
+  NfCudaSteps *steps;           /* stabilisation, preserve-color (streaming thread) */
 };
 
 NfGstCuda *
@@ -63,6 +67,7 @@ nf_gst_cuda_new (void)
   }
   NfGstCuda *c = g_new0 (NfGstCuda, 1);
   g_rec_mutex_init (&c->lock);
+  c->steps = nf_cuda_steps_new ();
   return c;
 }
 
@@ -98,8 +103,20 @@ nf_gst_cuda_free (NfGstCuda * c)
   if (!c)
     return;
   nf_gst_cuda_close (c);
+  nf_cuda_steps_free (c->steps);        /* released already, with its model */
   g_rec_mutex_clear (&c->lock);
   g_free (c);
+}
+
+void
+nf_gst_cuda_release_steps (NfGstCuda * c, GstObject * ctx)
+{
+  if (!ctx || !gst_cuda_context_push (GST_CUDA_CONTEXT (ctx))) {
+    GST_WARNING ("the CUDA context of the frame steps could not be made current");
+    return;
+  }
+  nf_cuda_steps_release (c->steps);
+  gst_cuda_context_pop (NULL);
 }
 
 /* ---- context ---------------------------------------------------------------------- */
@@ -525,6 +542,40 @@ frame_from_device (NfGstCuda * c, const NfGstCudaJob * job, GstVideoFrame * f,
   return TRUE;
 }
 
+/* The input's chroma planes into the output frame (same size; I420/NV12). */
+static gboolean
+copy_chroma (const NfGstCudaJob * job, const NfCudaFrame * src, const NfCudaFrame * dst,
+    GError ** error)
+{
+  gint row[3], rows[3];
+  gint planes = plane_geometry (src->format, src->width, src->height, row, rows);
+  for (gint p = 1; p < planes; p++)
+    if (!nf_cuda_copy_2d_async (job->backend, dst->data[p], dst->stride[p], src->data[p],
+            src->stride[p], row[p], rows[p], error))
+      return FALSE;
+  return TRUE;
+}
+
+/* Temporal stabilisation and preserve-color on the network output y (shape *ys);
+ * *y and *ys then name what to pack. */
+static gboolean
+frame_steps (NfGstCuda * c, const NfGstCudaJob * job, const void *x, gint w, gint h,
+    const void **y, NfShape * ys, GError ** error)
+{
+  NfBackend *be = job->backend;
+  if (job->temporal_reset || job->stab.strength <= 0.0f || !job->run_network)
+    nf_cuda_steps_reset (c->steps);
+  if (!job->run_network)
+    return TRUE;
+  if (job->stab.strength > 0.0f && !nf_cuda_steps_stabilize (c->steps, be, &job->stab, x,
+          job->shape, w, h, job->x_to_levels, *y, *ys, job->scale, y, error))
+    return FALSE;
+  if (job->preserve_color && !nf_cuda_steps_preserve_color (c->steps, be, *y, *ys, x,
+          job->shape, w, h, job->color_xm, job->color_xb, job->kr, job->kb, y, error))
+    return FALSE;
+  return TRUE;
+}
+
 static void
 yuv_of (const NfYuvMatrix * m, NfCudaYuv * y)
 {
@@ -586,10 +637,14 @@ nf_gst_cuda_process (NfGstCuda * c, const NfGstCudaJob * job, GstBuffer * in,
     goto done;
   const void *y = job->run_network ? nf_engine_output_buffer (job->engine) : x;
   NfShape ys = job->run_network ? nf_engine_output_shape (job->engine) : job->shape;
+  if (!frame_steps (c, job, x, src.width, src.height, &y, &ys, error))
+    goto done;
   gboolean blend = job->xa != 0.0f;
   if (!nf_cuda_tensor_to_frame (be, y, ys, blend ? x : NULL, job->shape, job->ya,
           blend ? job->xa : 0.0f, job->b, nf_cuda_pixel_format_has_alpha (src.format)
           ? &src : NULL, job->scale, &yout, &dst, error))
+    goto done;
+  if (job->run_network && job->chroma_copy && !copy_chroma (job, &src, &dst, error))
     goto done;
   ok = out_dev ? be->iface->synchronize (be, error)
       : frame_from_device (c, job, &outf, &dst, error);

@@ -7,7 +7,8 @@
  * with CUDA buffer pools of that context; and runs one frame on the GPU: frames in CUDA
  * memory of the context are used in place (zero copy), any other frame goes through
  * pinned staging buffers with asynchronous copies; pixel conversion, the network and
- * the strength blend all run on the backend's stream.
+ * the strength blend, temporal stabilisation and preserve-color (nf-cuda-steps.cu) all
+ * run on the backend's stream.
  * What it does not: choose between CPU and GPU (gstneuralfilter.c does), or own the
  * network (the runner does).
  */
@@ -19,6 +20,7 @@
 #include "nf-backend.h"
 #include "nf-convert.h"
 #include "nf-engine.h"
+#include "nf-stabilize.h"
 
 G_BEGIN_DECLS
 
@@ -28,6 +30,10 @@ NfGstCuda *nf_gst_cuda_new (void);
 void nf_gst_cuda_free (NfGstCuda * c);
 /* Drops the context and the staging buffers (READY -> NULL). */
 void nf_gst_cuda_close (NfGstCuda * c);
+/* Frees the frame steps' state (stabilisation, preserve-color: buffers of the backend
+ * of the model in use, in its context ctx) before that model goes (a new model,
+ * finalize). The next frame is stabilised afresh. */
+void nf_gst_cuda_release_steps (NfGstCuda * c, GstObject * ctx);
 
 /* GstElement::set_context and context queries (any thread). */
 void nf_gst_cuda_set_context (NfGstCuda * c, GstElement * element, GstContext * context,
@@ -62,6 +68,14 @@ typedef struct {
   gfloat in_scale, in_offset;   /* byte -> model input: byte * scale + offset */
   gfloat ya, xa, b;             /* byte = y * ya + x * xa + b (x: the network input) */
   gint scale;                   /* output size / input size */
+  /* Steps on the network output before the pack (nf-cuda-steps.h). */
+  NfStabilizeParams stab;       /* stab.strength 0: no temporal stabilisation */
+  gboolean temporal_reset;      /* this frame's stabilisation starts afresh */
+  gfloat x_to_levels;           /* network input * it: levels of 0..255 (+ offset) */
+  gboolean preserve_color;      /* the input's colours through the kernel ... */
+  gboolean chroma_copy;         /* ... or I420/NV12: the input's chroma planes copied */
+  gfloat color_xm, color_xb;    /* network input * xm + xb: its output units */
+  gfloat kr, kb;                /* luma weights of preserve-color */
   const NfYuvMatrix *yuv_in, *yuv_out;
   const GstVideoInfo *in_info, *out_info;
 } NfGstCudaJob;

@@ -13,18 +13,23 @@
  *    reach the sink too late is skipped before any work (gstneuralfilter-live.c);
  *    controlled properties (strength) follow their control sources
  *    (before_transform);
- *  - a frame on the CPU (transform_frame): begin (sizes against the model, strength;
- *    strength 0 copies the input) -> plan (for the size padded to the model's multiple)
- *    -> unpack (nf-convert.c; reflection padding) -> network -> pack (crop, blend with
- *    the input by strength); on a CUDA runner (transform) the same begin and plan, then
- *    unpack, network and pack on the GPU (gstneuralfilter-cuda.c);
+ *  - a frame on the CPU (transform_frame): begin (sizes against the model, strength,
+ *    stabilize, preserve-color; strength 0 copies the input) -> plan (for the size
+ *    padded to the model's multiple) -> unpack (nf-convert.c; reflection padding) ->
+ *    network -> steps on out_planes (temporal stabilisation, nf-stabilize.c; the
+ *    input's colours, nf-preserve-color.c, or on I420/NV12 the input's chroma planes
+ *    copied at the pack) -> pack (crop, blend with the input by strength); on a CUDA
+ *    runner (transform) the same begin and plan, then unpack, network, steps and pack
+ *    on the GPU (gstneuralfilter-cuda.c);
+ *  - the stabilisation starts afresh (a request any thread may make) on new caps, a
+ *    flush (gstneuralfilter-live.c), a new model (gstneuralfilter.c), a strength of 0,
+ *    and a DISCONT buffer whose timestamp jumps back or by more than a second (not
+ *    after a short gap: a leaky queue marks DISCONT after each frame it drops);
  *  - latency queries: this element's latency (measured in gstneuralfilter-live.c) is
  *    added to the answer; serialized queries wait for a frame the output thread is
  *    pushing (gstneuralfilter-output.c);
  *  - a failure in a frame is an element error a user can act on (out of GPU memory with
  *    its own hint), never a skipped or black frame.
- * Steps on the network output in planar float (temporal blending, colour from the
- * input) belong between `network` and `pack` in transform_frame, on out_planes.
  * What it does not: find, load, swap or place models (nf-model-runner.c), properties
  * and state changes (gstneuralfilter.c), the GPU copies and kernels
  * (gstneuralfilter-cuda.c), timing frames and deciding which to skip
@@ -34,7 +39,10 @@
 #include "config.h"
 #endif
 
+#include <string.h>
+
 #include "gstneuralfilter-private.h"
+#include "nf-preserve-color.h"
 
 #ifdef NF_HAVE_GST_CUDA
 #include "nf-cuda.h"
@@ -162,6 +170,7 @@ gst_neural_filter_set_info (GstVideoFilter * vf, GstCaps * incaps,
   priv->alpha = !priv->yuv && nf_layout_has_alpha (priv->layout);
 
   gst_neural_filter_frame_free (priv);
+  gst_neural_filter_frame_reset_temporal (self);
   priv->nv12 = fmt == GST_VIDEO_FORMAT_NV12;
   if (priv->yuv) {
     yuv_matrix_for (self, in_info, &priv->yuv_in);
@@ -198,6 +207,37 @@ bad_size:
 
 /* ---- between frames -------------------------------------------------------------- */
 
+/* Longest jump in timestamps across a DISCONT buffer that keeps the stabilisation. */
+#define TEMPORAL_MAX_GAP GST_SECOND
+
+void
+gst_neural_filter_frame_reset_temporal (GstNeuralFilter * self)
+{
+  g_atomic_int_set (&gst_neural_filter_get_priv (self)->temporal_reset, TRUE);
+}
+
+/* A DISCONT buffer resets the stabilisation when the stream jumps: backwards, by more
+ * than TEMPORAL_MAX_GAP, or without timestamps. A short gap does not: a leaky queue
+ * marks the frame after every one it drops DISCONT (the live webcam pipeline), and
+ * the stabiliser compares with its reference input, not with the frame before, so
+ * whatever moved during the gap counts as motion. */
+static void
+temporal_follow (GstNeuralFilter * self, GstBuffer * input)
+{
+  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
+  GstClockTime pts = GST_BUFFER_PTS (input), last = priv->temporal_pts;
+
+  if (GST_BUFFER_IS_DISCONT (input) && (!GST_CLOCK_TIME_IS_VALID (pts)
+          || !GST_CLOCK_TIME_IS_VALID (last) || pts < last
+          || pts - last > TEMPORAL_MAX_GAP)) {
+    GST_DEBUG_OBJECT (self, "discontinuity at %" GST_TIME_FORMAT " after %"
+        GST_TIME_FORMAT ": stabilisation starts afresh", GST_TIME_ARGS (pts),
+        GST_TIME_ARGS (last));
+    gst_neural_filter_frame_reset_temporal (self);
+  }
+  priv->temporal_pts = pts;
+}
+
 static GstFlowReturn
 gst_neural_filter_submit_input_buffer (GstBaseTransform * trans,
     gboolean is_discont, GstBuffer * input)
@@ -207,6 +247,7 @@ gst_neural_filter_submit_input_buffer (GstBaseTransform * trans,
 
   /* Before the base class looks at the reconfigure flag (see the header). */
   nf_model_runner_swap (priv->runner);
+  temporal_follow (self, input);
   if (gst_neural_filter_live_skip (self, input)) {
     gst_buffer_unref (input);
     return GST_BASE_TRANSFORM_FLOW_DROPPED;
@@ -240,6 +281,8 @@ typedef struct {
   gint w, h, ow, oh;            /* input and output frame sizes */
   gint s;                       /* the model's scale: ow = w * s, oh = h * s */
   gdouble strength;             /* weight of the network output, 0..1 */
+  NfStabilizeParams stab;       /* stab.strength 0: no temporal stabilisation */
+  gboolean preserve_color;      /* the input's colours (same-size outputs only) */
   NfShape shape;                /* network input [1, 3, ph, pw]: padded to the multiple */
   NfShape os;                   /* network output [1, 3, oph, opw] (oph >= oh) */
   gboolean was_planned;         /* FALSE: planned for this frame, its run is atypical */
@@ -262,6 +305,12 @@ frame_begin (GstNeuralFilter * self, NfLoadedModel * m, gint w, gint h, gint ow,
   }
   job->strength = klass->get_strength ?
       CLAMP (klass->get_strength (self), 0.0, 1.0) : 1.0;
+  job->stab = (NfStabilizeParams) {
+    (gfloat) (klass->get_stabilize ? CLAMP (klass->get_stabilize (self), 0.0, 1.0) : 0.0),
+    NF_STABILIZE_LO, NF_STABILIZE_HI
+  };
+  job->preserve_color = job->s == 1 && klass->get_preserve_color
+      && klass->get_preserve_color (self);
   return GST_FLOW_OK;
 }
 
@@ -323,11 +372,39 @@ blend_coefficients (const FrameJob * job, gfloat * ya, gfloat * xa, gfloat * b)
   *b = -*ya * olo - *xa * ilo;
 }
 
+/* Whether this frame's stabilisation starts afresh (clears the request). */
+static gboolean
+take_temporal_reset (GstNeuralFilterPrivate * priv)
+{
+  return g_atomic_int_compare_and_exchange (&priv->temporal_reset, TRUE, FALSE);
+}
+
+/* preserve-color: x (the model's input units) * xm + xb is in its output units; the
+ * luma weights are the output caps' matrix (BT.601 for RGB caps). *chroma_copy: the
+ * output is I420/NV12 with the input's matrix and range, so its chroma planes can be
+ * the input's, copied (exact and nearly free) instead of computed. */
+static void
+color_params (GstNeuralFilterPrivate * priv, const FrameJob * job, gfloat * xm,
+    gfloat * xb, gfloat * kr, gfloat * kb, gboolean * chroma_copy)
+{
+  const NfModel *model = job->m->model;
+
+  *xm = (model->out_hi - model->out_lo) / (model->in_hi - model->in_lo);
+  *xb = model->out_lo - model->in_lo * *xm;
+  *kr = priv->yuv ? priv->yuv_out.kr : 0.299f;
+  *kb = priv->yuv ? priv->yuv_out.kb : 0.114f;
+  *chroma_copy = priv->yuv
+      && memcmp (&priv->yuv_in, &priv->yuv_out, sizeof (NfYuvMatrix)) == 0;
+}
+
 /* ---- one frame on the CPU ---------------------------------------------------------- */
 
 void
 gst_neural_filter_frame_free (GstNeuralFilterPrivate * priv)
 {
+  nf_stabilizer_free (priv->stabilizer);
+  priv->stabilizer = NULL;
+  priv->temporal_pts = GST_CLOCK_TIME_NONE;
   nf_free (priv->in_planes);
   nf_free (priv->out_planes);
   priv->in_planes = priv->out_planes = NULL;
@@ -400,22 +477,58 @@ frame_unpack (GstNeuralFilterPrivate * priv, const FrameJob * job, GstVideoFrame
         priv->alpha ? priv->alpha_plane : NULL, (hi - lo) / 255.0f, lo);
 }
 
+/* Temporal stabilisation, then the input's colours, on out_planes (nf-stabilize.c,
+ * nf-preserve-color.c). *chroma_copy: preserve-color is left to frame_pack, which
+ * copies the input's chroma planes. FALSE: out of memory. */
+static gboolean
+frame_steps (GstNeuralFilterPrivate * priv, const FrameJob * job, gboolean * chroma_copy)
+{
+  const NfModel *model = job->m->model;
+  gint pw = job->shape.w, ph = job->shape.h, opw = job->os.w, oph = job->os.h;
+  gfloat xm, xb, kr, kb;
+
+  *chroma_copy = FALSE;
+  if (!priv->stabilizer && !(priv->stabilizer = nf_stabilizer_new ()))
+    return FALSE;
+  if (take_temporal_reset (priv) || job->stab.strength <= 0.0f)
+    nf_stabilizer_reset (priv->stabilizer);
+  if (job->stab.strength > 0.0f && !nf_stabilizer_apply (priv->stabilizer, &job->stab,
+          priv->in_planes, pw, (gsize) pw * ph, job->w, job->h,
+          255.0f / (model->in_hi - model->in_lo), priv->out_planes, opw,
+          (gsize) opw * oph, job->s))
+    return FALSE;
+  if (!job->preserve_color)
+    return TRUE;
+  color_params (priv, job, &xm, &xb, &kr, &kb, chroma_copy);
+  if (!*chroma_copy)
+    nf_preserve_color (priv->out_planes, opw, (gsize) opw * oph, priv->in_planes, pw,
+        (gsize) pw * ph, job->w, job->h, xm, xb, kr, kb);
+  return TRUE;
+}
+
 /* out_planes [1, 3, oph, opw] in the model's output range -> pixels: cropped, blended
- * by strength with in_planes. */
+ * by strength with in_planes; chroma_copy: I420/NV12 chroma copied from in. */
 static void
-frame_pack (GstNeuralFilterPrivate * priv, const FrameJob * job, GstVideoFrame * out)
+frame_pack (GstNeuralFilterPrivate * priv, const FrameJob * job, GstVideoFrame * in,
+    GstVideoFrame * out, gboolean chroma_copy)
 {
   gint pw = job->shape.w, ph = job->shape.h, opw = job->os.w, oph = job->os.h;
   gfloat ya, xa, b;
 
   blend_coefficients (job, &ya, &xa, &b);
   const gfloat *x = xa != 0.0f ? priv->in_planes : NULL;
-  if (priv->yuv)
+  if (priv->yuv) {
     nf_convert_yuv_pack (&priv->yuv_out, priv->nv12, PLANE (out, 0), STRIDE (out, 0),
-        PLANE (out, 1), STRIDE (out, 1), priv->nv12 ? NULL : PLANE (out, 2),
-        priv->nv12 ? 0 : STRIDE (out, 2), job->ow, job->oh, priv->out_planes, opw,
-        (gsize) opw * oph, x, pw, (gsize) pw * ph, ya, xa, b);
-  else
+        chroma_copy ? NULL : PLANE (out, 1), STRIDE (out, 1),
+        priv->nv12 ? NULL : PLANE (out, 2), priv->nv12 ? 0 : STRIDE (out, 2), job->ow,
+        job->oh, priv->out_planes, opw, (gsize) opw * oph, x, pw, (gsize) pw * ph, ya, xa,
+        b);
+    if (chroma_copy) {
+      gst_video_frame_copy_plane (out, in, 1);
+      if (!priv->nv12)
+        gst_video_frame_copy_plane (out, in, 2);
+    }
+  } else
     nf_convert_pack (priv->impl, priv->scratch, priv->layout, PLANE (out, 0),
         STRIDE (out, 0), job->ow, job->oh, priv->out_planes, opw, (gsize) opw * oph,
         x, pw, (gsize) pw * ph, priv->alpha ? priv->alpha_plane : NULL, job->w,
@@ -443,7 +556,8 @@ gst_neural_filter_transform_frame (GstVideoFilter * vf, GstVideoFrame * in,
   if (ret != GST_FLOW_OK)
     return ret;
   if (job.s == 1 && job.strength <= 0.0) {
-    priv->frame_atypical = TRUE;        /* a copy: no network */
+    priv->frame_atypical = TRUE;        /* a copy: no network, nothing to stabilise */
+    gst_neural_filter_frame_reset_temporal (self);
     return gst_video_frame_copy (out, in) ? GST_FLOW_OK : GST_FLOW_ERROR;
   }
 
@@ -468,8 +582,15 @@ gst_neural_filter_transform_frame (GstVideoFilter * vf, GstVideoFrame * in,
   }
 
   gint64 t2 = g_get_monotonic_time ();
-  frame_pack (priv, &job, out);
-  GST_LOG_OBJECT (self, "unpack %.2f ms, network %.2f ms, pack %.2f ms",
+  gboolean chroma_copy;
+  if (!frame_steps (priv, &job, &chroma_copy)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+        ("Out of memory for the stabilisation of %dx%d frames: use smaller frames or "
+            "stabilize=0.", job.w, job.h), (NULL));
+    return GST_FLOW_ERROR;
+  }
+  frame_pack (priv, &job, in, out, chroma_copy);
+  GST_LOG_OBJECT (self, "unpack %.2f ms, network %.2f ms, steps and pack %.2f ms",
       (t1 - t0) / 1e3, (t2 - t1) / 1e3, (g_get_monotonic_time () - t2) / 1e3);
   return GST_FLOW_OK;
 }
@@ -508,6 +629,14 @@ transform_cuda (GstNeuralFilter * self, NfLoadedModel * m, GstBuffer * inbuf,
     .in_info = &vf->in_info, .out_info = &vf->out_info,
   };
   blend_coefficients (&job, &cj.ya, &cj.xa, &cj.b);
+  cj.stab = job.stab;
+  cj.temporal_reset = take_temporal_reset (priv);
+  cj.x_to_levels = 255.0f / (m->model->in_hi - m->model->in_lo);
+  if (job.preserve_color) {
+    color_params (priv, &job, &cj.color_xm, &cj.color_xb, &cj.kr, &cj.kb,
+        &cj.chroma_copy);
+    cj.preserve_color = !cj.chroma_copy;
+  }
   /* the first run after a plan, and a copy, are not typical */
   priv->frame_atypical = !job.was_planned || !cj.run_network;
   if (!nf_gst_cuda_process (priv->cuda, &cj, inbuf, outbuf, &err)) {

@@ -413,6 +413,7 @@ gst_neural_filter_sink_event (GstBaseTransform * trans, GstEvent * event)
     gst_neural_filter_output_flush_start (self);
   } else if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP) {
     gst_neural_filter_output_flush_stop (self);
+    gst_neural_filter_frame_reset_temporal (self);      /* a seek: other pictures */
     GST_OBJECT_LOCK (trans);
     reset_qos (priv);
     GST_OBJECT_UNLOCK (trans);

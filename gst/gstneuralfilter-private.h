@@ -13,6 +13,7 @@
 #include "gstneuralfilter.h"
 #include "nf-convert.h"
 #include "nf-model-runner.h"
+#include "nf-stabilize.h"
 #ifdef NF_HAVE_GST_CUDA
 #include "gstneuralfilter-cuda.h"
 #endif
@@ -44,6 +45,10 @@ typedef struct {
   gsize alpha_len;
   gboolean frame_atypical;      /* set by the frame path: this frame's time is not a
                                  * network run's typical time (it planned, or copied) */
+  NfStabilizer *stabilizer;     /* the CPU path's temporal state (init .. finalize) */
+  gint temporal_reset;          /* atomic, any thread: the next frame's stabilisation
+                                 * starts afresh (caps, flush, jump, model, device) */
+  GstClockTime temporal_pts;    /* of the last frame in (a jump resets; streaming) */
 
   /* Live behaviour (gstneuralfilter-live.c). Object lock: the QoS and latency state
    * (written by upstream events and queries). */
@@ -87,6 +92,8 @@ GstVideoFilterClass *gst_neural_filter_get_parent_class (void);
 void gst_neural_filter_frame_class_init (GstNeuralFilterClass * klass);
 /* Drops the frame buffers (stop, finalize). */
 void gst_neural_filter_frame_free (GstNeuralFilterPrivate * priv);
+/* The next frame's stabilisation starts afresh (any thread: flushes, a new model). */
+void gst_neural_filter_frame_reset_temporal (GstNeuralFilter * self);
 
 /* gstneuralfilter-live.c */
 /* Installs its vfuncs (upstream events, flushes, the timing of each frame). */

@@ -13,7 +13,9 @@
  *    model property keeps the requested value, so a later restart reports the problem
  *    as an ERROR. Each failure kind maps to a GstResourceError code;
  *  - the model in use is followed: its scale (for caps), where it runs (CUDA memory in
- *    caps or not), the latency and processing time (reset: measured afresh); a new
+ *    caps or not), the latency and processing time (reset: measured afresh), the
+ *    temporal stabilisation (starts afresh; its GPU state is freed with the old
+ *    model's backend); a new
  *    scale marks the source pad for renegotiation, and a swap between frames posts a
  *    "neuralfilter-model-changed" element message (model, path, scale);
  *  - on CUDA (gstneuralfilter-cuda.c, built with gstreamer-cuda): the runner's CUDA
@@ -214,6 +216,12 @@ on_installed (gpointer owner, const NfLoadedModel * old,
   priv->latency = 0;
   GST_OBJECT_UNLOCK (self);
   gst_neural_filter_live_model_changed (self);
+  /* another network: its output is not comparable with the old one's */
+  gst_neural_filter_frame_reset_temporal (self);
+#ifdef NF_HAVE_GST_CUDA
+  if (old && old->device_ctx)   /* the GPU state is in the old backend's buffers */
+    nf_gst_cuda_release_steps (priv->cuda, old->device_ctx);
+#endif
 
   if (!now)
     return;
@@ -330,6 +338,11 @@ gst_neural_filter_finalize (GObject * object)
 
   gst_neural_filter_output_stop (GST_NEURAL_FILTER (object));
   gst_neural_filter_output_clear (priv);
+#ifdef NF_HAVE_GST_CUDA
+  NfLoadedModel *m = nf_model_runner_current (priv->runner);
+  if (m && m->device_ctx)       /* freed with the model below, without an event */
+    nf_gst_cuda_release_steps (priv->cuda, m->device_ctx);
+#endif
   nf_model_runner_free (priv->runner);
   gst_neural_filter_frame_free (priv);
 #ifdef NF_HAVE_GST_CUDA
@@ -537,6 +550,7 @@ gst_neural_filter_init (GstNeuralFilter * self)
   priv->cuda = nf_gst_cuda_new ();
 #endif
   priv->on_gpu = -1;
+  priv->temporal_pts = GST_CLOCK_TIME_NONE;
   priv->impl = nf_convert_impl_default ();
   gst_neural_filter_output_init (priv);
   gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), TRUE);

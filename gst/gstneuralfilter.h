@@ -4,7 +4,8 @@
  * gstneuralfilter.c (the type, the properties model/device/precision/cuda-device-id,
  * state changes, errors and warnings about the model on the bus),
  * gstneuralfilter-frame.c (caps and the frame path: pixels -> planar float -> network
- * -> pixels, blending with the input when a subclass asks), gstneuralfilter-live.c (in
+ * -> pixels, blending with the input, temporal stabilisation and the input's colours
+ * when a subclass asks), gstneuralfilter-live.c (in
  * live pipelines: processing time, latency, skipping frames that would be late),
  * gstneuralfilter-output.c (pushing frames from a thread of their own when live),
  * nf-model-runner.c
@@ -72,8 +73,15 @@ struct _GstNeuralFilterClass
   /* Optional: called on the streaming thread for every frame; returns the weight of
    * the network output in the result (1: the output only; 0: the input only). */
   gdouble (*get_strength) (GstNeuralFilter * self);
+  /* Optional: called on the streaming thread for every frame; the strength of the
+   * temporal stabilisation of the network output (0: off; nf-stabilize.h). */
+  gdouble (*get_stabilize) (GstNeuralFilter * self);
+  /* Optional: called on the streaming thread for every frame; TRUE: the output takes
+   * the luminance of the network output and the colours of the input (same-size
+   * outputs only; nf-preserve-color.h). */
+  gboolean (*get_preserve_color) (GstNeuralFilter * self);
 
-  gpointer _reserved[4];
+  gpointer _reserved[2];
 };
 
 /* The upscale factor of the model in use (1 for style models), or 0 while no model is

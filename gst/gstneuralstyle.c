@@ -3,7 +3,8 @@
  * What it does: runs a style model (Johnson et al. 2016, "Perceptual Losses for
  * Real-Time Style Transfer and Super-Resolution": a feed-forward image transformation
  * network trained for one style) on every frame, same caps in and out, and blends the
- * result with the input frame by the strength property.
+ * result with the input frame by the strength property; asks the base class for
+ * temporal stabilisation (stabilize) and the input's colours (preserve-color).
  * What it does not: anything of the model, the pixel formats or the device (the
  * GstNeuralFilter base class does all of that).
  */
@@ -46,15 +47,22 @@ struct _GstNeuralStyle
   GstNeuralFilter parent;
 
   gdouble strength;             /* object lock */
+  gdouble stabilize;            /* object lock */
+  gboolean preserve_color;      /* object lock */
 };
 
 enum
 {
   PROP_0,
   PROP_STRENGTH,
+  PROP_STABILIZE,
+  PROP_PRESERVE_COLOR,
 };
 
 #define DEFAULT_STRENGTH 1.0
+/* Chosen by measurement (README, "Stabilisation and colours"). */
+#define DEFAULT_STABILIZE 0.0
+#define DEFAULT_PRESERVE_COLOR FALSE
 
 G_DEFINE_TYPE_WITH_CODE (GstNeuralStyle, gst_neural_style, GST_TYPE_NEURAL_FILTER,
     GST_DEBUG_CATEGORY_INIT (gst_neural_style_debug, "neuralstyle", 0,
@@ -81,6 +89,16 @@ gst_neural_style_set_property (GObject * object, guint prop_id,
       self->strength = g_value_get_double (value);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_STABILIZE:
+      GST_OBJECT_LOCK (self);
+      self->stabilize = g_value_get_double (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_PRESERVE_COLOR:
+      GST_OBJECT_LOCK (self);
+      self->preserve_color = g_value_get_boolean (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -97,6 +115,16 @@ gst_neural_style_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_STRENGTH:
       GST_OBJECT_LOCK (self);
       g_value_set_double (value, self->strength);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_STABILIZE:
+      GST_OBJECT_LOCK (self);
+      g_value_set_double (value, self->stabilize);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_PRESERVE_COLOR:
+      GST_OBJECT_LOCK (self);
+      g_value_set_boolean (value, self->preserve_color);
       GST_OBJECT_UNLOCK (self);
       break;
     default:
@@ -117,6 +145,30 @@ gst_neural_style_get_strength (GstNeuralFilter * filter)
   return s;
 }
 
+static gdouble
+gst_neural_style_get_stabilize (GstNeuralFilter * filter)
+{
+  GstNeuralStyle *self = GST_NEURAL_STYLE (filter);
+  gdouble s;
+
+  GST_OBJECT_LOCK (self);
+  s = self->stabilize;
+  GST_OBJECT_UNLOCK (self);
+  return s;
+}
+
+static gboolean
+gst_neural_style_get_preserve_color (GstNeuralFilter * filter)
+{
+  GstNeuralStyle *self = GST_NEURAL_STYLE (filter);
+  gboolean p;
+
+  GST_OBJECT_LOCK (self);
+  p = self->preserve_color;
+  GST_OBJECT_UNLOCK (self);
+  return p;
+}
+
 static void
 gst_neural_style_class_init (GstNeuralStyleClass * klass)
 {
@@ -134,6 +186,28 @@ gst_neural_style_class_init (GstNeuralStyleClass * klass)
           0.0, 1.0, DEFAULT_STRENGTH,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE
           | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_STABILIZE,
+      g_param_spec_double ("stabilize", "Stabilize",
+          "Temporal stabilisation for video: where the input has not changed (the "
+          "3x3 mean of its largest per-channel change against the input the output "
+          "stands for is below 3 levels of 255), the output is this much the previous "
+          "output and the rest the new network output, so static parts stop "
+          "crawling; the weight falls smoothly to 0 at 12 levels, so moving parts "
+          "are the new output, not ghosted. 0: off (every frame on its own), 1: "
+          "still parts are held. Starts afresh after a caps change, a flush or "
+          "seek, a jump in timestamps, a new model",
+          0.0, 1.0, DEFAULT_STABILIZE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE
+          | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_PRESERVE_COLOR,
+      g_param_spec_boolean ("preserve-color", "Preserve colour",
+          "Keep the input's colours: the output has the luminance of the stylised "
+          "frame and the chroma of the input (Gatys et al. 2016). On I420/NV12 the "
+          "input's U and V planes are copied; on RGB formats each pixel is the input "
+          "pixel shifted by the luma difference (BT.601 weights)",
+          DEFAULT_PRESERVE_COLOR,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE
+          | GST_PARAM_MUTABLE_PLAYING));
 
   gst_element_class_set_static_metadata (element_class,
       "Neural style transfer", "Filter/Effect/Video",
@@ -149,10 +223,14 @@ gst_neural_style_class_init (GstNeuralStyleClass * klass)
 
   filter_class->task = NF_TASK_STYLE;
   filter_class->get_strength = gst_neural_style_get_strength;
+  filter_class->get_stabilize = gst_neural_style_get_stabilize;
+  filter_class->get_preserve_color = gst_neural_style_get_preserve_color;
 }
 
 static void
 gst_neural_style_init (GstNeuralStyle * self)
 {
   self->strength = DEFAULT_STRENGTH;
+  self->stabilize = DEFAULT_STABILIZE;
+  self->preserve_color = DEFAULT_PRESERVE_COLOR;
 }

@@ -407,8 +407,8 @@ nf_convert_yuv_pack (const NfYuvMatrix *m, gboolean nv12,
   /* One pair of rows at a time: luma per pixel, chroma per 2x2 block. */
   for (int i0 = 0; i0 < h; i0 += 2) {
     int rows = MIN (2, h - i0);
-    guint8 *ur = u + (gsize) (i0 / 2) * us;
-    guint8 *vr = nv12 ? ur + 1 : v + (gsize) (i0 / 2) * vs;
+    guint8 *ur = u ? u + (gsize) (i0 / 2) * us : NULL;
+    guint8 *vr = !u ? NULL : nv12 ? ur + 1 : v + (gsize) (i0 / 2) * vs;
     int cstep = nv12 ? 2 : 1;
     for (int j0 = 0; j0 < w; j0 += 2) {
       int cols = MIN (2, w - j0);
@@ -429,6 +429,8 @@ nf_convert_yuv_pack (const NfYuvMatrix *m, gboolean nv12,
           sum_cr += (rgb[0] - yy) * cr_s;
         }
       }
+      if (!ur)
+        continue;
       float n = (float) (rows * cols);
       ur[(j0 / 2) * cstep] = to_byte (m->c_off + m->c_scale * sum_cb / n);
       vr[(j0 / 2) * cstep] = to_byte (m->c_off + m->c_scale * sum_cr / n);

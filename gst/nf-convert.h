@@ -100,7 +100,8 @@ void nf_convert_yuv_unpack (const NfYuvMatrix * m, gboolean nv12,
     const guint8 * y, int ys, const guint8 * u, int us, const guint8 * v, int vs,
     int w, int h, float *planes, int pw, int ph, float scale, float offset);
 
-/* RGB in 0..255 = clamp (y * ya + x * xa + b) as in nf_convert_pack, then to YUV. */
+/* RGB in 0..255 = clamp (y * ya + x * xa + b) as in nf_convert_pack, then to YUV.
+ * u NULL: the luma plane only (the caller fills the chroma, e.g. with the input's). */
 void nf_convert_yuv_pack (const NfYuvMatrix * m, gboolean nv12,
     guint8 * y, int ys, guint8 * u, int us, guint8 * v, int vs, int w, int h,
     const float *yp, int yw, gsize y_plane, const float *x, int xw, gsize x_plane,
