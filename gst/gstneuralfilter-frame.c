@@ -288,7 +288,8 @@ typedef struct {
   gboolean was_planned;         /* FALSE: planned for this frame, its run is atypical */
 } FrameJob;
 
-/* Sizes against the model, and the strength. An element error when they disagree. */
+/* Sizes against the model, the strength, and the subclass's settings of the model (a
+ * style mix). An element error when the sizes disagree. */
 static GstFlowReturn
 frame_begin (GstNeuralFilter * self, NfLoadedModel * m, gint w, gint h, gint ow,
     gint oh, FrameJob * job)
@@ -311,6 +312,8 @@ frame_begin (GstNeuralFilter * self, NfLoadedModel * m, gint w, gint h, gint ow,
   };
   job->preserve_color = job->s == 1 && klass->get_preserve_color
       && klass->get_preserve_color (self);
+  if (klass->prepare_model)
+    klass->prepare_model (self, m->model);
   return GST_FLOW_OK;
 }
 

@@ -80,8 +80,12 @@ struct _GstNeuralFilterClass
    * the luminance of the network output and the colours of the input (same-size
    * outputs only; nf-preserve-color.h). */
   gboolean (*get_preserve_color) (GstNeuralFilter * self);
+  /* Optional: called on the streaming thread for every frame, before the network runs,
+   * with the model in use: its run-time settings (neuralstyle: the style mix of a
+   * multi-style network, nf-style-mix.h). */
+  void (*prepare_model) (GstNeuralFilter * self, NfModel * model);
 
-  gpointer _reserved[2];
+  gpointer _reserved[1];
 };
 
 /* The upscale factor of the model in use (1 for style models), or 0 while no model is

@@ -4,7 +4,9 @@
  * Real-Time Style Transfer and Super-Resolution": a feed-forward image transformation
  * network trained for one style) on every frame, same caps in and out, and blends the
  * result with the input frame by the strength property; asks the base class for
- * temporal stabilisation (stabilize) and the input's colours (preserve-color).
+ * temporal stabilisation (stabilize) and the input's colours (preserve-color); with a
+ * multi-style model, runs the style or blend of styles its style, style-mix and
+ * style-position properties ask for (gstneuralstyle-mix.c).
  * What it does not: anything of the model, the pixel formats or the device (the
  * GstNeuralFilter base class does all of that).
  */
@@ -24,10 +26,21 @@
  * when one is usable (CUDA + cuDNN; memory:CUDAMemory caps in and out), else on the CPU. Style models made by PyTorch's fast_neural_style example
  * (TransformerNet checkpoints saved as safetensors) run unchanged.
  *
+ * A multi-style model (one network for several paintings, conditional instance norm:
+ * the style-rt-multi architecture) runs the style the style property names, the blend
+ * style-mix gives ("starry_night:0.5,great_wave:0.5"), or the place between neighbouring
+ * styles style-position gives (a number GstController can animate); each takes effect
+ * at the next frame, without reloading the network. A model of one style ignores them
+ * with one warning; a name the model lacks or a malformed mix posts a warning and the
+ * previous mix stays.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 videotestsrc num-buffers=100 ! video/x-raw,width=320,height=240 ! neuralstyle model=style-slim-starry-night strength=0.8 ! videoconvert ! autovideosink
  * ]| Stylises a test pattern with a shipped model at 80% strength.
+ * |[
+ * gst-launch-1.0 videotestsrc num-buffers=100 ! video/x-raw,width=320,height=240 ! neuralstyle model=styles8.safetensors style-mix="starry_night:0.5,great_wave:0.5" ! videoconvert ! autovideosink
+ * ]| Half Starry Night, half Great Wave, with an 8-style model.
  * |[
  * gst-launch-1.0 filesrc location=in.mp4 ! qtdemux ! h264parse ! nvh264dec ! neuralstyle model=my-style.safetensors ! nvh264enc ! h264parse ! mp4mux ! filesink location=out.mp4
  * ]| On an NVIDIA GPU: frames stay in CUDA memory from the decoder through the network
@@ -38,6 +51,7 @@
 #endif
 
 #include "gstneuralstyle.h"
+#include "gstneuralstyle-mix.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_neural_style_debug);
 #define GST_CAT_DEFAULT gst_neural_style_debug
@@ -49,6 +63,7 @@ struct _GstNeuralStyle
   gdouble strength;             /* object lock */
   gdouble stabilize;            /* object lock */
   gboolean preserve_color;      /* object lock */
+  NfStyleMix *mix;              /* style, style-mix, style-position (own lock) */
 };
 
 enum
@@ -57,6 +72,7 @@ enum
   PROP_STRENGTH,
   PROP_STABILIZE,
   PROP_PRESERVE_COLOR,
+  PROP_STYLE,                   /* then PROP_STYLE + 1, + 2: gstneuralstyle-mix.c */
 };
 
 #define DEFAULT_STRENGTH 1.0
@@ -99,6 +115,12 @@ gst_neural_style_set_property (GObject * object, guint prop_id,
       self->preserve_color = g_value_get_boolean (value);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_STYLE:
+    case PROP_STYLE + 1:
+    case PROP_STYLE + 2:
+      gst_neural_style_mix_set_property (GST_ELEMENT (self), self->mix,
+          prop_id - PROP_STYLE, value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -126,6 +148,11 @@ gst_neural_style_get_property (GObject * object, guint prop_id, GValue * value,
       GST_OBJECT_LOCK (self);
       g_value_set_boolean (value, self->preserve_color);
       GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_STYLE:
+    case PROP_STYLE + 1:
+    case PROP_STYLE + 2:
+      gst_neural_style_mix_get_property (self->mix, prop_id - PROP_STYLE, value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -170,6 +197,23 @@ gst_neural_style_get_preserve_color (GstNeuralFilter * filter)
 }
 
 static void
+gst_neural_style_prepare_model (GstNeuralFilter * filter, NfModel * model)
+{
+  GstNeuralStyle *self = GST_NEURAL_STYLE (filter);
+
+  gst_neural_style_mix_prepare (GST_ELEMENT (self), self->mix, model);
+}
+
+static void
+gst_neural_style_finalize (GObject * object)
+{
+  GstNeuralStyle *self = GST_NEURAL_STYLE (object);
+
+  nf_style_mix_free (self->mix);
+  G_OBJECT_CLASS (gst_neural_style_parent_class)->finalize (object);
+}
+
+static void
 gst_neural_style_class_init (GstNeuralStyleClass * klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
@@ -178,6 +222,7 @@ gst_neural_style_class_init (GstNeuralStyleClass * klass)
 
   gobject_class->set_property = gst_neural_style_set_property;
   gobject_class->get_property = gst_neural_style_get_property;
+  gobject_class->finalize = gst_neural_style_finalize;
 
   g_object_class_install_property (gobject_class, PROP_STRENGTH,
       g_param_spec_double ("strength", "Strength",
@@ -208,6 +253,7 @@ gst_neural_style_class_init (GstNeuralStyleClass * klass)
           DEFAULT_PRESERVE_COLOR,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE
           | GST_PARAM_MUTABLE_PLAYING));
+  gst_neural_style_mix_install (gobject_class, PROP_STYLE);
 
   gst_element_class_set_static_metadata (element_class,
       "Neural style transfer", "Filter/Effect/Video",
@@ -225,6 +271,7 @@ gst_neural_style_class_init (GstNeuralStyleClass * klass)
   filter_class->get_strength = gst_neural_style_get_strength;
   filter_class->get_stabilize = gst_neural_style_get_stabilize;
   filter_class->get_preserve_color = gst_neural_style_get_preserve_color;
+  filter_class->prepare_model = gst_neural_style_prepare_model;
 }
 
 static void
@@ -233,4 +280,5 @@ gst_neural_style_init (GstNeuralStyle * self)
   self->strength = DEFAULT_STRENGTH;
   self->stabilize = DEFAULT_STABILIZE;
   self->preserve_color = DEFAULT_PRESERVE_COLOR;
+  self->mix = nf_style_mix_new ();
 }

@@ -9,6 +9,13 @@
  * exact multiple. The model is loaded when the element goes to READY, so its scale is
  * known before negotiation; a model swapped in while PLAYING with another scale
  * renegotiates the output caps before the next frame.
+ * Without a model setting the caps choose the scale: transform_caps offers x2, x3 and
+ * x4 in that order of preference (then, for a fixed size, any other size, so that a
+ * size no scale fits reaches set_info and its clear error); fixate_caps aims at x2;
+ * set_info takes the scale of the negotiated sizes and has the runner load the first
+ * of sr-video-xS,
+ * sr-subpixel-xS that is found (nf_model_runner_choose); the scale then stays until
+ * the element goes back to NULL.
  * What it does not: anything of the model, the pixel formats or the device (the
  * GstNeuralFilter base class does all of that), or scaling by factors other than the
  * model's (put videoscale after it).
@@ -27,16 +34,27 @@
  * The model is loaded when the element goes to READY (the scale must be known to
  * negotiate caps): a missing or wrong model is an error at that point.
  *
+ * Without the model property, the caps choose: the output size that downstream asks
+ * for (x2 when it is free) picks the shipped model of that scale, sr-video-x2/-x3/-x4
+ * (trained on compressed video), else sr-subpixel-x2/-x3/-x4; an output size that is
+ * not 2, 3 or 4 times the input is a negotiation error, and so is a scale without a
+ * shipped model. One INFO line in the debug log names the model chosen.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 videotestsrc num-buffers=100 ! video/x-raw,width=160,height=120 ! superres model=sr-subpixel-x2 ! videoconvert ! autovideosink
  * ]| Upscales a 160x120 test pattern to 320x240 with a shipped x2 model.
+ * |[
+ * gst-launch-1.0 videotestsrc num-buffers=100 ! video/x-raw,width=640,height=360 ! superres ! video/x-raw,width=1920,height=1080 ! videoconvert ! autovideosink
+ * ]| Upscales 640x360 to 1920x1080 with the shipped x3 model the caps pick.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
 #include "gstsuperres.h"
+
+#include "gstneuralfilter-private.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_super_res_debug);
 #define GST_CAT_DEFAULT gst_super_res_debug
@@ -51,6 +69,16 @@ G_DEFINE_TYPE_WITH_CODE (GstSuperRes, gst_super_res, GST_TYPE_NEURAL_FILTER,
         "neural super-resolution"));
 GST_ELEMENT_REGISTER_DEFINE (superres, "superres", GST_RANK_NONE,
     GST_TYPE_SUPER_RES);
+
+/* Without a model setting: the scales the caps may choose, x2 (free output) first. */
+static const gint auto_scales[] = { 2, 3, 4 };
+
+static gboolean
+model_is_automatic (GstBaseTransform * trans)
+{
+  return nf_model_runner_is_automatic (gst_neural_filter_get_priv (GST_NEURAL_FILTER
+          (trans))->runner);
+}
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
@@ -151,22 +179,39 @@ transform_size_field (GstStructure * st, const gchar * field, gint s, gboolean u
   return TRUE;
 }
 
+/* ret + caps' structures (less unusable memory) with their sizes times s (up) or
+ * divided by s; s 0: any size; s -1: of the structures whose size is fixed, any size
+ * but that width (any other scale than x1: the base class puts the untransformed
+ * peer caps first in caps queries when they fit, which would make x1 the choice). */
 static GstCaps *
-gst_super_res_transform_caps (GstBaseTransform * trans, GstPadDirection direction,
-    GstCaps * caps, GstCaps * filter)
+append_scaled (GstBaseTransform * trans, GstCaps * ret, GstCaps * caps, gint s,
+    gboolean up)
 {
-  gint s = gst_neural_filter_get_scale (GST_NEURAL_FILTER (trans));
-  gboolean up = direction == GST_PAD_SINK;
-  GstCaps *ret = gst_caps_new_empty ();
-
   for (guint i = 0; i < gst_caps_get_size (caps); i++) {
     GstCapsFeatures *f = gst_caps_get_features (caps, i);
+    const GstStructure *in = gst_caps_get_structure (caps, i);
+    gint w, h;
     if (!gst_neural_filter_memory_usable (GST_NEURAL_FILTER (trans), f))
       continue;                 /* CUDA memory while running on the CPU */
-    GstStructure *st = gst_structure_copy (gst_caps_get_structure (caps, i));
+    if (s < 0 && !(gst_structure_get_int (in, "width", &w)
+            && gst_structure_get_int (in, "height", &h)))
+      continue;
+    GstStructure *st = gst_structure_copy (in);
 
-    if (s <= 0) {
-      /* No model loaded yet: any size (set_info checks once one is). */
+    if (s < 0) {
+      GValue others = G_VALUE_INIT, r = G_VALUE_INIT;
+      g_value_init (&others, GST_TYPE_LIST);
+      for (int k = 0; k < 2; k++) {
+        gint lo = k ? w + 1 : 1, hi = k ? G_MAXINT : w - 1;
+        if (lo > hi)
+          continue;
+        g_value_init (&r, GST_TYPE_INT_RANGE);
+        gst_value_set_int_range (&r, lo, hi);
+        gst_value_list_append_and_take_value (&others, &r);
+      }
+      gst_structure_take_value (st, "width", &others);
+      gst_structure_set (st, "height", GST_TYPE_INT_RANGE, 1, G_MAXINT, NULL);
+    } else if (s == 0) {
       gst_structure_set (st, "width", GST_TYPE_INT_RANGE, 1, G_MAXINT,
           "height", GST_TYPE_INT_RANGE, 1, G_MAXINT, NULL);
     } else if (!transform_size_field (st, "width", s, up)
@@ -175,6 +220,28 @@ gst_super_res_transform_caps (GstBaseTransform * trans, GstPadDirection directio
       continue;
     }
     ret = gst_caps_merge_structure_full (ret, st, f ? gst_caps_features_copy (f) : NULL);
+  }
+  return ret;
+}
+
+static GstCaps *
+gst_super_res_transform_caps (GstBaseTransform * trans, GstPadDirection direction,
+    GstCaps * caps, GstCaps * filter)
+{
+  gint s = gst_neural_filter_get_scale (GST_NEURAL_FILTER (trans));
+  gboolean up = direction == GST_PAD_SINK;
+  GstCaps *ret = gst_caps_new_empty ();
+
+  if (s <= 0 && model_is_automatic (trans)) {
+    /* The caps choose the scale: each scale in order of preference, then for a
+     * fixed size any other size, so that a size no scale fits reaches set_info and
+     * its clear error. */
+    for (guint k = 0; k < G_N_ELEMENTS (auto_scales); k++)
+      ret = append_scaled (trans, ret, caps, auto_scales[k], up);
+    ret = append_scaled (trans, ret, caps, -1, up);
+  } else {
+    /* s <= 0 and a model set: not loaded yet, any size (set_info checks once it is) */
+    ret = append_scaled (trans, ret, caps, MAX (s, 0), up);
   }
 
   if (filter) {
@@ -195,6 +262,8 @@ gst_super_res_fixate_caps (GstBaseTransform * trans, GstPadDirection direction,
   GstStructure *ins, *outs;
   gint w, h;
 
+  if (s <= 0 && model_is_automatic (trans))
+    s = auto_scales[0];         /* a free size: the preferred scale */
   othercaps = gst_caps_truncate (othercaps);
   othercaps = gst_caps_make_writable (othercaps);
   if (gst_caps_is_empty (othercaps))
@@ -218,17 +287,72 @@ gst_super_res_fixate_caps (GstBaseTransform * trans, GstPadDirection direction,
       direction, caps, othercaps);
 }
 
+/* No model set: the model of the scale of the negotiated sizes (see the header). */
+static gboolean
+choose_model (GstSuperRes * self, const GstVideoInfo * in, const GstVideoInfo * out)
+{
+  NfModelRunner *runner = gst_neural_filter_get_priv (GST_NEURAL_FILTER (self))->runner;
+  gint w = GST_VIDEO_INFO_WIDTH (in), h = GST_VIDEO_INFO_HEIGHT (in);
+  gint ow = GST_VIDEO_INFO_WIDTH (out), oh = GST_VIDEO_INFO_HEIGHT (out);
+  gint s = w > 0 && ow % w == 0 ? ow / w : 0;
+  GError *err = NULL;
+
+  if (s < auto_scales[0] || s > auto_scales[G_N_ELEMENTS (auto_scales) - 1]
+      || (gint64) h * s != oh) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("No model is set, so superres picks one by the scale the caps ask for, but "
+            "the output size %dx%d is not 2, 3 or 4 times the input size %dx%d in both "
+            "directions: ask for twice, three or four times the input size (or leave "
+            "the output size free, for x2), or set the model property.", ow, oh, w, h),
+        (NULL));
+    return FALSE;
+  }
+  gchar *names[] = { g_strdup_printf ("sr-video-x%d", s),
+    g_strdup_printf ("sr-subpixel-x%d", s), NULL
+  };
+  gboolean ok = nf_model_runner_choose (runner, (const gchar * const *) names, &err);
+  if (!ok) {
+    gint code = g_error_matches (err, NF_RUNNER_ERROR, NF_RUNNER_ERROR_NOT_FOUND) ?
+        GST_RESOURCE_ERROR_NOT_FOUND : GST_RESOURCE_ERROR_READ;
+    gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_ERROR, GST_RESOURCE_ERROR,
+        code, g_strdup_printf ("No model is set, and the caps ask for x%d (%dx%d -> "
+            "%dx%d), but %s. Set the model property to a x%d model, or install the "
+            "shipped models.", s, w, h, ow, oh, err->message, s), NULL, __FILE__,
+        GST_FUNCTION, __LINE__);
+    g_error_free (err);
+  }
+  g_free (names[0]);
+  g_free (names[1]);
+  return ok;
+}
+
+static gboolean
+gst_super_res_set_info (GstVideoFilter * vf, GstCaps * incaps, GstVideoInfo * in_info,
+    GstCaps * outcaps, GstVideoInfo * out_info)
+{
+  NfModelRunner *runner = gst_neural_filter_get_priv (GST_NEURAL_FILTER (vf))->runner;
+
+  if (!nf_model_runner_current (runner) && nf_model_runner_is_automatic (runner)
+      && !choose_model (GST_SUPER_RES (vf), in_info, out_info))
+    return FALSE;
+  return GST_VIDEO_FILTER_CLASS (gst_super_res_parent_class)->set_info (vf, incaps,
+      in_info, outcaps, out_info);
+}
+
 static void
 gst_super_res_class_init (GstSuperResClass * klass)
 {
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
   GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+  GstVideoFilterClass *vfilter_class = GST_VIDEO_FILTER_CLASS (klass);
   GstNeuralFilterClass *filter_class = GST_NEURAL_FILTER_CLASS (klass);
 
   gst_element_class_set_static_metadata (element_class,
       "Neural super-resolution", "Filter/Effect/Video",
       "Upscales video x2, x3 or x4 with a super-resolution network loaded from a "
-      ".safetensors model; output size = input size x the model's scale",
+      ".safetensors model; output size = input size x the model's scale. Without a "
+      "model, the output size the caps ask for picks the shipped model of that scale "
+      "(sr-video-xS, else sr-subpixel-xS; x2 when the output size is free)",
       "neuralfilter project <neuralfilter@localhost>");
   gst_element_class_add_static_metadata (element_class, "example",
       "gst-launch-1.0 videotestsrc ! video/x-raw,width=160,height=120 ! "
@@ -238,6 +362,7 @@ gst_super_res_class_init (GstSuperResClass * klass)
 
   trans_class->transform_caps = GST_DEBUG_FUNCPTR (gst_super_res_transform_caps);
   trans_class->fixate_caps = GST_DEBUG_FUNCPTR (gst_super_res_fixate_caps);
+  vfilter_class->set_info = GST_DEBUG_FUNCPTR (gst_super_res_set_info);
 
   filter_class->task = NF_TASK_SUPERRES;
 }

@@ -7,7 +7,8 @@
  * never waits for a load; each request gets a serial number and only the latest one's
  * result is kept (as `pending`, until nf_model_runner_swap). device=auto tries CUDA
  * and falls back to the CPU with one INFO log line when no CUDA backend is built or no
- * GPU is usable.
+ * GPU is usable. superres without a model setting: nothing is loaded until the owner
+ * knows the scale and calls nf_model_runner_choose with the names to try.
  * What it does not: post anything on a GStreamer bus (the owner does, from the
  * events), convert pixels, or know any device context (NfDeviceContextFuncs).
  */
@@ -119,6 +120,24 @@ is_file (const gchar * path)
   return g_file_test (path, G_FILE_TEST_IS_REGULAR);
 }
 
+/* The folders a bare model name is looked up in: $NEURALFILTER_MODEL_PATH's, then
+ * weights_dir. */
+static GPtrArray *
+model_dirs (const gchar * weights_dir)
+{
+  GPtrArray *dirs = g_ptr_array_new_with_free_func (g_free);
+  const gchar *env = g_getenv ("NEURALFILTER_MODEL_PATH");
+  if (env) {
+    gchar **parts = g_strsplit (env, G_SEARCHPATH_SEPARATOR_S, -1);
+    for (gchar ** p = parts; *p; p++)
+      if (**p)
+        g_ptr_array_add (dirs, g_strdup (*p));
+    g_strfreev (parts);
+  }
+  g_ptr_array_add (dirs, g_strdup (weights_dir));
+  return dirs;
+}
+
 gchar *
 nf_model_find_file (const gchar * value, const gchar * weights_dir, GError ** error)
 {
@@ -146,16 +165,7 @@ nf_model_find_file (const gchar * value, const gchar * weights_dir, GError ** er
 
   /* A bare name (no directory part) is also looked up in the model folders. */
   if (!found && !strchr (value, G_DIR_SEPARATOR)) {
-    GPtrArray *dirs = g_ptr_array_new_with_free_func (g_free);
-    const gchar *env = g_getenv ("NEURALFILTER_MODEL_PATH");
-    if (env) {
-      gchar **parts = g_strsplit (env, G_SEARCHPATH_SEPARATOR_S, -1);
-      for (gchar ** p = parts; *p; p++)
-        if (**p)
-          g_ptr_array_add (dirs, g_strdup (*p));
-      g_strfreev (parts);
-    }
-    g_ptr_array_add (dirs, g_strdup (weights_dir));
+    GPtrArray *dirs = model_dirs (weights_dir);
     for (guint d = 0; d < dirs->len && !found; d++) {
       for (int i = 0; i < 2 && !found; i++) {
         if (!direct[i])
@@ -561,6 +571,84 @@ nf_model_runner_get_device (NfModelRunner * r, NfDeviceChoice * choice)
   g_mutex_unlock (&r->lock);
 }
 
+static gboolean
+setting_is_automatic (NfModelRunner * r, const gchar * name)
+{
+  return r->task == NF_TASK_SUPERRES && (name == NULL || name[0] == '\0');
+}
+
+gboolean
+nf_model_runner_is_automatic (NfModelRunner * r)
+{
+  g_mutex_lock (&r->lock);
+  gboolean a = setting_is_automatic (r, r->model);
+  g_mutex_unlock (&r->lock);
+  return a;
+}
+
+/* ensure with an empty superres setting: keeps an automatic model (reloaded for a new
+ * device setting), drops one of an earlier setting. */
+static gboolean
+ensure_automatic (NfModelRunner * r, const NfDeviceChoice * choice, GError ** error)
+{
+  NfLoadedModel *cur = r->current;
+
+  if (cur && cur->automatic && same_choice (&cur->choice, choice))
+    return TRUE;
+  if (cur && cur->automatic) {
+    NfLoadedModel *m = load_model (r, cur->name, choice, 0, 0, error);
+    if (!m)
+      return FALSE;
+    m->automatic = TRUE;
+    install (r, m, FALSE);
+    return TRUE;
+  }
+  if (cur)
+    install (r, NULL, FALSE);
+  GST_DEBUG_OBJECT (r->owner, "no model set: one is chosen for the scale of the caps");
+  return TRUE;
+}
+
+gboolean
+nf_model_runner_choose (NfModelRunner * r, const gchar * const *names, GError ** error)
+{
+  NfDeviceChoice choice;
+  const gchar *name = NULL;
+
+  if (r->current && r->current->automatic)
+    return TRUE;
+  g_mutex_lock (&r->lock);
+  choice = r->choice;
+  g_mutex_unlock (&r->lock);
+  for (guint i = 0; names[i] && !name; i++) {
+    gchar *path = nf_model_find_file (names[i], NF_WEIGHTS_DIR, NULL);
+    if (path)
+      name = names[i];
+    g_free (path);
+  }
+  if (!name) {
+    GPtrArray *dirs = model_dirs (NF_WEIGHTS_DIR);
+    g_ptr_array_add (dirs, NULL);
+    gchar *tried = g_strjoinv (", ", (gchar **) names);
+    gchar *where = g_strjoinv (", ", (gchar **) dirs->pdata);
+    g_set_error (error, NF_RUNNER_ERROR, NF_RUNNER_ERROR_NOT_FOUND,
+        "none of the models %s was found (looked in %s; folders from "
+        "$NEURALFILTER_MODEL_PATH first)", tried, where);
+    g_free (tried);
+    g_free (where);
+    g_ptr_array_unref (dirs);
+    return FALSE;
+  }
+  NfLoadedModel *m = load_model (r, name, &choice, 0, 0, error);
+  if (!m)
+    return FALSE;
+  m->automatic = TRUE;
+  GST_INFO_OBJECT (r->owner, "no model set: chose %s (%s, scale %d)", name, m->path,
+      m->model->scale);
+  install (r, m, FALSE);
+  return TRUE;
+}
+
 gboolean
 nf_model_runner_ensure (NfModelRunner * r, GError ** error)
 {
@@ -579,7 +667,11 @@ nf_model_runner_ensure (NfModelRunner * r, GError ** error)
   }
   g_mutex_unlock (&r->lock);
 
-  if (r->current && g_strcmp0 (r->current->name, name) == 0
+  if (setting_is_automatic (r, name)) {
+    g_free (name);
+    return ensure_automatic (r, &choice, error);
+  }
+  if (r->current && !r->current->automatic && g_strcmp0 (r->current->name, name) == 0
       && same_choice (&r->current->choice, &choice)) {
     g_free (name);
     return TRUE;

@@ -7,7 +7,10 @@
  * loads a model requested while streaming on a thread of its own, planned for the
  * last frame size, and keeps it pending until the caller swaps it in between two
  * frames (a load that fails leaves the model in use running and is reported through
- * an event); plans and runs the model in use (inside its device context).
+ * an event); plans and runs the model in use (inside its device context). For
+ * superres (NF_TASK_SUPERRES) an empty model setting is not an error: the owner
+ * chooses a model once it knows the scale (nf_model_runner_choose: the first of a list
+ * of names that is found), and that automatic choice stays until the runner closes.
  * What it does not: anything of GStreamer's element classes (no GstBaseTransform,
  * caps, buffers or bus messages: the element turns the events below into those),
  * pixel conversion, or device-specific work: a CUDA context shared with other
@@ -76,7 +79,9 @@ typedef struct {
 
 /* A model loaded for a setting, on a device, ready to run. Read-only for callers. */
 typedef struct {
-  gchar *name;                  /* the model setting it was loaded for */
+  gchar *name;                  /* the model setting it was loaded for (automatic: the
+                                 * name chosen) */
+  gboolean automatic;           /* chosen by nf_model_runner_choose (no model setting) */
   gchar *path;                  /* the file it came from */
   NfDeviceChoice choice;        /* the device setting it was loaded for */
   const gchar *backend_name;    /* "cpu", "cuda" or "cuda-fp16" */
@@ -133,8 +138,21 @@ void nf_model_runner_get_device (NfModelRunner * r, NfDeviceChoice * choice);
 
 /* Loads the model of the current settings now, unless the model in use already is
  * it, and installs it. FALSE + error when it cannot be loaded (the model in use, if
- * any, stays). */
+ * any, stays). superres with an empty model setting: TRUE; an automatic model in use
+ * stays (reloaded when the device setting changed), a model of an earlier setting is
+ * dropped. */
 gboolean nf_model_runner_ensure (NfModelRunner * r, GError ** error);
+/* TRUE when the model is left to the owner: superres, and the model setting is empty.
+ * Any thread. */
+gboolean nf_model_runner_is_automatic (NfModelRunner * r);
+/* The automatic choice (nf_model_runner_is_automatic): unless an automatic model is in
+ * use already, loads the first of names (NULL-terminated, each looked up like a model
+ * setting) that is found, installs it marked automatic and says which in one INFO
+ * line. FALSE + error when none is found (NF_RUNNER_ERROR_NOT_FOUND, naming them and
+ * the folders searched) or the one found cannot be loaded. The thread of the model in
+ * use. */
+gboolean nf_model_runner_choose (NfModelRunner * r, const gchar * const *names,
+    GError ** error);
 /* Streaming begins: nf_model_runner_ensure, and from now on a new model setting is
  * loaded in the background. */
 gboolean nf_model_runner_start (NfModelRunner * r, GError ** error);

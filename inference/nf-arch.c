@@ -1,7 +1,8 @@
 /* nf-arch.c — graphs of the standard architectures and their seeded initialisation.
  *
  * What it does: builds the op lists of style-full/style-slim (TransformerNet layout),
- * style-rt (the real-time CPU style network, below),
+ * style-rt (the real-time CPU style network, below) and its multi-style version
+ * style-rt-multi (conditional instance norm),
  * sr-johnson, sr-subpixel and sr-light (the real-time CPU SR network, below) with the
  * tensor names model files use, and fills weights
  * with PyTorch's default initialisation drawn from a seeded PCG32.
@@ -15,8 +16,8 @@
 #include "nf-error.h"
 
 static const char *const arch_names[] = {
-  "style-full", "style-slim", "style-rt", "sr-johnson", "sr-subpixel", "sr-light",
-  NULL
+  "style-full", "style-slim", "style-rt", "style-rt-multi", "sr-johnson", "sr-subpixel",
+  "sr-light", NULL
 };
 
 const char *const *
@@ -50,6 +51,17 @@ static int
 inorm (NfGraphBuilder *b, const char *name, int in, int c)
 {
   NfOp t = { .type = NF_OP_INSTANCE_NORM, .c = c, .eps = 1e-5f, .affine = TRUE };
+  return nf_graph_builder_add (b, &t, name, &in, 1, name);
+}
+
+/* Instance norm for a network of one style (styles 0), else a cond_instance_norm of
+ * that many styles. */
+static int
+snorm (NfGraphBuilder *b, const char *name, int in, int c, int styles)
+{
+  if (styles == 0)
+    return inorm (b, name, in, c);
+  NfOp t = { .type = NF_OP_COND_INSTANCE_NORM, .c = c, .eps = 1e-5f, .styles = styles };
   return nf_graph_builder_add (b, &t, name, &in, 1, name);
 }
 
@@ -95,13 +107,14 @@ upsample (NfGraphBuilder *b, int in, int factor, const char *out_name)
 
 /* TransformerNet's residual block i on v with c channels: conv-IN-ReLU-conv-IN + v. */
 static int
-style_res_block (NfGraphBuilder *b, int v, int c, int i)
+style_res_block (NfGraphBuilder *b, int v, int c, int i, int styles)
 {
   char *p = g_strdup_printf ("res%d", i);
   char *c1 = g_strconcat (p, ".conv1", NULL), *n1 = g_strconcat (p, ".in1", NULL);
   char *c2 = g_strconcat (p, ".conv2", NULL), *n2 = g_strconcat (p, ".in2", NULL);
-  int r = relu (b, inorm (b, n1, conv (b, c1, v, c, c, 3, 1, NF_PAD_REFLECT, TRUE), c), n1);
-  r = inorm (b, n2, conv (b, c2, r, c, c, 3, 1, NF_PAD_REFLECT, TRUE), c);
+  int r = relu (b, snorm (b, n1, conv (b, c1, v, c, c, 3, 1, NF_PAD_REFLECT, TRUE), c,
+          styles), n1);
+  r = snorm (b, n2, conv (b, c2, r, c, c, 3, 1, NF_PAD_REFLECT, TRUE), c, styles);
   v = add (b, v, r, p);
   g_free (p);
   g_free (c1);
@@ -124,7 +137,7 @@ build_style (int w, int n_res)
   v = relu (b, inorm (b, "in3", conv (b, "conv3", v, 2 * w, 4 * w, 3, 2, NF_PAD_REFLECT,
               TRUE), 4 * w), "in3");                            // (N, 4w, H/4, W/4)
   for (int i = 1; i <= n_res; i++)
-    v = style_res_block (b, v, 4 * w, i);                       // (N, 4w, H/4, W/4)
+    v = style_res_block (b, v, 4 * w, i, 0);                    // (N, 4w, H/4, W/4)
   v = upsample (b, v, 2, "up1");
   v = relu (b, inorm (b, "in4", conv (b, "deconv1", v, 4 * w, 2 * w, 3, 1, NF_PAD_REFLECT,
               TRUE), 2 * w), "in4");                            // (N, 2w, H/2, W/2)
@@ -143,19 +156,19 @@ build_style (int w, int n_res)
  * layer). 4.9 GFLOP per 640x360 frame at w = 16 (style-slim: 15.3). Instance norm and
  * reflection padding as in TransformerNet. */
 static NfGraph *
-build_style_rt (int w, int n_res)
+build_style_rt (int w, int n_res, int styles)
 {
   int q = 3 * w;                /* the quarter-resolution width */
   NfGraphBuilder *b = nf_graph_builder_new ("x");
-  int v = relu (b, inorm (b, "in1", conv (b, "conv1", 0, 3, w, 5, 2, NF_PAD_REFLECT, TRUE), w),
-      "in1");                                                   // (N, w, H/2, W/2)
-  v = relu (b, inorm (b, "in2", conv (b, "conv2", v, w, q, 3, 2, NF_PAD_REFLECT, TRUE),
-          q), "in2");                                       // (N, 3w, H/4, W/4)
+  int v = relu (b, snorm (b, "in1", conv (b, "conv1", 0, 3, w, 5, 2, NF_PAD_REFLECT, TRUE), w,
+          styles), "in1");                                      // (N, w, H/2, W/2)
+  v = relu (b, snorm (b, "in2", conv (b, "conv2", v, w, q, 3, 2, NF_PAD_REFLECT, TRUE),
+          q, styles), "in2");                                   // (N, 3w, H/4, W/4)
   for (int i = 1; i <= n_res; i++)
-    v = style_res_block (b, v, q, i);                           // (N, 3w, H/4, W/4)
+    v = style_res_block (b, v, q, i, styles);                   // (N, 3w, H/4, W/4)
   v = upsample (b, v, 2, "up1");
-  v = relu (b, inorm (b, "in3", conv (b, "deconv1", v, q, w, 3, 1, NF_PAD_REFLECT, TRUE),
-          w), "in3");                                           // (N, w, H/2, W/2)
+  v = relu (b, snorm (b, "in3", conv (b, "deconv1", v, q, w, 3, 1, NF_PAD_REFLECT, TRUE),
+          w, styles), "in3");                                   // (N, w, H/2, W/2)
   v = conv (b, "conv_out", v, w, 12, 3, 1, NF_PAD_REFLECT, TRUE);       // (N, 12, H/2, W/2)
   NfOp ps = { .type = NF_OP_PIXEL_SHUFFLE, .factor = 2 };
   v = nf_graph_builder_add (b, &ps, NULL, &v, 1, "shuffle");    // (N, 3, H, W)
@@ -268,12 +281,20 @@ nf_arch_build_graph (const NfArchSpec *spec, GError **error)
         "architecture %s: width %d or residual blocks %d out of range", a, w, n_res);
     return NULL;
   }
+  gboolean multi = g_str_equal (a, "style-rt-multi");
+  if (spec->styles < 0 || spec->styles > 1024 || (spec->styles && !multi)) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "architecture %s: %d styles (%s)", a,
+        spec->styles, multi ? "1..1024" : "only style-rt-multi holds several styles");
+    return NULL;
+  }
   if (g_str_equal (a, "style-full"))
     return build_style (w ? w : 32, n_res ? n_res : 5);
   if (g_str_equal (a, "style-slim"))
     return build_style (w ? w : 16, n_res ? n_res : 3);
   if (g_str_equal (a, "style-rt"))
-    return build_style_rt (w ? w : 16, n_res ? n_res : 3);
+    return build_style_rt (w ? w : 16, n_res ? n_res : 3, 0);
+  if (multi)
+    return build_style_rt (w ? w : 16, n_res ? n_res : 3, spec->styles ? spec->styles : 8);
   if (g_str_equal (a, "sr-johnson")) {
     if (scale != 2 && scale != 4) {
       g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
@@ -325,11 +346,21 @@ nf_arch_init_weights (NfModel *m, guint64 seed)
       nf_rng_fill_uniform (&rng, wt->data, n, -bound, bound);
       if (bt)
         nf_rng_fill_uniform (&rng, bt->data, op->cout, -bound, bound);
-    } else if (op->type == NF_OP_INSTANCE_NORM || op->type == NF_OP_BATCH_NORM) {
+    } else if (op->type == NF_OP_INSTANCE_NORM || op->type == NF_OP_BATCH_NORM
+        || op->type == NF_OP_COND_INSTANCE_NORM) {
+      /* cond_instance_norm (styles, c): one row drawn, copied to every style, so that all
+       * styles start from the same network and only training sets them apart */
+      int rows = op->type == NF_OP_COND_INSTANCE_NORM ? op->styles : 1;
       if (wt)
         nf_rng_fill_uniform (&rng, wt->data, op->c, 0.9f, 1.1f);
       if (bt)
         nf_rng_fill_uniform (&rng, bt->data, op->c, -0.05f, 0.05f);
+      for (int r = 1; r < rows; r++) {
+        if (wt)
+          memcpy (wt->data + (size_t) r * op->c, wt->data, op->c * sizeof (float));
+        if (bt)
+          memcpy (bt->data + (size_t) r * op->c, bt->data, op->c * sizeof (float));
+      }
       if (op->type == NF_OP_BATCH_NORM) {
         char *mk = g_strconcat (op->name, ".running_mean", NULL);
         char *vk = g_strconcat (op->name, ".running_var", NULL);

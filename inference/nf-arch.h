@@ -6,6 +6,10 @@
  *                convs (64, 32), 9x9 conv to 3; reflection padding throughout.
  *                Input/output 0..255.
  *   style-slim   the same family at 16/32/64 channels with 3 residual blocks.
+ *   style-rt-multi  style-rt with conditional instance norm (Dumoulin et al. 2017):
+ *                one network for `styles` styles (8 by default, the project's painting
+ *                set), each norm a cond_instance_norm of that many rows; the convolutions
+ *                are shared. Input/output 0..255.
  *   sr-johnson   Johnson's SR network: 9x9 conv 64, 4 residual blocks (batch norm),
  *                log2(scale) stride-2 transposed convs (64), 9x9 conv to 3, tanh
  *                scaled to the output range. Scale 2 or 4. Input/output 0..1.
@@ -33,6 +37,7 @@ typedef struct {
   int scale;                    /* superres only */
   int width;                    /* base channels (0: default of the arch) */
   int n_res;                    /* residual blocks (sr-light: body convs; 0: default) */
+  int styles;                   /* style-rt-multi: styles (0: 8); other archs: 0 */
 } NfArchSpec;
 
 NfGraph *nf_arch_build_graph (const NfArchSpec *spec, GError **error);

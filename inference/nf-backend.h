@@ -65,6 +65,17 @@ typedef struct {
   NfBackwardFn backward[NF_OP_COUNT];
   /* Optional: set every element of a buffer of shape s to zero (gradients). */
   gboolean (*zero) (NfBackend *be, void *buf, NfShape s, GError **error);
+  /* Optional (training on a GPU, where the optimiser updates the parameters in device
+   * memory): the weight and bias of the prepared op call have new values, already in
+   * this backend's device memory: weight (n_weight floats) and bias (n_bias; NULL and 0
+   * when the op has none) are DEVICE fp32 in the model's layout (as NfOp.weight/bias).
+   * The backend refreshes the copies it made at prepare from them, queued in order with
+   * its ops: no host transfer, no allocation, no re-prepare, no synchronisation; they
+   * are read before the call's next forward runs and may change again after it. Ops
+   * without weights: nothing to do. Counts that do not match the op are an error. NULL
+   * entry: refresh from the host (nf_engine_weights_changed). */
+  gboolean (*weights_on_device) (NfBackend *be, const NfOpCall *call, const float *weight,
+      size_t n_weight, const float *bias, size_t n_bias, GError **error);
 } NfBackendIface;
 
 struct NfBackend {

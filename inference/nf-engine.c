@@ -1,7 +1,7 @@
 /* nf-engine.c — plans a model for one input shape on one backend, then runs it.
  *
  * What it does: shape inference, ReLU fusion (into conv2d, conv_transpose2d and
- * instance_norm when the relu is the only consumer), per-op backend preparation,
+ * (cond_)instance_norm when the relu is the only consumer), per-op backend preparation,
  * activation allocation with reuse of same-shaped buffers whose values are dead (or
  * every value kept, for training), per-op timing, and the host convenience call that
  * replans when the input size changes.
@@ -85,7 +85,8 @@ nf_engine_free (NfEngine *e)
 static gboolean
 fusable (NfOpType t)
 {
-  return t == NF_OP_CONV2D || t == NF_OP_CONV_TRANSPOSE2D || t == NF_OP_INSTANCE_NORM;
+  return t == NF_OP_CONV2D || t == NF_OP_CONV_TRANSPOSE2D || t == NF_OP_INSTANCE_NORM
+      || t == NF_OP_COND_INSTANCE_NORM;
 }
 
 /* A free buffer of exactly this shape, or a new one. */
@@ -429,6 +430,7 @@ nf_engine_weights_changed (NfEngine *e, GError **error)
   for (int i = 0; i < e->n_ops; i++) {
     e->ops[i].weight = g->ops[i].weight;
     e->ops[i].bias = g->ops[i].bias;
+    e->ops[i].mix = g->ops[i].mix;
     if (!e->ops[i].name || !e->prepared[i])
       continue;
     e->be->iface->release (e->be, &e->calls[i]);

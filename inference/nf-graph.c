@@ -26,6 +26,7 @@ static const char *const op_names[NF_OP_COUNT] = {
   [NF_OP_CLAMP] = "clamp",
   [NF_OP_AVG_POOL2D] = "avg_pool2d",
   [NF_OP_MAX_POOL2D] = "max_pool2d",
+  [NF_OP_COND_INSTANCE_NORM] = "cond_instance_norm",
 };
 
 const char *
@@ -49,7 +50,7 @@ static gboolean
 op_has_weights (NfOpType t)
 {
   return t == NF_OP_CONV2D || t == NF_OP_CONV_TRANSPOSE2D || t == NF_OP_INSTANCE_NORM
-      || t == NF_OP_BATCH_NORM;
+      || t == NF_OP_BATCH_NORM || t == NF_OP_COND_INSTANCE_NORM;
 }
 
 void
@@ -79,6 +80,30 @@ nf_graph_copy (const NfGraph *g)
   for (int i = 0; i < g->n_ops; i++)
     c->ops[i].name = g_strdup (g->ops[i].name);
   return c;
+}
+
+int
+nf_graph_n_styles (const NfGraph *g, GError **error)
+{
+  int n = 0, first = -1;
+  for (int i = 0; i < g->n_ops; i++) {
+    const NfOp *op = &g->ops[i];
+    if (op->type != NF_OP_COND_INSTANCE_NORM)
+      continue;
+    if (first >= 0 && op->styles != n) {
+      g_set_error (error, NF_ERROR, NF_ERROR_GRAPH,
+          "graph op %d (cond_instance_norm %s) holds %d styles but op %d (%s) holds %d: "
+          "one style mix drives every cond_instance_norm, so they must agree", i,
+          op->name ? op->name : "", op->styles, first,
+          g->ops[first].name ? g->ops[first].name : "", n);
+      return -1;
+    }
+    if (first < 0) {
+      first = i;
+      n = op->styles;
+    }
+  }
+  return n;
 }
 
 int
@@ -135,10 +160,14 @@ validate_op (const NfOp *op, int index, GError **error)
       break;
     case NF_OP_INSTANCE_NORM:
     case NF_OP_BATCH_NORM:
+    case NF_OP_COND_INSTANCE_NORM:
       if (op->c < 1 || op->c > 65536)
         FAIL ("channel count c=%d out of range", op->c);
       if (!(op->eps > 0.0f && op->eps < 1.0f))
         FAIL ("eps=%g must be in (0, 1)", op->eps);
+      if (op->type == NF_OP_COND_INSTANCE_NORM && (op->styles < 1 || op->styles > 1024))
+        FAIL ("styles=%d out of range 1..1024 (the number of styles it holds rows for)",
+            op->styles);
       break;
     case NF_OP_UPSAMPLE_NEAREST:
     case NF_OP_PIXEL_SHUFFLE:
@@ -363,6 +392,7 @@ parse_op (JsonObject *o, int index, ValueTable *vt, NfOp *op, GError **error)
       || !get_int (o, "cout", 0, &op->cout, index, error)
       || !get_int (o, "c", 0, &op->c, index, error)
       || !get_int (o, "factor", 1, &op->factor, index, error)
+      || !get_int (o, "styles", 0, &op->styles, index, error)
       || !get_float (o, "eps", 1e-5f, &op->eps, index, error)
       || !get_bool (o, "affine", TRUE, &op->affine, index, error)
       || !get_bool (o, "bias", TRUE, &op->has_bias, index, error)
@@ -440,6 +470,9 @@ nf_graph_from_json (const char *json, GError **error)
         "graph: output \"%s\" is not produced by any op", output);
     goto out;
   }
+  NfGraph view = {.n_ops = (int) ops->len,.ops = (NfOp *) ops->data };
+  if (nf_graph_n_styles (&view, error) < 0)
+    goto out;
   g = g_new0 (NfGraph, 1);
   g->n_values = (int) vt.names->len;
   g->value_names = g_new0 (char *, g->n_values);
@@ -521,12 +554,15 @@ nf_graph_to_json (const NfGraph *g)
         break;
       case NF_OP_INSTANCE_NORM:
       case NF_OP_BATCH_NORM:
+      case NF_OP_COND_INSTANCE_NORM:
         INT ("c", op->c);
         DBL ("eps", op->eps);
         if (op->type == NF_OP_INSTANCE_NORM) {
           json_builder_set_member_name (b, "affine");
           json_builder_add_boolean_value (b, op->affine);
         }
+        if (op->type == NF_OP_COND_INSTANCE_NORM)
+          INT ("styles", op->styles);
         break;
       case NF_OP_UPSAMPLE_NEAREST:
       case NF_OP_PIXEL_SHUFFLE:
@@ -605,6 +641,7 @@ nf_op_output_shape (const NfOp *op, const NfShape *in, NfShape *out, GError **er
       break;
     case NF_OP_INSTANCE_NORM:
     case NF_OP_BATCH_NORM:
+    case NF_OP_COND_INSTANCE_NORM:
       if (x.c != op->c)
         FAIL ("expects %d channels, got %d", op->c, x.c);
       break;
@@ -717,7 +754,7 @@ nf_graph_builder_add (NfGraphBuilder *b, const NfOp *tmpl, const char *name, con
     out_name = auto_name = g_strdup_printf ("v%u", b->vt.names->len);
   op.out = value_define (&b->vt, out_name);
   g_free (auto_name);
-  op.weight = op.bias = NULL;
+  op.weight = op.bias = op.mix = NULL;
   op.fuse_relu = FALSE;
   g_array_append_val (b->ops, op);
   return op.out;

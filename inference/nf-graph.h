@@ -11,6 +11,15 @@
  *   conv_transpose2d  k, stride, padding (0), output_padding (0), cin, cout, bias (true)
  *                     tensors NAME.weight (cin, cout, k, k)  [PyTorch layout]
  *   instance_norm     c, eps (1e-5), affine (true): NAME.weight, NAME.bias (c)
+ *   cond_instance_norm  c, eps (1e-5), styles (N, 1..1024): conditional instance norm
+ *                     (Dumoulin et al. 2017, one network for N styles): instance_norm
+ *                     whose scale and shift are the rows of NAME.weight, NAME.bias
+ *                     (N, c) mixed by the model's run-time style weights m (N):
+ *                     gamma = sum_i m_i weight[i], beta = sum_i m_i bias[i]. Any finite
+ *                     weights are taken as they are (not normalised): a one-hot m is
+ *                     style i, a convex m (m_i >= 0, sum 1) blends styles, others
+ *                     extrapolate. Every cond_instance_norm of a graph has the same N;
+ *                     the style names are the model's "styles" metadata (nf-model.h)
  *   batch_norm        c, eps (1e-5): NAME.weight, NAME.bias, NAME.running_mean,
  *                     NAME.running_var (c); folded into the producing conv2d at load
  *   relu, tanh_scale (scale, offset: y = scale*tanh(x) + offset),
@@ -45,6 +54,7 @@ typedef enum {
   NF_OP_CLAMP,
   NF_OP_AVG_POOL2D,
   NF_OP_MAX_POOL2D,
+  NF_OP_COND_INSTANCE_NORM,
   NF_OP_COUNT
 } NfOpType;
 
@@ -66,10 +76,12 @@ typedef struct {
   int k, stride, padding, output_padding, cin, cout;
   NfPadMode pad_mode;
   gboolean has_bias;
-  /* instance_norm, batch_norm */
+  /* instance_norm, batch_norm, cond_instance_norm */
   int c;
   float eps;
   gboolean affine;
+  /* cond_instance_norm: number of styles N (rows of its weight and bias) */
+  int styles;
   /* upsample_nearest, pixel_shuffle */
   int factor;
   /* tanh_scale */
@@ -78,11 +90,15 @@ typedef struct {
   float min, max;
 
   /* Filled when a model binds weights (pointers into the model's storage). */
-  const float *weight;          /* conv: (cout, cin, k, k); deconv: (cin, cout, k, k); norm: (c) */
-  const float *bias;            /* (cout) or (c) */
+  const float *weight;          /* conv: (cout, cin, k, k); deconv: (cin, cout, k, k); norm: (c);
+                                 * cond_instance_norm: (N, c) */
+  const float *bias;            /* (cout) or (c); cond_instance_norm: (N, c) */
+  /* cond_instance_norm: the style weights (N) it mixes its rows with, read at every run
+   * (the model's style mix, nf-model.h); NULL: not bound, an error at run time. */
+  const float *mix;
   /* Set by the engine planner: apply ReLU to this op's output in the same pass.
-   * The engine sets it only on conv2d, conv_transpose2d and instance_norm ops whose
-   * output has the relu as its only consumer. */
+   * The engine sets it only on conv2d, conv_transpose2d and (cond_)instance_norm ops
+   * whose output has the relu as its only consumer. */
   gboolean fuse_relu;
 } NfOp;
 
@@ -111,6 +127,10 @@ gboolean nf_op_output_shape (const NfOp *op, const NfShape *in, NfShape *out, GE
 
 /* Multiply-accumulates x2 of one op at given input shapes (conv/deconv only; others 0). */
 double nf_op_flops (const NfOp *op, const NfShape *in, NfShape out);
+
+/* The number of styles N of the graph's cond_instance_norm ops: 0 when it has none, -1 +
+ * error when two of them disagree (one style mix drives them all). */
+int nf_graph_n_styles (const NfGraph *g, GError **error);
 
 /* Number of ops consuming value v. */
 int nf_graph_n_consumers (const NfGraph *g, int v);

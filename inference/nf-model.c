@@ -91,6 +91,10 @@ op_tensor_specs (const NfOp *op, TensorSpec *specs)
         specs[n++] = (TensorSpec) { "bias", 1, { op->c } };
       }
       break;
+    case NF_OP_COND_INSTANCE_NORM:   /* one row per style */
+      specs[n++] = (TensorSpec) { "weight", 2, { op->styles, op->c } };
+      specs[n++] = (TensorSpec) { "bias", 2, { op->styles, op->c } };
+      break;
     case NF_OP_BATCH_NORM:
       specs[n++] = (TensorSpec) { "weight", 1, { op->c } };
       specs[n++] = (TensorSpec) { "bias", 1, { op->c } };
@@ -140,6 +144,8 @@ nf_model_free (NfModel *m)
   g_hash_table_unref (m->tensors);
   g_hash_table_unref (m->folded);
   g_hash_table_unref (m->metadata);
+  g_strfreev (m->style_names);
+  g_free (m->style_mix);
   g_free (m);
 }
 
@@ -260,12 +266,20 @@ nf_model_bind (NfModel *m, GError **error)
       i++;
     }
   }
+  if (!nf_model_styles_bind (m, g, error)) {
+    nf_graph_free (g);
+    return FALSE;
+  }
   for (int i = 0; i < g->n_ops; i++) {
     NfOp *op = &g->ops[i];
-    op->weight = op->bias = NULL;
+    op->weight = op->bias = op->mix = NULL;
     if (!op->name)
       continue;
-    if (op->type == NF_OP_CONV2D || op->type == NF_OP_CONV_TRANSPOSE2D
+    if (op->type == NF_OP_COND_INSTANCE_NORM) {
+      op->weight = lookup_data (m, op->name, "weight");
+      op->bias = lookup_data (m, op->name, "bias");
+      op->mix = m->style_mix;
+    } else if (op->type == NF_OP_CONV2D || op->type == NF_OP_CONV_TRANSPOSE2D
         || (op->type == NF_OP_INSTANCE_NORM && op->affine)) {
       op->weight = lookup_data (m, op->name, "weight");
       if (op->has_bias || op->type == NF_OP_INSTANCE_NORM)

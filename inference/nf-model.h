@@ -36,6 +36,13 @@ typedef struct {
   float in_lo, in_hi;           /* input_range: what pixel 0 and 255 map to */
   float out_lo, out_hi;         /* output_range */
   int size_multiple;            /* input H and W must be multiples of this */
+  /* Multi-style networks (cond_instance_norm ops; nf-model-styles.c). */
+  int n_styles;                 /* 0: a network of one style (no cond_instance_norm) */
+  char **style_names;           /* (n_styles), NULL-terminated: the "styles" metadata,
+                                 * else "0", "1", ... */
+  float *style_mix;             /* (n_styles) the weights every cond_instance_norm mixes
+                                 * its rows with, read at each run; one-hot on style 0
+                                 * when the model is made or loaded */
 } NfModel;
 
 typedef struct {
@@ -61,6 +68,24 @@ void nf_model_set_metadata (NfModel *m, const char *key, const char *value);
 const char *nf_model_get_metadata (const NfModel *m, const char *key);
 
 gboolean nf_model_save (NfModel *m, const char *path, NfDtype dtype, GError **error);
+
+/* ---- styles of a multi-style network (nf-model-styles.c) ----
+ * The "styles" metadata is a JSON list of the N style names (the paintings' file stems,
+ * e.g. ["starry_night", "great_wave"]): N distinct non-empty names without ':' or ','
+ * (the element's style-mix syntax uses those). A network without cond_instance_norm may
+ * name its one style (a list of one) or have none. The mix is not saved. Not thread-safe:
+ * set the mix between runs, on the thread that runs the model. */
+/* Checks the styles of graph g (the run graph being bound) against m's metadata and
+ * keeps m's mix when N is unchanged (else one-hot on style 0). Called by nf_model_bind. */
+gboolean nf_model_styles_bind (NfModel *m, const NfGraph *g, GError **error);
+/* The style of a name, else of a decimal index ("3"); -1 when neither. */
+int nf_model_style_index (const NfModel *m, const char *name_or_index);
+/* Copies w (n = m->n_styles finite weights); an error (mix unchanged) otherwise. */
+gboolean nf_model_set_style_mix (NfModel *m, const float *w, int n, GError **error);
+/* One-hot on style i. */
+gboolean nf_model_set_style (NfModel *m, int i, GError **error);
+/* Names the N styles (validated as the metadata is) and writes the "styles" metadata. */
+gboolean nf_model_set_style_names (NfModel *m, const char *const *names, GError **error);
 
 const char *nf_task_name (NfTask t);
 /* Computes the multiple of input H/W that gives an output of exactly scale x input. */

@@ -676,11 +676,13 @@ main (void)
     test_network (backends[b], (NfArchSpec) { "style-slim", .width = 4, .n_res = 1 }, 12, 16);
     test_network (backends[b], (NfArchSpec) { "sr-subpixel", 2, .width = 6, .n_res = 1 }, 7, 9);
     test_network (backends[b], (NfArchSpec) { "sr-johnson", 2, .width = 6, .n_res = 1 }, 7, 9);
+    test_network (backends[b], (NfArchSpec) { "sr-light", 3, .width = 5, .n_res = 1 }, 7, 9);
   }
   test_network_fast_vs_ref ((NfArchSpec) { "style-slim", .width = 12, .n_res = 2 }, 20, 24);
   test_network_fast_vs_ref ((NfArchSpec) { "style-full", .width = 8, .n_res = 2 }, 16, 20);
   test_network_fast_vs_ref ((NfArchSpec) { "sr-subpixel", 3, .width = 10, .n_res = 2 }, 9, 11);
   test_network_fast_vs_ref ((NfArchSpec) { "sr-subpixel", 4, .width = 16, .n_res = 1 }, 6, 7);
+  test_network_fast_vs_ref ((NfArchSpec) { "sr-light", 2, .n_res = 2 }, 10, 12);
   printf ("%s (%d failures)\n", failures ? "FAILED" : "PASSED", failures);
   return failures ? 1 : 0;
 }

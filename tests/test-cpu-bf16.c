@@ -113,7 +113,8 @@ test_architectures (void)
     {"style-full", 0, 0, 0}, {"style-slim", 0, 0, 0}, {"style-rt", 0, 0, 0},
     {"sr-johnson", 2, 0, 0},
     {"sr-johnson", 4, 0, 0}, {"sr-subpixel", 2, 0, 0}, {"sr-subpixel", 3, 0, 0},
-    {"sr-subpixel", 4, 0, 0},
+    {"sr-subpixel", 4, 0, 0}, {"sr-light", 2, 0, 0}, {"sr-light", 3, 0, 0},
+    {"sr-light", 4, 0, 0},
   };
   for (guint a = 0; a < G_N_ELEMENTS (specs); a++) {
     GError *e = NULL;

@@ -165,6 +165,7 @@ main (void)
     test_plan_variants (backends[b], (NfArchSpec) { "style-slim" }, 20, 28);
     test_plan_variants (backends[b], (NfArchSpec) { "sr-johnson", 2 }, 9, 13);
     test_plan_variants (backends[b], (NfArchSpec) { "sr-subpixel", 3 }, 9, 13);
+    test_plan_variants (backends[b], (NfArchSpec) { "sr-light", 4 }, 9, 13);
   }
   printf ("%s (%d failures)\n", failures ? "FAILED" : "PASSED", failures);
   return failures ? 1 : 0;

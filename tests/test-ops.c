@@ -11,6 +11,8 @@
  * A second part runs small networks through nf_engine on both backends, with each op
  * between two reflection-padded convolutions, so that every op reads and writes values
  * stored with halos, and ReLU fusion is exercised.
+ * Random inputs, the run of one op, sentinels and the error: nf-test-harness.h (shared
+ * with the GPU tests).
  * Does not: test backward passes (test-backward.c) or speed (nf-bench).
  */
 #include <math.h>
@@ -21,165 +23,23 @@
 #include "nf-backend.h"
 #include "nf-engine.h"
 #include "nf-error.h"
+#include "nf-test-harness.h"
 
-#define SENTINEL 12345.0f
-#define N_SENTINEL 16
-
-static int n_cases, n_failed;
-static NfRng rng;
+static NfTestCounts counts;
+static NfTestRandom rnd;
 /* Second pass: the backend's portable (non-AVX2) kernels, on the ops that have them. */
 static gboolean generic_pass;
 
-typedef struct {
-  const NfBackendIface *iface;
-  NfBackend *be;
-} Be;
-
-static float *
-host_random (size_t n, float lo, float hi)
-{
-  float *x = nf_alloc_floats (n);
-  nf_rng_fill_uniform (&rng, x, n, lo, hi);
-  return x;
-}
-
-/* Runs op on one backend: returns the downloaded output (numel + sentinels) or NULL. */
-static float *
-run_on (Be *b, const NfOp *op, const NfShape *in_s, float *const *in_host, NfShape out_s,
-    int repeats, char **why)
-{
-  GError *e = NULL;
-  void *in[NF_OP_MAX_INPUTS] = { 0 };
-  void *out = NULL;
-  float *res = NULL;
-  NfOpCall call = { .op = op, .out = out_s };
-  gboolean prepared = FALSE;
-  size_t on = nf_shape_numel (out_s);
-  float *nan_fill = nf_alloc_floats (on);
-  for (size_t i = 0; i < on; i++)
-    nan_fill[i] = NAN;
-
-  for (int i = 0; i < op->n_in; i++) {
-    call.in[i] = in_s[i];
-    if (!(in[i] = b->iface->alloc (b->be, in_s[i], &e)))
-      goto fail;
-  }
-  if (!(out = b->iface->alloc (b->be, out_s, &e)))
-    goto fail;
-  if (b->iface->prepare) {
-    if (!b->iface->prepare (b->be, &call, &e))
-      goto fail;
-    prepared = TRUE;
-  }
-  for (int r = 0; r < repeats; r++) {
-    for (int i = 0; i < op->n_in; i++)
-      if (!b->iface->upload (b->be, in[i], in_host[i], in_s[i], &e))
-        goto fail;
-    if (!b->iface->upload (b->be, out, nan_fill, out_s, &e))
-      goto fail;
-    if (!b->iface->forward[op->type] (b->be, &call, in, out, &e))
-      goto fail;
-  }
-  res = nf_alloc_floats (on + N_SENTINEL);
-  for (int i = 0; i < N_SENTINEL; i++)
-    res[on + i] = SENTINEL;
-  if (!b->iface->download (b->be, res, out, out_s, &e)) {
-    nf_free (res);
-    res = NULL;
-    goto fail;
-  }
-  for (int i = 0; i < N_SENTINEL; i++)
-    if (res[on + i] != SENTINEL) {
-      *why = g_strdup_printf ("%s: download wrote past the end", b->iface->name);
-      nf_free (res);
-      res = NULL;
-      break;
-    }
-  goto done;
-
-fail:
-  *why = g_strdup_printf ("%s: %s", b->iface->name, e ? e->message : "?");
-  g_clear_error (&e);
-done:
-  if (prepared && b->iface->release)
-    b->iface->release (b->be, &call);
-  for (int i = 0; i < op->n_in; i++)
-    if (in[i])
-      b->iface->free (b->be, in[i]);
-  if (out)
-    b->iface->free (b->be, out);
-  nf_free (nan_fill);
-  return res;
-}
-
-static double
-max_abs (const float *x, size_t n)
-{
-  double m = 0;
-  for (size_t i = 0; i < n; i++)
-    m = MAX (m, fabs (x[i]));
-  return m;
-}
-
-/* One case: random inputs in [lo, hi] (+ offset for instance norm), random weights. */
+/* One case: random inputs in [lo, hi] (+ offset for instance norm), random weights;
+ * convolutions run twice on the fast backend (the second run finds its halo). */
 static void
-check_op (Be *ref, Be *fast, NfOp op, const NfShape *in_s, double tol, const char *desc,
-    float lo, float hi)
+check_op (NfTestBe *ref, NfTestBe *fast, NfOp op, const NfShape *in_s, double tol,
+    const char *desc, float lo, float hi)
 {
-  NfShape out_s;
-  GError *e = NULL;
-  if (!nf_op_output_shape (&op, in_s, &out_s, &e)) {
-    g_error_free (e);           /* a combination the op cannot take: not a case */
-    return;
-  }
-  n_cases++;
-  float *in_host[NF_OP_MAX_INPUTS] = { 0 };
-  for (int i = 0; i < op.n_in; i++)
-    in_host[i] = host_random (nf_shape_numel (in_s[i]), lo, hi);
-  float *w = NULL, *b = NULL;
-  if (op.type == NF_OP_CONV2D || op.type == NF_OP_CONV_TRANSPOSE2D) {
-    int fan_in = op.cin * op.k * op.k;
-    float bound = 1.0f / sqrtf ((float) fan_in);
-    w = host_random ((size_t) op.cin * op.cout * op.k * op.k, -bound, bound);
-    b = op.has_bias ? host_random (op.cout, -0.5f, 0.5f) : NULL;
-  } else if (op.type == NF_OP_INSTANCE_NORM && op.affine) {
-    w = host_random (op.c, 0.5f, 1.5f);
-    b = host_random (op.c, -0.5f, 0.5f);
-  }
-  op.weight = w;
-  op.bias = b;
   gboolean conv = op.type == NF_OP_CONV2D || op.type == NF_OP_CONV_TRANSPOSE2D;
-
-  char *why = NULL;
-  float *yr = run_on (ref, &op, in_s, in_host, out_s, 1, &why);
-  float *yf = yr ? run_on (fast, &op, in_s, in_host, out_s, conv ? 2 : 1, &why) : NULL;
-  double err = INFINITY;
-  size_t on = nf_shape_numel (out_s);
-  if (yr && yf) {
-    double d = 0;
-    gboolean nan = FALSE;
-    for (size_t i = 0; i < on; i++) {
-      if (isnan (yr[i]) || isnan (yf[i]))
-        nan = TRUE;
-      d = MAX (d, fabs ((double) yr[i] - yf[i]));
-    }
-    err = nan ? NAN : d / (max_abs (yr, on) + 1e-6);
-    if (nan)
-      why = g_strdup ("NaN in an output (element left unwritten?)");
-  }
-  gboolean ok = yr && yf && err <= tol;
-  if (!ok)
-    n_failed++;
-  printf ("%-4s %-44s n%d %3dx%-3d -> %2dx%3dx%-3d err %.2e (tol %.0e)%s%s\n",
-      ok ? "ok" : "FAIL", desc, in_s[0].n, in_s[0].h, in_s[0].w, out_s.c, out_s.h, out_s.w,
-      err, tol, why ? "  " : "", why ? why : "");
-  g_free (why);
-  for (int i = 0; i < op.n_in; i++)
-    nf_free (in_host[i]);
-  nf_free (w);
-  nf_free (b);
-  nf_free (yr);
-  nf_free (yf);
+  NfTestResult res = nf_test_compare_op (&rnd, ref, fast, op, in_s, lo, hi, conv ? 2 : 1, tol,
+      44, desc);
+  nf_test_count (&counts, res);
 }
 
 typedef struct {
@@ -200,8 +60,8 @@ shape (Size s, int c)
 
 /* Runs a unary op over the small sizes (and 133x133 when big). */
 static void
-unary (Be *ref, Be *fast, NfOp op, int c, double tol, const char *desc, gboolean with_big,
-    float lo, float hi)
+unary (NfTestBe *ref, NfTestBe *fast, NfOp op, int c, double tol, const char *desc,
+    gboolean with_big, float lo, float hi)
 {
   for (guint i = 0; i < G_N_ELEMENTS (small_sizes); i++) {
     NfShape s = shape (small_sizes[i], c);
@@ -214,7 +74,7 @@ unary (Be *ref, Be *fast, NfOp op, int c, double tol, const char *desc, gboolean
 }
 
 static void
-test_convs (Be *ref, Be *fast)
+test_convs (NfTestBe *ref, NfTestBe *fast)
 {
   static const struct {
     int cin, cout, k, stride, padding;
@@ -283,7 +143,7 @@ test_convs (Be *ref, Be *fast)
 }
 
 static void
-test_others (Be *ref, Be *fast)
+test_others (NfTestBe *ref, NfTestBe *fast)
 {
   static const int chans[] = { 3, 16, 33 };
   for (guint i = 0; i < G_N_ELEMENTS (chans); i++) {
@@ -397,7 +257,7 @@ test_others (Be *ref, Be *fast)
 /* ---- networks through the engine: every op between padded convolutions ---------- */
 
 static gboolean
-engine_case (Be *ref, Be *fast, NfGraph *g, NfShape in_s, const char *desc, double tol)
+engine_case (NfTestBe *ref, NfTestBe *fast, NfGraph *g, NfShape in_s, const char *desc, double tol)
 {
   GError *e = NULL;
   gboolean ok = FALSE;
@@ -408,31 +268,30 @@ engine_case (Be *ref, Be *fast, NfGraph *g, NfShape in_s, const char *desc, doub
   NfShape out_s = { 0 };
   if (!m)
     goto out;
-  nf_arch_init_weights (m, nf_rng_u32 (&rng));
+  nf_arch_init_weights (m, nf_rng_u32 (&rnd.rng));
   er = nf_engine_new (m, ref->be, NULL);
   ef = nf_engine_new (m, fast->be, NULL);
   if (!nf_engine_plan (er, in_s, &e) || !nf_engine_plan (ef, in_s, &e))
     goto out;
   out_s = nf_engine_output_shape (er);
   size_t on = nf_shape_numel (out_s);
-  x = host_random (nf_shape_numel (in_s), -1.0f, 1.0f);
+  x = nf_test_random (&rnd, nf_shape_numel (in_s), -1.0f, 1.0f);
   yr = nf_alloc_floats (on);
   if (!nf_engine_run_host (er, x, in_s, yr, &e))
     goto out;
-  double d = 0;
+  double worst = 0;
   for (int r = 0; r < 2; r++) {     /* the second run uses the halos asked for */
     yf[r] = nf_alloc_floats (on);
     if (!nf_engine_run_host (ef, x, in_s, yf[r], &e))
       goto out;
-    for (size_t i = 0; i < on; i++)
-      d = isnan (yf[r][i]) ? INFINITY : MAX (d, fabs ((double) yr[i] - yf[r][i]));
+    worst = MAX (worst, nf_test_norm_err (yr, yf[r], on));
   }
-  err = d / (max_abs (yr, on) + 1e-6);
+  err = worst;
   ok = err <= tol;
 out:
-  n_cases++;
+  counts.cases++;
   if (!ok)
-    n_failed++;
+    counts.failed++;
   printf ("%-4s engine %-37s n%d %3dx%-3d -> %2dx%3dx%-3d err %.2e (tol %.0e)%s%s\n",
       ok ? "ok" : "FAIL", desc, in_s.n, in_s.h, in_s.w, out_s.c, out_s.h, out_s.w, err, tol,
       e ? "  " : "", e ? e->message : "");
@@ -458,7 +317,7 @@ add_conv (NfGraphBuilder *b, const char *name, int in, int cin, int cout, int k,
 }
 
 static void
-test_engine (Be *ref, Be *fast)
+test_engine (NfTestBe *ref, NfTestBe *fast)
 {
   /* x (3) -> conv3 (C) [-> relu] -> OP -> conv9 reflect (3) and conv3 (16) -> add. */
   static const struct {
@@ -537,7 +396,7 @@ test_engine (Be *ref, Be *fast)
     if (!m) {
       printf ("FAIL %s: %s\n", specs[i].arch, e->message);
       g_error_free (e);
-      n_failed++;
+      counts.failed++;
       continue;
     }
     NfGraph *g = nf_graph_copy (m->graph);
@@ -548,14 +407,14 @@ test_engine (Be *ref, Be *fast)
 }
 
 static void
-test_errors (Be *fast)
+test_errors (NfTestBe *fast)
 {
   GError *e = NULL;
   NfOp bn = { .type = NF_OP_BATCH_NORM };
-  n_cases++;
+  counts.cases++;
   if (fast->iface->supports_op (fast->be, &bn)) {
     printf ("FAIL cpu claims to support batch_norm\n");
-    n_failed++;
+    counts.failed++;
   }
   /* A buffer of the wrong shape is an error, not a crash. */
   NfShape s = { 1, 16, 5, 5 }, t = { 1, 16, 6, 5 };
@@ -564,10 +423,10 @@ test_errors (Be *fast)
   NfOp relu = { .type = NF_OP_RELU, .n_in = 1 };
   NfOpCall call = { .op = &relu, .in = { s }, .out = s };
   void *in[1] = { a };
-  n_cases++;
+  counts.cases++;
   if (fast->iface->forward[NF_OP_RELU] (fast->be, &call, in, b, &e)) {
     printf ("FAIL relu into a buffer of the wrong shape succeeded\n");
-    n_failed++;
+    counts.failed++;
   } else {
     printf ("ok   wrong buffer shape: %s\n", e->message);
   }
@@ -581,7 +440,7 @@ main (void)
 {
   GError *e = NULL;
   gint64 t0 = g_get_monotonic_time ();
-  Be ref = { &nf_backend_cpu_ref, NULL }, fast = { &nf_backend_cpu, NULL };
+  NfTestBe ref = { &nf_backend_cpu_ref, NULL }, fast = { &nf_backend_cpu, NULL };
   ref.be = ref.iface->create (&e);
   fast.be = fast.iface->create (&e);
   if (!ref.be || !fast.be) {
@@ -589,7 +448,7 @@ main (void)
     g_clear_error (&e);
     return 77;
   }
-  nf_rng_seed (&rng, 20160327);
+  nf_rng_seed (&rnd.rng, 20160327);
   printf ("-- convolutions --\n");
   test_convs (&ref, &fast);
   printf ("-- other ops (%.1f s so far) --\n", (g_get_monotonic_time () - t0) / 1e6);
@@ -616,7 +475,7 @@ main (void)
   test_others (&ref, &fast);
   fast.iface->destroy (fast.be);
   ref.iface->destroy (ref.be);
-  printf ("%d of %d cases failed (%.1f s)\n", n_failed, n_cases,
+  printf ("%d of %d cases failed (%.1f s)\n", counts.failed, counts.cases,
       (g_get_monotonic_time () - t0) / 1e6);
-  return n_failed ? 1 : 0;
+  return counts.failed ? 1 : 0;
 }

@@ -9,7 +9,11 @@
  * (nf_cuda_loss_mse, nf_cuda_loss_gram) ACCUMULATING their weighted gradient straight
  * into the engine's gradient buffer of that layer (fp32 "cuda"), or into an fp32 copy
  * converted to half with the loss scale ("cuda-fp16"); one backward; the input gradient
- * taken back through the preprocessing into the caller's buffer.
+ * taken back through the preprocessing into the caller's buffer. The loss values go
+ * to this object's own doubles (raw_*): read at once by each loss (one stream
+ * synchronisation each), or, after nf_perceptual_defer_values, queued into the trainer's
+ * NfCudaValues and read with the step's other values; nf_perceptual_device_losses then
+ * combines them as nf_perceptual_eval does.
  * What it does not: the host path (nf-perceptual.c), Gram targets from images (set on
  * the host by nf_perceptual_set_style, uploaded here).
  */
@@ -29,6 +33,9 @@ struct NfPerceptualDeviceState {
   float *d_target[NF_PERCEPTUAL_MAX_LAYERS + 1];
   float *d_act32[NF_PERCEPTUAL_MAX_LAYERS + 1];
   float *d_grad32[NF_PERCEPTUAL_MAX_LAYERS + 1];
+  /* the unweighted values of the last evaluation (written when read) */
+  double raw_content, raw_style[NF_PERCEPTUAL_MAX_LAYERS];
+  gboolean deferred;            /* ct queues its values into a caller's NfCudaValues */
 };
 
 void
@@ -67,6 +74,45 @@ nf_perceptual_gpu_free (NfPerceptual *p)
     nf_cuda_train_free (ds->ct);
   g_free (ds);
   p->dstate = NULL;
+}
+
+gboolean
+nf_perceptual_defer_values (NfPerceptual *p, NfCudaValues *v, GError **error)
+{
+  if (!p->dstate) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+        "nf_perceptual_defer_values needs a CUDA backend, not %s", p->be->iface->name);
+    return FALSE;
+  }
+  if (!nf_cuda_train_defer (p->dstate->ct, v, error))
+    return FALSE;
+  p->dstate->deferred = v != NULL;
+  return TRUE;
+}
+
+void
+nf_perceptual_device_losses (NfPerceptual *p, NfPerceptualLosses *losses)
+{
+  const NfPerceptualSpec *sp = &p->spec;
+  NfPerceptualDeviceState *ds = p->dstate;
+  NfPerceptualLosses L = { 0 };
+  if (!ds) {
+    *losses = L;
+    return;
+  }
+  /* the order nf_perceptual_eval_device used to add them in */
+  for (int i = 0; i < p->n_layers; i++) {
+    LossLayer *l = &p->layers[i];
+    if (l->content)
+      L.content = ds->raw_content;
+    for (int j = 0; j < l->n_style; j++) {
+      int k = l->style_idx[j];
+      L.style_layer[k] = ds->raw_style[k];
+      L.style += sp->style[k].weight * ds->raw_style[k];
+    }
+  }
+  L.total = sp->content_weight * L.content + sp->style_weight * L.style;
+  *losses = L;
 }
 
 gboolean
@@ -160,7 +206,6 @@ nf_perceptual_eval_device (NfPerceptual *p, NfShape s, const float *rgb,
 {
   const NfPerceptualSpec *sp = &p->spec;
   NfPerceptualDeviceState *ds = p->dstate;
-  NfPerceptualLosses L = { 0 };
   if (!ds) {
     g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
         "nf_perceptual_eval_device needs a CUDA backend, not %s", p->be->iface->name);
@@ -177,6 +222,9 @@ nf_perceptual_eval_device (NfPerceptual *p, NfShape s, const float *rgb,
   if (!ensure_device (p, s, error))
     return FALSE;
   gboolean fp16 = nf_gpu_is_fp16 (p->be);
+  ds->raw_content = 0.0;
+  for (int k = 0; k < NF_PERCEPTUAL_MAX_LAYERS; k++)
+    ds->raw_style[k] = 0.0;
   if (sp->content_layer) {
     if (!forward_device (p, s, content_rgb, error))
       return FALSE;
@@ -212,16 +260,14 @@ nf_perceptual_eval_device (NfPerceptual *p, NfShape s, const float *rgb,
         return FALSE;
     }
     if (l->content && !nf_cuda_loss_mse (ds->ct, a, ds->d_target[i], m,
-            sp->content_weight * ls, g, &L.content, error))
+            sp->content_weight * ls, g, &ds->raw_content, error))
       return FALSE;
     for (int j = 0; j < l->n_style; j++) {
       int k = l->style_idx[j];
-      double w = sp->style[k].weight, v;
+      double w = sp->style[k].weight;
       if (!nf_cuda_loss_gram (ds->ct, a, l->shape, ds->d_gram[k], sp->style_weight * w * ls,
-              g, &v, error))
+              g, &ds->raw_style[k], error))
         return FALSE;
-      L.style_layer[k] = v;
-      L.style += w * v;
     }
     if (g && fp16 && !nf_cuda_f32_nchw_to_f16_nhwc (ds->ct, g,
             nf_engine_grad_buffer (p->engine, l->value), l->shape, 1.0f, error))
@@ -242,8 +288,7 @@ nf_perceptual_eval_device (NfPerceptual *p, NfShape s, const float *rgb,
             (size_t) s.h * s.w, error))
       return FALSE;
   }
-  L.total = sp->content_weight * L.content + sp->style_weight * L.style;
-  if (losses)
-    *losses = L;
+  if (losses && !ds->deferred)
+    nf_perceptual_device_losses (p, losses);
   return TRUE;
 }

@@ -35,6 +35,7 @@ typedef struct {
   FieldGroup group;
   const char *help;
   const char *arg;              /* argument placeholder */
+  const char *option;           /* option name when not the key (NULL: the key) */
 } Field;
 
 #define OFF(f) G_STRUCT_OFFSET (NfRecipe, f)
@@ -42,8 +43,8 @@ typedef struct {
 static const Field fields[] = {
   {"task", F_STR, OFF (task), G_RECIPE, NULL, NULL},
   {"arch", F_STR, OFF (arch), G_RECIPE,
-      "Architecture: style-full|style-slim|style-rt (style), sr-johnson|sr-subpixel|sr-light "
-      "(sr)", "A"},
+      "Architecture: style-full|style-slim|style-rt|style-rt-multi (style), "
+      "sr-johnson|sr-subpixel|sr-light (sr)", "A"},
   {"scale", F_INT, OFF (scale), G_RECIPE, "SR upscale factor (4; sr-johnson: 2 or 4)", "S"},
   {"width", F_INT, OFF (width), G_RECIPE, "Base channels (0: the architecture's default)", "N"},
   {"res-blocks", F_INT, OFF (n_res), G_RECIPE,
@@ -90,7 +91,12 @@ static const Field fields[] = {
   {"lossnet", F_STR, OFF (lossnet), G_RECIPE,
       "VGG safetensors (default $NF_LOSSNET, else shared/data/lossnets/vgg16-...)", "PATH"},
   {"pool", F_STR, OFF (pool), G_RECIPE, "Loss network pooling max|avg (max)", "P"},
-  {"style-image", F_STR, OFF (style_image), G_RECIPE, "style: the painting", "IMG"},
+  {"style-image", F_STR, OFF (style_image), G_RECIPE, NULL, NULL},
+  /* --style-image fills this list; finalize keeps the first as style-image, the list only
+   * when it has several (nf-trainer-styles.h) */
+  {"style-images", F_STRV, OFF (style_images), G_RECIPE,
+      "style: the painting; repeated (with --arch style-rt-multi), one network for all of "
+      "them, a style per painting named by its file stem", "IMG", "style-image"},
   {"style-size", F_INT, OFF (style_size), G_RECIPE,
       "style: long side the painting is scaled to for its Gram targets (256)", "N"},
   {"content-layer", F_STR, OFF (content_layer), G_RECIPE,
@@ -168,8 +174,8 @@ static const Field fields[] = {
 
 /* The fields that hold file paths: absolute in a run (nf_recipe_finalize), portable
  * (nf-portable-path.h) in a weight file's "training" metadata. */
-static const char *const path_keys[] = { "data", "lossnet", "style-image", "init", "run",
-  "output", "preview", NULL
+static const char *const path_keys[] = { "data", "lossnet", "style-image", "style-images",
+  "init", "run", "output", "preview", NULL
 };
 
 const char *const *
@@ -350,11 +356,47 @@ bad (GError **error, const char *fmt, ...)
   return FALSE;
 }
 
+/* --style-image given once or more: the first is the painting; a list of several is a
+ * network for all of them (style-rt-multi), their file stems (the style names) distinct. */
+static gboolean
+check_style_images (NfRecipe *r, GError **error)
+{
+  int n = r->style_images ? (int) g_strv_length (r->style_images) : 0;
+  if (n > 0)
+    set_str (&r->style_image, r->style_images[0]);
+  if (n == 1)
+    g_clear_pointer (&r->style_images, g_strfreev);
+  if (n > 1 && !g_str_equal (r->arch, "style-rt-multi"))
+    return bad (error, "%d --style-image: one network for several styles is --arch "
+        "style-rt-multi (%s holds one style)", n, r->arch);
+  if (n > 1024)
+    return bad (error, "%d --style-image: at most 1024 styles", n);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < i; j++) {
+      char *a = g_path_get_basename (r->style_images[i]);
+      char *b = g_path_get_basename (r->style_images[j]);
+      char *da = strrchr (a, '.'), *db = strrchr (b, '.');
+      if (da && da != a)
+        *da = '\0';
+      if (db && db != b)
+        *db = '\0';
+      gboolean same = g_str_equal (a, b);
+      g_free (a);
+      g_free (b);
+      if (same)
+        return bad (error, "--style-image %s and %s: the styles are named after the file "
+            "stems, which must differ", r->style_images[j], r->style_images[i]);
+    }
+  return TRUE;
+}
+
 gboolean
 nf_recipe_finalize (NfRecipe *r, GError **error)
 {
   gboolean style = g_str_equal (r->task, "style");
-  static const char *const style_archs[] = { "style-full", "style-slim", "style-rt", NULL };
+  static const char *const style_archs[] = { "style-full", "style-slim", "style-rt",
+    "style-rt-multi", NULL
+  };
   static const char *const sr_archs[] = { "sr-johnson", "sr-subpixel", "sr-light", NULL };
   static const char *const splits[] = { "train", "val", "all", NULL };
   static const char *const modes[] = { "short", "native", NULL };
@@ -366,7 +408,8 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
 
   if (!one_of (r->arch, style ? style_archs : sr_archs))
     return bad (error, "--arch %s: a %s network is one of %s", r->arch, r->task,
-        style ? "style-full, style-slim, style-rt" : "sr-johnson, sr-subpixel, sr-light");
+        style ? "style-full, style-slim, style-rt, style-rt-multi"
+        : "sr-johnson, sr-subpixel, sr-light");
   if (style)
     r->scale = 1;
   else if (g_str_equal (r->arch, "sr-johnson") ? (r->scale != 2 && r->scale != 4)
@@ -412,6 +455,8 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
   if (!one_of (r->bn_stats, bnstats))
     return bad (error, "--bn-stats %s: data or unit", r->bn_stats);
   if (style) {
+    if (!check_style_images (r, error))
+      return FALSE;
     if (!r->style_image)
       return bad (error, "style training needs --style-image");
     if (r->style_size < 16)
@@ -439,6 +484,7 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
     if (r->tv_strength < 0)
       r->tv_strength = pix || mix ? 0.0 : 1e-6;
     g_clear_pointer (&r->style_image, g_free);
+    g_clear_pointer (&r->style_images, g_strfreev);
   }
   if (r->content_weight < 0 || r->style_weight < 0 || r->tv_strength < 0 || r->pixel_weight < 0)
     return bad (error, "loss weights cannot be negative");
@@ -464,7 +510,9 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
       char *dot = strrchr (b, '.');
       if (dot)
         *dot = '\0';
-      r->name = g_strdup_printf ("%s-%s", r->arch, b);
+      int n = r->style_images ? (int) g_strv_length (r->style_images) : 1;
+      r->name = n > 1 ? g_strdup_printf ("%s-%d-styles", r->arch, n)
+          : g_strdup_printf ("%s-%s", r->arch, b);
       g_free (b);
     } else {
       r->name = g_strdup_printf ("%s-x%d-%s", r->arch, r->scale, r->loss);
@@ -477,6 +525,8 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
     r->output = g_build_filename (r->run_dir, "model.safetensors", NULL);
   make_absolute (&r->output);
   make_absolute (&r->style_image);
+  for (int i = 0; r->style_images && r->style_images[i]; i++)
+    make_absolute (&r->style_images[i]);
   make_absolute (&r->lossnet);
   make_absolute (&r->init);
   for (int i = 0; r->data[i]; i++)
@@ -503,6 +553,8 @@ recipe_json (const NfRecipe *r, gboolean with_run_settings)
       continue;
     const guint8 *p = FIELD (r, f);
     if (f->type == F_STR && !*(char *const *) p)
+      continue;
+    if (f->option && !*(char **const *) p)      /* style-images: only with several */
       continue;
     nf_jsonw_key (s, f->key, first);
     first = FALSE;
@@ -566,18 +618,22 @@ update_from_object (NfRecipe *r, JsonObject *o, GError **error)
     switch (f->type) {
       case F_STR:
         ok = vt == G_TYPE_STRING;
-        if (ok)
+        /* JSON-GLib turns a lone surrogate escape ("\ud800") into bytes that are not
+         * UTF-8, which no JSON writer may store */
+        in_range = !ok || g_utf8_validate (json_node_get_string (n), -1, NULL);
+        if (ok && in_range)
           set_str ((char **) p, json_node_get_string (n));
         break;
       case F_STRV:{
         ok = JSON_NODE_HOLDS_ARRAY (n);
         JsonArray *a = ok ? json_node_get_array (n) : NULL;
         guint len = a ? json_array_get_length (a) : 0;
-        for (guint k = 0; k < len && ok; k++) {   /* strings only: no null, number, list */
+        for (guint k = 0; k < len && ok && in_range; k++) {   /* strings only: no null, number, list */
           JsonNode *e = json_array_get_element (a, k);
           ok = JSON_NODE_HOLDS_VALUE (e) && json_node_get_value_type (e) == G_TYPE_STRING;
+          in_range = !ok || g_utf8_validate (json_node_get_string (e), -1, NULL);
         }
-        if (!ok)
+        if (!ok || !in_range)
           break;
         char **v = g_new0 (char *, len + 1);
         for (guint k = 0; k < len; k++)
@@ -616,7 +672,11 @@ update_from_object (NfRecipe *r, JsonObject *o, GError **error)
     if (!ok)
       g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "recipe JSON: \"%s\" has the wrong type",
           f->key);
-    else if (!in_range) {
+    else if (!in_range && (f->type == F_STR || f->type == F_STRV)) {
+      ok = FALSE;
+      g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "recipe JSON: \"%s\" is not valid UTF-8 "
+          "text (a lone surrogate escape?)", f->key);
+    } else if (!in_range) {
       ok = FALSE;
       g_set_error (error, NF_ERROR, NF_ERROR_FORMAT, "recipe JSON: \"%s\" is out of range "
           "(%s)", f->key, f->type == F_INT ? "a 32-bit integer" : "a finite number");
@@ -697,7 +757,7 @@ nf_recipe_option_entries (NfRecipe *r, gboolean run_settings_only)
     if (!f->help || (run_settings_only && f->group == G_RECIPE))
       continue;
     GOptionEntry *o = &e[n++];
-    o->long_name = f->key;
+    o->long_name = f->option ? f->option : f->key;
     o->description = f->help;
     o->arg_description = f->arg;
     o->arg_data = FIELD (r, f);

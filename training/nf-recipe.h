@@ -59,7 +59,9 @@ typedef struct {
   double lr_gamma, lr_min;      /* cosine: down to lr_min */
   double beta1, beta2, adam_eps, weight_decay;
   char *lossnet, *pool;
-  char *style_image;
+  char *style_image;            /* the painting (multi-style: the first) */
+  char **style_images;          /* style-rt-multi: every painting, one style each, in
+                                 * order (NULL for one); --style-image repeated */
   int style_size;
   char *content_layer;
   double content_weight;        /* < 0: from --loss (sr) */

@@ -20,6 +20,7 @@ const NfTrainDevice nf_train_device_cuda = {
   .net_push = nf_trainnet_gpu_push,
   .net_pull = nf_trainnet_gpu_pull,
   .net_weights_updated = nf_trainnet_gpu_weights_updated,
+  .net_to_host = nf_trainnet_gpu_to_host,
 
   .perceptual_init = nf_perceptual_gpu_init,
   .perceptual_free = nf_perceptual_gpu_free,
@@ -30,7 +31,7 @@ const NfTrainDevice nf_train_device_cuda = {
   .batch_alloc = nf_gpu_host_alloc,
   .batch_free = nf_gpu_host_free,
   .batch_losses = nf_trainer_gpu_batch_losses,
-  .read_losses = NULL,          /* every loss read synchronises inside batch_losses */
+  .read_losses = nf_trainer_gpu_read_losses,
   .optimiser_step = nf_trainer_gpu_optimiser_step,
   .step = nf_trainer_gpu_step,
 

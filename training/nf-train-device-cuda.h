@@ -28,9 +28,31 @@ gboolean nf_trainnet_gpu_backward_host (NfTrainNet *t, const float *dy, GError *
 gboolean nf_trainnet_gpu_push (NfTrainNet *t, GError **error);
 gboolean nf_trainnet_gpu_pull (NfTrainNet *t, gboolean params, gboolean moments,
     GError **error);
-/* Downloads the device params into the host NfParams, then the host sync (model tensors,
- * batch-norm refold, engine refresh) without uploading again. */
+/* net_weights_updated: the engine runs with the device params, refreshed on the device
+ * (batch-norm refold, the backend's weights_on_device; the host then lags until
+ * net_to_host); with NF_GPU_TRAIN_REPREPARE=1 or a backend without weights_on_device the
+ * old path: download, host copy and refold, nf_engine_weights_changed. */
 gboolean nf_trainnet_gpu_weights_updated (NfTrainNet *t, GError **error);
+/* net_to_host: when the device params are newer, downloads them into the host NfParams
+ * and copies them into the model's tensors (batch norm refolded on the host); the engine
+ * is left as it is (it runs with these weights). */
+gboolean nf_trainnet_gpu_to_host (NfTrainNet *t, GError **error);
+
+/* Where the weights of one op of the run graph (model->graph) are on the device: a
+ * batch-norm fold's W', b' (fold >= 0: index in the network's folds, made from the
+ * parameters by the refold), or the offsets of its weight and bias views in the flat
+ * parameter buffer (w, b; b unused when nb is 0). nw, nb: elements of the op's weight
+ * and bias as the backend checks them. */
+typedef struct {
+  int op;                       /* index in model->graph, = the engine's call index */
+  int fold;                     /* -1: not a fold */
+  size_t w, b;                  /* offsets (fold < 0) */
+  size_t nw, nb;
+} NfTrainWeightSource;
+/* Every op of model->graph that holds weights, in graph order (g_free; *n of them); NULL
+ * + error when one holds weights that are no parameter of matching size or of a kind the
+ * device path does not know. Needs only the host side of t (any backend). */
+NfTrainWeightSource *nf_trainnet_weight_sources (NfTrainNet *t, int *n, GError **error);
 
 /* Forward of a*x + b, x DEVICE fp32 (N, 3, H, W) in 0..255 (a, b map it into the model's
  * input range). Plans on the first call / a new shape. */
@@ -66,21 +88,35 @@ gboolean nf_perceptual_gpu_set_gram (NfPerceptual *p, int k, GError **error);
  * backward and the losses (Gram targets kept on the device) all run on the backend's
  * stream, the loss gradients written straight into the engine's gradient buffers; on
  * cuda-fp16 the loss layers are copied to fp32 for the losses and their gradients go
- * back to half multiplied by the loss scale. */
+ * back to half multiplied by the loss scale. *losses (may be NULL) gets the values, each
+ * read at once (a stream synchronisation per loss term); after nf_perceptual_defer_values
+ * they are queued instead and *losses is not written: read the NfCudaValues, then
+ * nf_perceptual_device_losses. */
 gboolean nf_perceptual_eval_device (NfPerceptual *p, NfShape s, const float *rgb,
     const float *content_rgb, float *grad, NfPerceptualLosses *losses, GError **error);
+/* From now on nf_perceptual_eval_device queues its loss values into v (a values object
+ * of p's backend, nf-cuda-train.h) for the caller to read with its own; NULL: read at
+ * once again. */
+gboolean nf_perceptual_defer_values (NfPerceptual *p, NfCudaValues *v, GError **error);
+/* The losses of the last nf_perceptual_eval_device from its values (once they were read:
+ * at once, or by nf_cuda_values_read on the deferred ones), combined as
+ * nf_perceptual_eval does. */
+void nf_perceptual_device_losses (NfPerceptual *p, NfPerceptualLosses *losses);
 /* Multiplies the gradient seeds of nf_perceptual_eval_device (mixed-precision loss
  * scaling; 1 by default). */
 void nf_perceptual_set_loss_scale (NfPerceptual *p, float scale);
 
 /* ---- the training session (nf-trainer-gpu.c) ---------------------------------------------- */
 
-/* Table entries (cannot_train, trainer_*, batch_losses, optimiser_step, step). */
+/* Table entries (cannot_train, trainer_*, batch_losses, read_losses, optimiser_step,
+ * step). batch_losses queues the losses and the backward; read_losses reads the values
+ * with the step's one synchronisation. */
 char *nf_trainer_gpu_cannot_train (const char *backend);
 gboolean nf_trainer_gpu_setup (NfTrainer *t, GError **error);
 void nf_trainer_gpu_free (NfTrainer *t);
 gboolean nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
     gboolean grad, NfTrainLosses *out, GError **error);
+gboolean nf_trainer_gpu_read_losses (NfTrainer *t, NfTrainLosses *out, GError **error);
 gboolean nf_trainer_gpu_optimiser_step (NfTrainer *t, gboolean *stepped, GError **error);
 gboolean nf_trainer_gpu_step (NfTrainer *t, NfTrainLosses *L, GError **error);
 

@@ -3,12 +3,14 @@
  * --backend (nf_trainer_choose_backend, nf-trainer.h).
  *
  * What it does: looks the backend's name up in the tables' lists; asks the table
- * whether a backend can train on this machine (a usable GPU, backward passes).
+ * whether a backend can train on this machine (a usable GPU, backward passes); brings a
+ * network's host weights up to date through its table (nf_trainnet_host_weights).
  * What it does not: any device's work (nf-train-device-cpu.c, nf-train-device-cuda.c).
  */
 #include "nf-train-device.h"
 
 #include "nf-error.h"
+#include "nf-trainnet-private.h"
 
 static const NfTrainDevice *const devices[] = {
   &nf_train_device_cpu,
@@ -48,6 +50,12 @@ nf_train_device_for (const NfBackend *be, GError **error)
       );
   g_string_free (names, TRUE);
   return NULL;
+}
+
+gboolean
+nf_trainnet_host_weights (NfTrainNet *t, GError **error)
+{
+  return !t->device->net_to_host || t->device->net_to_host (t, error);
 }
 
 /* NULL when the GPU backend `name` can train here, else why not (g_free). */

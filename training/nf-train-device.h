@@ -20,11 +20,11 @@
  *   batch_losses (grad) -> read_losses -> optimiser_step -> net_weights_updated
  * unless the device has its own `step` (CUDA: several ranks, an all-reduce between the
  * backward and the optimiser step), which calls the same entries per rank.
- * Two entries are where the GPU step will lose its stalls (issue 18): read_losses
- * (loss values read once after the backward is queued, instead of one stream
- * synchronisation per loss term inside batch_losses) and net_weights_updated (the
- * engine told that the weights changed on the device, instead of a download, a host
- * refold and a re-prepare of every op).
+ * On the GPU (issue 18) batch_losses only queues work (forward, losses, backward) and
+ * read_losses reads every loss value with the step's one stream synchronisation;
+ * net_weights_updated refreshes the engine's weights from the device params on the
+ * device, leaving the host's copy behind until net_to_host (previews and the weight file
+ * call it through nf_trainnet_host_weights; a checkpoint's net_pull does it too).
  *
  * What it does not: the backends' ops (nf-backend.h), the training arithmetic on the
  * GPU (training/cuda/nf-cuda-train.h), the host paths that work on any backend through
@@ -65,11 +65,17 @@ struct NfTrainDevice {
    * where the device keeps its own. */
   gboolean (*net_push) (NfTrainNet *t, GError **error);
   /* Optional. The device's params and/or moments into the host NfParams (checkpoints,
-   * replicas). */
+   * replicas); where the host's weights lag behind (net_to_host), they are brought up to
+   * date first whatever is asked, so a checkpoint gets the current ones. */
   gboolean (*net_pull) (NfTrainNet *t, gboolean params, gboolean moments, GError **error);
   /* After an optimiser step changed the parameters where the device keeps them: the
-   * training engine runs with the new weights (model tensors, batch-norm refold). */
+   * training engine runs with the new weights (CPU: the model's tensors, batch-norm
+   * refold; GPU: on the device, the host's copy left behind). */
   gboolean (*net_weights_updated) (NfTrainNet *t, GError **error);
+  /* Optional. The host NfParams' parameters and the model's tensors (batch norm refolded)
+   * brought up to date where the device keeps newer ones (nf_trainnet_host_weights);
+   * NULL: the host's are always current. */
+  gboolean (*net_to_host) (NfTrainNet *t, GError **error);
 
   /* ---- perceptual losses (NfPerceptual, nf-perceptual-private.h) -------------------- */
   /* Optional: device state; its release; the host Gram target k of p just changed

@@ -2,7 +2,8 @@
  *
  * What it does: cudaMemsetAsync / cudaMemcpyAsync on the backend's stream, with the
  * backend's device made current first and every return code turned into a GError;
- * allocation through nf_cuda_device_alloc (nf-cuda.h).
+ * allocation through nf_cuda_device_alloc and synchronisation through the backend
+ * (nf-cuda.h), so both are counted (nf_cuda_counters).
  * What it does not: kernels (training/cuda/), anything about networks.
  */
 #include "nf-train-gpu.h"
@@ -118,9 +119,8 @@ nf_gpu_copy (NfBackend *be, void *dst, const void *src, size_t bytes, GError **e
 gboolean
 nf_gpu_sync (NfBackend *be, GError **error)
 {
-  if (!enter (be, error))
-    return FALSE;
-  return cuda_ok (cudaStreamSynchronize (stream_of (be)), "cudaStreamSynchronize", error);
+  /* the backend's own (it makes its device current first), counted (nf_cuda_counters) */
+  return be->iface->synchronize (be, error);
 }
 
 /* ---- the flat parameter buffer on the device ------------------------------------------- */

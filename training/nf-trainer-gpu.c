@@ -9,6 +9,13 @@
  * network, the perceptual, pixel and TV losses with their gradient on the device
  * (training/cuda/nf-cuda-train.h), the backward, Adam on the device copy of the
  * parameters, and (cuda-fp16) dynamic loss scaling.
+ * Loss values: every loss of a step (perceptual, pixel, TV) queues its value on the
+ * device (one NfCudaValues per rank) and batch_losses queues the backward right after;
+ * read_losses then reads them all with ONE stream synchronisation, and checks that the
+ * total is finite (a non-finite step fails there, before the optimiser). So a step on
+ * cuda waits for the GPU once (cuda-fp16: twice, the finiteness check of the gradient
+ * deciding whether Adam runs), where each loss term used to wait on its own between the
+ * forward and the backward.
  * Data parallelism (--gpus N, make_ranks): rank 0 is the trainer, ranks
  * 1..N-1 are replicas on devices 1..N-1 (nf_trainer_replica_new) with the same initial
  * state; each rank draws its own batches (the recipe's seed + rank * 1000003, batch
@@ -37,6 +44,8 @@
 
 struct NfTrainerDeviceState {
   NfCudaTrain *ct;
+  NfCudaValues *values;         /* the step's loss values, read once (read_losses) */
+  double raw_pixel, raw_tv;     /* pixel and TV values (unweighted), written when read */
   float *h_stage;               // pinned: network input (in_shape) | target (out_shape)
   float *d_in, *d_hr;           // device: input batch 0..255 (in_shape), target (out_shape)
   float *d_y255, *d_dy;         // device: output in 0..255, dL/d(output 0..255) (out_shape)
@@ -103,8 +112,11 @@ nf_trainer_gpu_free (NfTrainer *t)
   nf_gpu_free (t->be, ds->d_hr);
   nf_gpu_free (t->be, ds->d_y255);
   nf_gpu_free (t->be, ds->d_dy);
+  if (t->loss)
+    nf_perceptual_defer_values (t->loss, NULL, NULL);
   if (ds->ct)
     nf_cuda_train_free (ds->ct);
+  nf_cuda_values_free (ds->values);
   g_free (ds);
   t->dstate = NULL;
 }
@@ -157,7 +169,10 @@ nf_trainer_gpu_setup (NfTrainer *t, GError **error)
       || (t->vgg && !check_backward (t->be, t->vgg->model->graph, "the loss network", error)))
     return FALSE;
   NfTrainerDeviceState *ds = t->dstate = g_new0 (NfTrainerDeviceState, 1);
-  if (!(ds->ct = nf_cuda_train_new (t->be, error)))
+  if (!(ds->ct = nf_cuda_train_new (t->be, error))
+      || !(ds->values = nf_cuda_values_new (t->be, error))
+      || !nf_cuda_train_defer (ds->ct, ds->values, error)
+      || (t->loss && !nf_perceptual_defer_values (t->loss, ds->values, error)))
     return FALSE;
   size_t nin = nf_shape_numel (t->in_shape), nout = nf_shape_numel (t->out_shape);
   if (!(ds->h_stage = nf_gpu_host_alloc (t->be, (nin + nout) * sizeof (float), error))
@@ -272,7 +287,10 @@ nf_trainer_gpu_step (NfTrainer *t, NfTrainLosses *L, GError **error)
     float ai = (m->in_hi - m->in_lo) / 255.0f, bi = m->in_lo;
     for (size_t i = 0; i < nf_shape_numel (t->in_shape); i++)
       t->x[i] = src[i] * ai + bi;
-    ok = nf_trainnet_init_bn_stats (t->net, t->in_shape, t->x, error);
+    /* a host-path forward and refold: on the host's weights (current before a first
+     * step; made current in any case) */
+    ok = nf_trainnet_host_weights (t->net, error)
+        && nf_trainnet_init_bn_stats (t->net, t->in_shape, t->x, error);
     for (int r = 1; ok && r < n; r++)
       ok = nf_trainnet_copy_state (ranks[r]->net, t->net, error);
     for (int r = 0; r < n; r++)
@@ -287,8 +305,9 @@ nf_trainer_gpu_step (NfTrainer *t, NfTrainLosses *L, GError **error)
     for (int r = 1; r < n; r++)
       ranks[r]->step++;
   }
-  /* every rank's stream was synchronised by its loss reads: the batches may be refilled;
-   * after a failure a rank may still have uploads queued from its batch, so wait first */
+  /* every rank's stream was synchronised by its loss read (after the batch's uploads):
+   * the batches may be refilled; after a failure a rank may still have uploads queued
+   * from its batch, so wait first */
   for (int r = 0; r < n; r++) {
     if (!ok && jobs[r].b)
       nf_gpu_sync (ranks[r]->be, NULL);
@@ -309,8 +328,10 @@ nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
   const float *src = t->style ? b->hr : b->lr;          // (N, 3, in, in) 0..255
   /* Asynchronous uploads on the backend's stream. Loader batches are page-locked already
    * (the table's batch_alloc): straight from the batch, which is handed back after the
-   * step has synchronised (loss reads). Other batches (nf_trainer_loss_on_batch) go
-   * through the pinned stage, rewritten only after this call has synchronised. */
+   * step has synchronised (read_losses). Other batches (nf_trainer_loss_on_batch) go
+   * through the pinned stage, rewritten only after read_losses has synchronised
+   * (nf_trainer_batch_losses calls both). */
+  nf_cuda_values_drop (ds->values);     /* from a step that failed half-way */
   const float *in_src = src, *hr_src = b->hr;
   if (!pinned) {
     memcpy (ds->h_stage, src, nin * sizeof (float));
@@ -326,7 +347,8 @@ nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
     /* once per run: batch-norm statistics through the host path (nf-trainnet.h) */
     for (size_t i = 0; i < nin; i++)
       t->x[i] = src[i] * ai + bi;
-    if (!nf_trainnet_init_bn_stats (t->net, t->in_shape, t->x, error))
+    if (!nf_trainnet_host_weights (t->net, error)
+        || !nf_trainnet_init_bn_stats (t->net, t->in_shape, t->x, error))
       return FALSE;
     t->bn_pending = FALSE;
   }
@@ -335,15 +357,42 @@ nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
       || !nf_trainnet_output_device (t->net, ds->ct, ds->d_y255, ao, bo, error))
     return FALSE;
 
-  NfTrainLosses L = { 0 };
+  /* the losses queue their values (read_losses reads them) and their gradients */
   double S = ds->loss_scale;    /* gradient seeds times S; loss values unscaled */
   float *dy = grad ? ds->d_dy : NULL;                   // (N, 3, crop, crop)
+  ds->raw_pixel = ds->raw_tv = 0.0;
   if (t->loss) {
-    NfPerceptualLosses pl;
     nf_perceptual_set_loss_scale (t->loss, (float) S);
-    if (!nf_perceptual_eval_device (t->loss, t->out_shape, ds->d_y255, ds->d_hr, dy, &pl,
+    if (!nf_perceptual_eval_device (t->loss, t->out_shape, ds->d_y255, ds->d_hr, dy, NULL,
             error))
       return FALSE;
+  } else if (dy && !nf_gpu_zero (t->be, dy, nout * sizeof (float), error)) {
+    return FALSE;
+  }
+  if (r->pixel_weight > 0 && !nf_cuda_loss_mse (ds->ct, ds->d_y255, ds->d_hr, nout,
+          r->pixel_weight * S, dy, &ds->raw_pixel, error))
+    return FALSE;
+  if (r->tv_strength > 0 && !nf_cuda_loss_tv (ds->ct, ds->d_y255, t->out_shape,
+          r->tv_strength * (double) nout * S, dy, &ds->raw_tv, error))
+    return FALSE;
+  *out = (NfTrainLosses) { 0 };
+  /* dL/dy255 -> dL/dy: times ao, into the network's output gradient */
+  return !grad || nf_trainnet_backward_device (t->net, ds->ct, dy, ao, error);
+}
+
+gboolean
+nf_trainer_gpu_read_losses (NfTrainer *t, NfTrainLosses *out, GError **error)
+{
+  const NfRecipe *r = t->r;
+  NfTrainerDeviceState *ds = t->dstate;
+  size_t nout = nf_shape_numel (t->out_shape);
+  /* the one synchronisation of the step: the forward, losses and backward are queued */
+  if (!nf_cuda_values_read (ds->values, error))
+    return FALSE;
+  NfTrainLosses L = { 0 };
+  if (t->loss) {
+    NfPerceptualLosses pl;
+    nf_perceptual_device_losses (t->loss, &pl);
     L.content = pl.content;
     L.style = pl.style;
     L.total += pl.total;
@@ -351,19 +400,14 @@ nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
       L.style_layer[i] = pl.style_layer[i];
       L.n_style = i + 1;
     }
-  } else if (dy && !nf_gpu_zero (t->be, dy, nout * sizeof (float), error)) {
-    return FALSE;
   }
   if (r->pixel_weight > 0) {
-    if (!nf_cuda_loss_mse (ds->ct, ds->d_y255, ds->d_hr, nout, r->pixel_weight * S, dy,
-            &L.pixel, error))
-      return FALSE;
+    L.pixel = ds->raw_pixel;
     L.total += r->pixel_weight * L.pixel;
   }
   if (r->tv_strength > 0) {
     double w = r->tv_strength * (double) nout;  /* Johnson's sum = mean x elements */
-    if (!nf_cuda_loss_tv (ds->ct, ds->d_y255, t->out_shape, w * S, dy, &L.tv, error))
-      return FALSE;
+    L.tv = ds->raw_tv;
     L.total += w * L.tv;
   }
   *out = L;
@@ -373,8 +417,7 @@ nf_trainer_gpu_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
         "--lr or resume from the last checkpoint", t->step + 1, L.total);
     return FALSE;
   }
-  /* dL/dy255 -> dL/dy: times ao, into the network's output gradient */
-  return !grad || nf_trainnet_backward_device (t->net, ds->ct, dy, ao, error);
+  return TRUE;
 }
 
 gboolean

@@ -74,6 +74,9 @@ nf_trainer_preview (NfTrainer *t, const char *png_path, char **summary, GError *
       *summary = g_strdup ("no preview images");
     return TRUE;
   }
+  /* the preview engine prepares from the model's tensors (a GPU keeps newer weights) */
+  if (!nf_trainnet_host_weights (t->net, error))
+    return FALSE;
   int cols = t->style ? 2 : 3, W = 0, H = 0;
   for (guint i = 0; i < np; i++) {
     PreviewImage *p = &g_array_index (t->previews, PreviewImage, i);
@@ -165,6 +168,9 @@ gboolean
 nf_trainer_export (NfTrainer *t, const char *path, GError **error)
 {
   const NfRecipe *r = t->r;
+  /* the file is the model's tensors (a GPU keeps newer weights) */
+  if (!nf_trainnet_host_weights (t->net, error))
+    return FALSE;
   GString *j = g_string_new ("{");
   nf_jsonw_key (j, "tool", TRUE);
   nf_jsonw_string (j, "nf-train (neuralfilter)");

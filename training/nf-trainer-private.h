@@ -9,6 +9,7 @@
 #include "nf-backend.h"
 #include "nf-loader.h"
 #include "nf-model.h"
+#include "nf-perceptual-styles.h"
 #include "nf-train-device.h"
 #include "nf-trainer.h"
 #include "nf-trainnet.h"
@@ -54,6 +55,10 @@ struct NfTrainer {
   char *device_note;            /* how the device was chosen (auto), or NULL */
   guint64 skipped_steps;        /* cuda-fp16 steps skipped for non-finite gradients */
   int rank;                     /* data parallelism (--gpus): 0, or the replica's rank */
+  /* several styles in one network (nf-trainer-styles.c); n_styles 0: one style */
+  int n_styles;
+  int cur_style;                /* the style the losses and the model are set to */
+  NfStyleTargets **loss_targets, **eval_targets;        /* (n_styles) */
 };
 
 
@@ -72,6 +77,18 @@ gboolean nf_trainer_update (NfTrainer *t, gboolean *stepped, GError **error);
  * rank * NF_RANK_SEED_STRIDE, then the device's trainer_setup. */
 #define NF_RANK_SEED_STRIDE 1000003
 NfTrainer *nf_trainer_replica_new (NfTrainer *t0, int rank, NfBackend *be, GError **error);
+
+/* A painting or preview image scaled so that its long side is long_side, centre-cropped
+ * to a multiple (nf-trainer.c): (3, *h, *w) 0..255, nf_free. */
+float *nf_trainer_load_fit (const char *path, int long_side, int multiple, int *w, int *h,
+    GError **error);
+
+/* Several styles (nf-trainer-styles.c). Setup after the losses: every painting's targets,
+ * the model's style names, style 0 selected; nothing for a network of one style. */
+gboolean nf_trainer_styles_setup (NfTrainer *t, GError **error);
+/* The style of batch `batch_index` into the losses and the model (nothing for one style). */
+gboolean nf_trainer_styles_select (NfTrainer *t, guint64 batch_index, GError **error);
+void nf_trainer_styles_free (NfTrainer *t);
 
 /* 0..255 -> the model's input range. */
 static inline void

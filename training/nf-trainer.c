@@ -26,6 +26,7 @@
 #include "nf-losses.h"
 #include "nf-resize.h"
 #include "nf-stability.h"
+#include "nf-trainer-styles.h"
 #include "nf-trainnet.h"
 #include "nf-vgg.h"
 
@@ -54,6 +55,7 @@ nf_trainer_free (NfTrainer *t)
   if (!t)
     return;
   nf_loader_free (t->loader);
+  nf_trainer_styles_free (t);
   if (t->device && t->device->trainer_free)
     t->device->trainer_free (t);
   nf_perceptual_free (t->loss);
@@ -119,8 +121,8 @@ make_spec (NfTrainer *t, GError **error)
 }
 
 /* An image scaled so that its long side is long_side (area averaging / bilinear). */
-static float *
-load_fit (const char *path, int long_side, int multiple, int *w, int *h, GError **error)
+float *
+nf_trainer_load_fit (const char *path, int long_side, int multiple, int *w, int *h, GError **error)
 {
   int iw, ih;
   float *full = nf_load_planar (path, &iw, &ih, error);
@@ -175,7 +177,7 @@ load_previews (NfTrainer *t, GError **error)
   for (guint i = 0; i < paths->len; i++) {
     PreviewImage pi = {.path = g_strdup (g_ptr_array_index (paths, i)) };
     if (t->style) {
-      pi.rgb = load_fit (pi.path, r->preview_size, t->model->size_multiple, &pi.w, &pi.h,
+      pi.rgb = nf_trainer_load_fit (pi.path, r->preview_size, t->model->size_multiple, &pi.w, &pi.h,
           error);
     } else {
       int iw, ih, s = r->scale;
@@ -253,7 +255,7 @@ setup_losses (NfTrainer *t, GError **error)
     return FALSE;
   if (t->style) {
     int w, h;
-    float *s = load_fit (r->style_image, r->style_size, 1, &w, &h, error);
+    float *s = nf_trainer_load_fit (r->style_image, r->style_size, 1, &w, &h, error);
     if (!s) {
       g_prefix_error (error, "style image: ");
       return FALSE;
@@ -402,7 +404,8 @@ nf_trainer_new (const NfRecipe *recipe, const char *resume_from, GError **error)
       || !(t->device = nf_train_device_for (t->be, error)))
     goto fail;
 
-  NfArchSpec as = {.arch = r->arch,.scale = r->scale,.width = r->width,.n_res = r->n_res };
+  NfArchSpec as = {.arch = r->arch,.scale = r->scale,.width = r->width,.n_res = r->n_res,
+    .styles = nf_recipe_n_styles (r) };
   if (!(t->model = nf_arch_new_model (&as, (guint64) r->seed, error)))
     goto fail;
   if (r->init && !resume_from && !init_from_file (t->model, r->init, error))
@@ -421,7 +424,8 @@ nf_trainer_new (const NfRecipe *recipe, const char *resume_from, GError **error)
   NfDatasetOptions o = dataset_options (r, split, min_side);
   if (!(t->ds = nf_dataset_open ((const char *const *) r->data, &o, error)))
     goto fail;
-  if (!setup_losses (t, error) || !load_previews (t, error))
+  if (!setup_losses (t, error) || !nf_trainer_styles_setup (t, error)
+      || !load_previews (t, error))
     goto fail;
 
   t->bn_pending = nf_trainnet_has_batch_norm (t->net);
@@ -470,7 +474,8 @@ nf_trainer_replica_new (NfTrainer *t0, int rank, NfBackend *be, GError **error)
   t->spec.seed = t0->spec.seed + (guint64) rank * NF_RANK_SEED_STRIDE;
   t->be = be;
   t->device = t0->device;
-  NfArchSpec as = {.arch = r->arch,.scale = r->scale,.width = r->width,.n_res = r->n_res };
+  NfArchSpec as = {.arch = r->arch,.scale = r->scale,.width = r->width,.n_res = r->n_res,
+    .styles = nf_recipe_n_styles (r) };
   if (!(t->model = nf_arch_new_model (&as, (guint64) r->seed, error))
       || !(t->net = nf_trainnet_new (t->model, t->be, error))
       || !nf_trainnet_copy_state (t->net, t0->net, error))
@@ -641,7 +646,8 @@ nf_trainer_step (NfTrainer *t, NfTrainLosses *losses, GError **error)
     NfBatch *b = nf_loader_next (t->loader, error);
     if (!b)
       return FALSE;
-    ok = nf_trainer_batch_losses (t, b, pinned, TRUE, &L, error);
+    ok = nf_trainer_styles_select (t, b->index, error)
+        && nf_trainer_batch_losses (t, b, pinned, TRUE, &L, error);
     if (ok) {
       t->last_lr = nf_recipe_lr_at (r, t->step);
       t->adam.lr = (float) t->last_lr;
@@ -665,7 +671,8 @@ nf_trainer_loss_on_batch (NfTrainer *t, guint64 index, NfTrainLosses *losses, GE
   NfBatch *b = nf_dataset_make_batch (t->ds, &t->spec, index, error);
   if (!b)
     return FALSE;
-  gboolean ok = nf_trainer_batch_losses (t, b, FALSE, FALSE, losses, error);
+  gboolean ok = nf_trainer_styles_select (t, index, error)
+      && nf_trainer_batch_losses (t, b, FALSE, FALSE, losses, error);
   nf_batch_free (b);
   return ok;
 }

@@ -88,6 +88,7 @@ double nf_trainer_last_lr (const NfTrainer *t);
 double nf_trainer_elapsed (const NfTrainer *t);         /* training seconds, all sessions */
 const char *nf_trainer_backend_name (const NfTrainer *t);
 NfDataset *nf_trainer_dataset (NfTrainer *t);
+/* The host parameters (on a GPU current after a checkpoint, a preview or the export). */
 NfParams *nf_trainer_params (NfTrainer *t);
 /* Style layer names of the loss, in order (n_style of them); NULL-terminated. */
 const char *const *nf_trainer_style_layer_names (const NfTrainer *t);

@@ -38,8 +38,11 @@ struct NfTrainNet {
 /* Spreads dW', db' (b->gw, b->gb) of every folded conv over W, b, gamma, beta, ADDING
  * into the host gradient views. */
 void nf_trainnet_bn_chain_rule (NfTrainNet *t);
-/* Host params -> model tensors, refold, engine refresh (no device transfer): the CPU
- * table's net_weights_updated. */
+/* Host params -> model tensors and batch-norm refold, nothing else: the model's tensors
+ * made current where the engine already runs with these weights (a GPU's). */
+void nf_trainnet_host_copy (NfTrainNet *t);
+/* nf_trainnet_host_copy, then the engine refreshed (no device transfer): the CPU table's
+ * net_weights_updated. */
 gboolean nf_trainnet_host_sync (NfTrainNet *t, GError **error);
 /* The CPU table's net_backward: zeroes the host gradients, runs the engine's backward
  * from host dy with the parameter gradients in host memory, applies the chain rule. */

@@ -44,7 +44,8 @@ static gboolean
 is_trainable (const NfOp *op)
 {
   return op->name && (op->type == NF_OP_CONV2D || op->type == NF_OP_CONV_TRANSPOSE2D
-      || (op->type == NF_OP_INSTANCE_NORM && op->affine) || op->type == NF_OP_BATCH_NORM);
+      || (op->type == NF_OP_INSTANCE_NORM && op->affine) || op->type == NF_OP_BATCH_NORM
+      || op->type == NF_OP_COND_INSTANCE_NORM);
 }
 
 void
@@ -330,8 +331,8 @@ nf_trainnet_download_moments (NfTrainNet *t, GError **error)
   return !t->device->net_pull || t->device->net_pull (t, FALSE, TRUE, error);
 }
 
-gboolean
-nf_trainnet_host_sync (NfTrainNet *t, GError **error)
+void
+nf_trainnet_host_copy (NfTrainNet *t)
 {
   for (guint i = 0; i < t->params->views->len; i++) {
     const NfParamView *v = &g_array_index (t->params->views, NfParamView, i);
@@ -340,6 +341,12 @@ nf_trainnet_host_sync (NfTrainNet *t, GError **error)
   }
   for (guint i = 0; i < t->bns->len; i++)
     refold (t, &g_array_index (t->bns, BnFold, i));
+}
+
+gboolean
+nf_trainnet_host_sync (NfTrainNet *t, GError **error)
+{
+  nf_trainnet_host_copy (t);
   return nf_engine_weights_changed (t->engine, error);
 }
 

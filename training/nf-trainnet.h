@@ -25,18 +25,17 @@
  * "cuda-fp16"; nf-trainnet-gpu.c, its device API in nf-train-device-cuda.h) the flat
  * buffer is mirrored on the device (params | grads | m | v, same offsets): the engine's
  * parameter gradients are accumulated into the device grads, Adam runs there, and
- * nf_trainnet_weights_updated brings the new weights to the engine: params are
- * downloaded into the host NfParams and the host sync runs (model tensors, batch-norm
- * refold, nf_engine_weights_changed, which makes the CUDA backend re-prepare its convs
- * and upload the weights again). Cost per step: one download of n floats and one upload
- * of the conv weights (about 2 x 6.7 MB for style-full, well under a millisecond each
- * over PCIe/NVLink-C2C against tens of ms of compute); the engine keeps its own weight
- * copies, so reading the device buffer directly would need a new backend entry point.
- * Batch norm on the GPU: the folded-weight gradients dW', db' go to device scratch, are
- * downloaded, the chain rule above runs on the host (the BN layers are few and small),
- * and dW, db, dgamma, dbeta are uploaded into the device grads. The host API
+ * nf_trainnet_weights_updated brings the new weights to the engine on the device: the
+ * batch-norm folds are refolded by a kernel and the backend refreshes its prepared
+ * weight copies from the device params (NfBackendIface.weights_on_device), with no host
+ * transfer and no re-prepare. The host NfParams and the model's tensors then lag behind
+ * until nf_trainnet_host_weights downloads them (previews and the weight file call it;
+ * nf_trainnet_download_moments, for checkpoints, and nf_trainnet_copy_state bring them
+ * too). Batch norm on the GPU: the folded-weight gradients dW', db' go to device scratch
+ * and the chain rule above runs on the device into the device grads. The host API
  * (nf_trainnet_forward/backward with host arrays) also works on a CUDA backend (it then
- * downloads the gradients into the host NfParams), for tests.
+ * downloads the gradients into the host NfParams), for tests and the batch-norm
+ * statistics.
  *
  * What it does not: losses (the trainers), optimiser schedules, data.
  */
@@ -62,7 +61,9 @@ NfModel *nf_trainnet_model (NfTrainNet *t);
 gboolean nf_trainnet_has_batch_norm (const NfTrainNet *t);
 
 /* x (N, 3, H, W) in the model's input range -> y (N, 3, sH, sW) in its output range
- * (y may be NULL: output left on the device). Plans on the first call / a new shape.
+ * (y may be NULL: output left on the device). Plans on the first call / a new shape
+ * (from the model's tensors: on a GPU whose host weights lag, nf_trainnet_host_weights
+ * first).
  * A clamp at the end of the graph is not applied here: y is its input, and the loss
  * gradient is seeded there (a clamp's gradient is zero outside its range, which would
  * freeze pixels that stray out for good; the loss pulls them back instead). */
@@ -82,8 +83,14 @@ gboolean nf_trainnet_backward (NfTrainNet *t, const float *dy, GError **error);
 gboolean nf_trainnet_sync (NfTrainNet *t, GError **error);
 /* An optimiser step changed the parameters where the device keeps them (the host
  * NfParams on the CPU, the device mirror on a GPU): the training engine runs with the
- * new weights, the model's tensors hold them. */
+ * new weights. On the CPU the model's tensors hold them; on a GPU they do after
+ * nf_trainnet_host_weights. */
 gboolean nf_trainnet_weights_updated (NfTrainNet *t, GError **error);
+/* The host NfParams' parameters and the model's tensors (batch norm refolded) made
+ * current: downloaded when a GPU keeps newer ones, nothing to do otherwise. Call before
+ * reading them on the host or building another engine on the model. (Adam's moments:
+ * nf_trainnet_download_moments.) */
+gboolean nf_trainnet_host_weights (NfTrainNet *t, GError **error);
 
 /* Data-dependent batch-norm statistics from one batch x (see above). No-op without BN. */
 gboolean nf_trainnet_init_bn_stats (NfTrainNet *t, NfShape s, const float *x,

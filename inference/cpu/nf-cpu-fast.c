@@ -16,6 +16,8 @@
  * Environment (for tests and comparisons): NF_CPU_NO_AVX2=1 runs the portable kernels;
  * NF_CPU_DNNL_ONLY=1 sends every convolution with > 4 outputs to oneDNN.
  * Backward passes: nf-dnnl-conv-backward.c (convolutions) and nf-cpu-fast-backward.c.
+ * cond_instance_norm: nf-cond-norm.c mixes the style rows and runs this file's instance
+ * norm (forward and backward) with them.
  * The bf16 variant "cpu-bf16" is the same table with bf16 convolutions (nf-dnnl-conv.c).
  * What it does not: batch_norm (folded at load), or running two ops of one backend at the
  * same time.
@@ -26,6 +28,7 @@
 #include <string.h>
 
 #include "nf-cpu-fast-private.h"
+#include "nf-cond-norm.h"
 
 /* ---- backend lifetime -------------------------------------------------------- */
 
@@ -1076,6 +1079,7 @@ cpu_conv (NfBackend *base, NfOpCall *call, void *const *in, void *out, GError **
     [NF_OP_CLAMP] = cpu_clamp, \
     [NF_OP_AVG_POOL2D] = cpu_pool2d, \
     [NF_OP_MAX_POOL2D] = cpu_pool2d, \
+    [NF_OP_COND_INSTANCE_NORM] = nf_cond_norm_forward_host, /* cpu_instance_norm */ \
   }, \
   /* nf-dnnl-conv-backward.c (convolutions), nf-cpu-fast-backward.c (the rest) */ \
   .backward = { \
@@ -1091,6 +1095,7 @@ cpu_conv (NfBackend *base, NfOpCall *call, void *const *in, void *out, GError **
     [NF_OP_CLAMP] = nf_cpu_clamp_backward, \
     [NF_OP_AVG_POOL2D] = nf_cpu_pool2d_backward, \
     [NF_OP_MAX_POOL2D] = nf_cpu_pool2d_backward, \
+    [NF_OP_COND_INSTANCE_NORM] = nf_cond_norm_backward_host, \
   }, \
   .zero = cpu_zero,
 

@@ -4,6 +4,8 @@
  * output element computed at a time and accumulation in double. It is the yardstick the
  * fast CPU backend and the CUDA backend are tested against.
  * Backward passes are in nf-cpu-ref-backward.c.
+ * cond_instance_norm: nf-cond-norm.c mixes the style rows and runs ref_instance_norm
+ * (and its backward) with them.
  * What it does not: anything for speed (no threads, no blocking), batch_norm (folded
  * into the conv at load), or being used outside tests and debugging.
  */
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "nf-backend.h"
+#include "nf-cond-norm.h"
 #include "nf-cpu-ref-private.h"
 #include "nf-error.h"
 
@@ -324,6 +327,7 @@ const NfBackendIface nf_backend_cpu_ref = {
     [NF_OP_CLAMP] = ref_clamp,
     [NF_OP_AVG_POOL2D] = ref_pool2d,
     [NF_OP_MAX_POOL2D] = ref_pool2d,
+    [NF_OP_COND_INSTANCE_NORM] = nf_cond_norm_forward_host,     /* ref_instance_norm */
   },
   .backward = {
     [NF_OP_CONV2D] = nf_ref_conv2d_backward,
@@ -338,6 +342,7 @@ const NfBackendIface nf_backend_cpu_ref = {
     [NF_OP_CLAMP] = nf_ref_clamp_backward,
     [NF_OP_AVG_POOL2D] = nf_ref_pool2d_backward,
     [NF_OP_MAX_POOL2D] = nf_ref_pool2d_backward,
+    [NF_OP_COND_INSTANCE_NORM] = nf_cond_norm_backward_host,
   },
   .zero = ref_zero,
 };

@@ -26,13 +26,13 @@
  * master weights and their gradients stay fp32. Transposed convolutions stay fp32, as in
  * the forward pass. NF_CPU_BF16_FP32_BACKWARD=1 keeps cpu-bf16's backward passes in fp32
  * (tests measure the bf16 backward's own error with it).
+ * The descriptors, reorders and scratchpads come from nf-dnnl-conv-desc.h (shared with
+ * the forward pass).
  * What it does not: forward (nf-dnnl-conv.c and the direct kernels), groups or dilation.
  */
 #include <string.h>
 
-#include <oneapi/dnnl/dnnl_debug.h>
-
-#include "nf-cpu-fast-private.h"
+#include "nf-dnnl-conv-desc.h"
 
 /* A tensor in the backend's layout (user) and the one a primitive chose (prim), with
  * the reorder between them; reorder is NULL and prim == user when they agree. */
@@ -58,15 +58,7 @@ typedef struct {
   gboolean dy_shared;                   /* both primitives read dL/dy reordered the same */
 } DnnlConvBwd;
 
-#define CHECK(expr, what) G_STMT_START { \
-    dnnl_status_t st_ = (expr); \
-    if (st_ != dnnl_success) { \
-      g_set_error (error, NF_ERROR, NF_ERROR_BACKEND, \
-          "cpu: oneDNN backward %s failed for %s %s: %s", what, \
-          nf_op_type_name (op->type), op->name ? op->name : "", dnnl_status2str (st_)); \
-      goto fail; \
-    } \
-  } G_STMT_END
+#define CHECK(expr, what) NF_DNNL_CONV_CHECK (expr, "backward ", what)
 
 static void
 adapter_clear (Adapter *a)
@@ -104,38 +96,11 @@ nf_dnnl_conv_backward_free (gpointer state)
   g_free (d);
 }
 
-/* A memory object for the scratchpad a primitive descriptor asks for (NULL when it
- * needs none), reserving room in the backend's shared scratchpad. */
-static gboolean
-scratch_memory (NfCpuBackend *be, const NfOp *op, dnnl_primitive_desc_t pd,
-    dnnl_memory_t *mem, GError **error)
-{
-  const dnnl_memory_desc_t *q = dnnl_primitive_desc_query_md (pd, dnnl_query_scratchpad_md, 0);
-  *mem = NULL;
-  if (!q || dnnl_memory_desc_get_size (q) == 0)
-    return TRUE;
-  if (!nf_cpu_reserve_dnnl_scratch (be, dnnl_memory_desc_get_size (q), error))
-    return FALSE;
-  CHECK (dnnl_memory_create (mem, q, be->engine, DNNL_MEMORY_NONE), "scratchpad memory");
-  return TRUE;
-fail:
-  return FALSE;
-}
-
 static gboolean
 reorder_create (NfCpuBackend *be, const NfOp *op, const dnnl_memory_desc_t *from,
     const dnnl_memory_desc_t *to, dnnl_primitive_t *prim, GError **error)
 {
-  dnnl_primitive_desc_t rpd = NULL;
-  CHECK (dnnl_reorder_primitive_desc_create (&rpd, from, be->engine, to, be->engine, NULL),
-      "weights reorder descriptor");
-  CHECK (dnnl_primitive_create (prim, rpd), "weights reorder");
-  dnnl_primitive_desc_destroy (rpd);
-  return TRUE;
-fail:
-  if (rpd)
-    dnnl_primitive_desc_destroy (rpd);
-  return FALSE;
+  return nf_dnnl_conv_reorder_create (be, op, "backward ", from, to, prim, error);
 }
 
 /* user: the backend's layout; prim: what the primitive descriptor chose. */
@@ -184,84 +149,36 @@ fail:
   return FALSE;
 }
 
-/* Whether a primitive descriptor is one of oneDNN's fast implementations (not its
- * plain reference loop, ~100x slower). */
-static gboolean
-impl_is_fast (dnnl_primitive_desc_t pd, const char **impl)
-{
-  *impl = NULL;
-  dnnl_primitive_desc_query (pd, dnnl_query_impl_info_str, 0, impl);
-  return *impl && !g_str_has_prefix (*impl, "ref");
-}
-
 /* The backward primitive descriptors of one convolution with activations and weights of
  * type dt (f32; or bf16, with diff_src, diff_weights and diff_bias in f32), every layout
  * left to oneDNN: pds[0] the forward-training hint (kept until the primitives exist),
  * pds[1] backward-data, pds[2] backward-weights. */
 static gboolean
-bwd_pds (NfCpuBackend *be, const NfOp *op, NfShape xs, NfShape ys, int pad, gboolean deconv,
-    dnnl_data_type_t dt, dnnl_primitive_attr_t attr, dnnl_primitive_desc_t pds[3],
-    GError **error)
+bwd_pds (NfCpuBackend *be, const NfOp *op, const NfDnnlConvGeom *g, dnnl_data_type_t dt,
+    dnnl_primitive_attr_t attr, dnnl_primitive_desc_t pds[3], GError **error)
 {
   dnnl_memory_desc_t src_any, dst_any, wei_any, dsrc_any, dwei_any, bias_md;
-  dnnl_dims_t src_dims = { xs.n, xs.c, xs.h + 2 * pad, xs.w + 2 * pad };  // (N, Cin, H+2p, W+2p)
-  dnnl_dims_t dst_dims = { ys.n, ys.c, ys.h, ys.w };                      // (N, Cout, Ho, Wo)
-  dnnl_dims_t wei_dims = { op->cout, op->cin, op->k, op->k };
-  dnnl_dims_t bias_dims = { op->cout };
-  dnnl_dims_t strides = { op->stride, op->stride };
-  dnnl_dims_t pl = { 0, 0 }, pr = { 0, 0 };
-  if (deconv) {
-    pl[0] = pl[1] = op->padding;
-    pr[0] = pr[1] = op->padding - op->output_padding;
-  }
-  CHECK (dnnl_memory_desc_init_by_tag (&src_any, 4, src_dims, dt, dnnl_format_tag_any),
-      "source descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&dsrc_any, 4, src_dims, dnnl_f32, dnnl_format_tag_any),
+  const char *what = NULL;
+  const dnnl_format_tag_t any = dnnl_format_tag_any;
+  CHECK (nf_dnnl_conv_md (g, NF_DNNL_SRC, dt, any, &src_any), "source descriptor");
+  CHECK (nf_dnnl_conv_md (g, NF_DNNL_SRC, dnnl_f32, any, &dsrc_any),
       "source-gradient descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&dst_any, 4, dst_dims, dt, dnnl_format_tag_any),
-      "destination descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&wei_any, 4, wei_dims, dt, dnnl_format_tag_any),
-      "weights descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&dwei_any, 4, wei_dims, dnnl_f32, dnnl_format_tag_any),
+  CHECK (nf_dnnl_conv_md (g, NF_DNNL_DST, dt, any, &dst_any), "destination descriptor");
+  CHECK (nf_dnnl_conv_md (g, NF_DNNL_WEI, dt, any, &wei_any), "weights descriptor");
+  CHECK (nf_dnnl_conv_md (g, NF_DNNL_WEI, dnnl_f32, any, &dwei_any),
       "weight-gradient descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&bias_md, 1, bias_dims, dnnl_f32, dnnl_x),
-      "bias descriptor");
+  CHECK (nf_dnnl_conv_md (g, NF_DNNL_BIAS, dnnl_f32, dnnl_x, &bias_md), "bias descriptor");
 
   /* Activations in "any" layout: oneDNN has fast kernels for blocked layouts only
    * (with a 3-channel nchw gradient it falls back to a reference loop 100x slower);
    * adapters reorder between its choice and ours where they differ. */
   const dnnl_memory_desc_t *bias = op->bias ? &bias_md : NULL;
-  if (deconv) {
-    dnnl_deconvolution_desc_t fd, bd, wd;
-    CHECK (dnnl_deconvolution_forward_desc_init (&fd, dnnl_forward_training,
-            dnnl_deconvolution_direct, &src_any, &wei_any, bias, &dst_any, strides, pl, pr),
-        "forward descriptor");
-    CHECK (dnnl_primitive_desc_create (&pds[0], &fd, attr, be->engine, NULL), "forward hint");
-    CHECK (dnnl_deconvolution_backward_data_desc_init (&bd, dnnl_deconvolution_direct,
-            &dsrc_any, &wei_any, &dst_any, strides, pl, pr), "backward-data descriptor");
-    CHECK (dnnl_primitive_desc_create (&pds[1], &bd, attr, be->engine, pds[0]),
-        "backward-data primitive descriptor");
-    CHECK (dnnl_deconvolution_backward_weights_desc_init (&wd, dnnl_deconvolution_direct,
-            &src_any, &dwei_any, bias, &dst_any, strides, pl, pr),
-        "backward-weights descriptor");
-    CHECK (dnnl_primitive_desc_create (&pds[2], &wd, attr, be->engine, pds[0]),
-        "backward-weights primitive descriptor");
-  } else {
-    dnnl_convolution_desc_t fd, bd, wd;
-    CHECK (dnnl_convolution_forward_desc_init (&fd, dnnl_forward_training,
-            dnnl_convolution_direct, &src_any, &wei_any, bias, &dst_any, strides, pl, pr),
-        "forward descriptor");
-    CHECK (dnnl_primitive_desc_create (&pds[0], &fd, attr, be->engine, NULL), "forward hint");
-    CHECK (dnnl_convolution_backward_data_desc_init (&bd, dnnl_convolution_direct,
-            &dsrc_any, &wei_any, &dst_any, strides, pl, pr), "backward-data descriptor");
-    CHECK (dnnl_primitive_desc_create (&pds[1], &bd, attr, be->engine, pds[0]),
-        "backward-data primitive descriptor");
-    CHECK (dnnl_convolution_backward_weights_desc_init (&wd, dnnl_convolution_direct,
-            &src_any, &dwei_any, bias, &dst_any, strides, pl, pr),
-        "backward-weights descriptor");
-    CHECK (dnnl_primitive_desc_create (&pds[2], &wd, attr, be->engine, pds[0]),
-        "backward-weights primitive descriptor");
-  }
+  CHECK (nf_dnnl_conv_pd (be->engine, g, NF_DNNL_FWD_TRAINING, &src_any, &wei_any, bias,
+          &dst_any, attr, NULL, &pds[0], &what), what);
+  CHECK (nf_dnnl_conv_pd (be->engine, g, NF_DNNL_BWD_DATA, &dsrc_any, &wei_any, NULL,
+          &dst_any, attr, pds[0], &pds[1], &what), what);
+  CHECK (nf_dnnl_conv_pd (be->engine, g, NF_DNNL_BWD_WEIGHTS, &src_any, &dwei_any, bias,
+          &dst_any, attr, pds[0], &pds[2], &what), what);
   return TRUE;
 fail:
   return FALSE;
@@ -283,23 +200,20 @@ bwd_create (NfCpuBackend *be, NfOpCall *call, GError **error)
   DnnlConvBwd *d = g_new0 (DnnlConvBwd, 1);
   dnnl_primitive_attr_t attr = NULL;
   dnnl_primitive_desc_t f32[3] = { NULL }, b16[3] = { NULL };
-  d->deconv = op->type == NF_OP_CONV_TRANSPOSE2D;
-  d->pad = d->deconv ? 0 : op->padding;
+  NfDnnlConvGeom g;
+  nf_dnnl_conv_geom (op, xs, ys, &g);
+  d->deconv = g.deconv;
+  d->pad = g.pad;
   d->n_wei = (size_t) op->cout * op->cin * op->k * op->k;
 
   dnnl_memory_desc_t src_md, dst_md, user_wei_md, bias_md;
-  dnnl_dims_t src_dims = { xs.n, xs.c, xs.h + 2 * d->pad, xs.w + 2 * d->pad };  // (N, Cin, H+2p, W+2p)
-  dnnl_dims_t dst_dims = { ys.n, ys.c, ys.h, ys.w };                            // (N, Cout, Ho, Wo)
-  dnnl_dims_t wei_dims = { op->cout, op->cin, op->k, op->k };
-  dnnl_dims_t bias_dims = { op->cout };
-  CHECK (dnnl_memory_desc_init_by_tag (&src_md, 4, src_dims, dnnl_f32, nf_cpu_dnnl_tag (xs.c)),
+  CHECK (nf_dnnl_conv_md (&g, NF_DNNL_SRC, dnnl_f32, nf_cpu_dnnl_tag (xs.c), &src_md),
       "source descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims, dnnl_f32, nf_cpu_dnnl_tag (ys.c)),
+  CHECK (nf_dnnl_conv_md (&g, NF_DNNL_DST, dnnl_f32, nf_cpu_dnnl_tag (ys.c), &dst_md),
       "destination descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&user_wei_md, 4, wei_dims, dnnl_f32,
-          d->deconv ? dnnl_iohw : dnnl_oihw), "weights descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&bias_md, 1, bias_dims, dnnl_f32, dnnl_x),
-      "bias descriptor");
+  CHECK (nf_dnnl_conv_md (&g, NF_DNNL_WEI, dnnl_f32, nf_dnnl_conv_user_wei_tag (&g),
+          &user_wei_md), "weights descriptor");
+  CHECK (nf_dnnl_conv_md (&g, NF_DNNL_BIAS, dnnl_f32, dnnl_x, &bias_md), "bias descriptor");
   CHECK (dnnl_primitive_attr_create (&attr), "attribute creation");
   CHECK (dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user),
       "scratchpad mode");
@@ -309,9 +223,9 @@ bwd_create (NfCpuBackend *be, NfOpCall *call, GError **error)
   const char *idata = NULL, *iwei = NULL;
   if (be->bf16 && !d->deconv && !g_getenv ("NF_CPU_BF16_FP32_BACKWARD")) {
     GError *bf16_error = NULL;
-    if (bwd_pds (be, op, xs, ys, d->pad, FALSE, dnnl_bf16, attr, b16, &bf16_error)) {
-      d->bf16_data = impl_is_fast (b16[1], &idata);
-      d->bf16_wei = impl_is_fast (b16[2], &iwei);
+    if (bwd_pds (be, op, &g, dnnl_bf16, attr, b16, &bf16_error)) {
+      d->bf16_data = nf_dnnl_impl_is_fast (b16[1], &idata);
+      d->bf16_wei = nf_dnnl_impl_is_fast (b16[2], &iwei);
     } else {
       g_debug ("cpu-bf16: no bf16 backward for %s %s: %s", nf_op_type_name (op->type),
           op->name ? op->name : "", bf16_error->message);
@@ -324,12 +238,12 @@ bwd_create (NfCpuBackend *be, NfOpCall *call, GError **error)
           : !d->bf16_data ? "data" : "weights");
   }
   if ((!d->bf16_data || !d->bf16_wei)
-      && !bwd_pds (be, op, xs, ys, d->pad, d->deconv, dnnl_f32, attr, f32, error))
+      && !bwd_pds (be, op, &g, dnnl_f32, attr, f32, error))
     goto fail;
   dnnl_primitive_desc_t dpd = d->bf16_data ? b16[1] : f32[1];
   dnnl_primitive_desc_t wpd = d->bf16_wei ? b16[2] : f32[2];
-  impl_is_fast (dpd, &idata);
-  impl_is_fast (wpd, &iwei);
+  nf_dnnl_impl_is_fast (dpd, &idata);
+  nf_dnnl_impl_is_fast (wpd, &iwei);
   g_debug ("cpu: backward %s %s %dx%dx%dx%d -> %dx%dx%dx%d: data %s%s, weights %s%s",
       nf_op_type_name (op->type), op->name ? op->name : "", xs.n, xs.c, xs.h, xs.w,
       ys.n, ys.c, ys.h, ys.w, idata ? idata : "?", d->bf16_data ? " (bf16)" : "",
@@ -374,8 +288,8 @@ bwd_create (NfCpuBackend *be, NfOpCall *call, GError **error)
   d->dy_shared = d->data_dy.reorder && d->wei_dy.reorder
       && dnnl_memory_desc_equal (dnnl_primitive_desc_query_md (dpd, dnnl_query_diff_dst_md, 0),
           dnnl_primitive_desc_query_md (wpd, dnnl_query_diff_dst_md, 0));
-  if (!scratch_memory (be, op, dpd, &d->scratch_data, error)
-      || !scratch_memory (be, op, wpd, &d->scratch_wei, error))
+  if (!nf_dnnl_conv_scratch_memory (be, op, "backward ", dpd, &d->scratch_data, error)
+      || !nf_dnnl_conv_scratch_memory (be, op, "backward ", wpd, &d->scratch_wei, error))
     goto fail;
 
   pds_destroy (f32);

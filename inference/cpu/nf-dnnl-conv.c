@@ -17,14 +17,14 @@
  * output unpacked to nChw8c (nf-cpu-bf16.c). Where oneDNN offers only its reference
  * implementation for a shape, that convolution stays fp32 (the reference is ~100x
  * slower). Transposed convolutions stay fp32.
+ * The descriptors, reorders and scratchpad come from nf-dnnl-conv-desc.h (shared with
+ * the backward passes).
  * What it does not: convolutions with at most 4 output channels (nf-cpu-direct-conv.c
  * is faster there), dilation or groups (no op uses them).
  */
 #include <string.h>
 
-#include <oneapi/dnnl/dnnl_debug.h>
-
-#include "nf-cpu-fast-private.h"
+#include "nf-dnnl-conv-desc.h"
 
 typedef struct {
   NfCpuStateKind kind;          /* NF_CPU_STATE_DNNL */
@@ -37,14 +37,7 @@ typedef struct {
   gboolean deconv;
 } DnnlConv;
 
-#define CHECK(expr, what) G_STMT_START { \
-    dnnl_status_t st_ = (expr); \
-    if (st_ != dnnl_success) { \
-      g_set_error (error, NF_ERROR, NF_ERROR_BACKEND, "cpu: oneDNN %s failed for %s %s: %s", \
-          what, nf_op_type_name (op->type), op->name ? op->name : "", dnnl_status2str (st_)); \
-      goto fail; \
-    } \
-  } G_STMT_END
+#define CHECK(expr, what) NF_DNNL_CONV_CHECK (expr, "", what)
 
 static void
 dnnl_conv_free (DnnlConv *d)
@@ -75,33 +68,30 @@ nf_dnnl_conv_prepare (NfCpuBackend *be, NfOpCall *call, GError **error)
   DnnlConv *d = g_new0 (DnnlConv, 1);
   dnnl_primitive_attr_t attr = NULL;
   dnnl_post_ops_t post = NULL;
-  dnnl_primitive_desc_t pd = NULL, rpd = NULL;
+  dnnl_primitive_desc_t pd = NULL;
   dnnl_primitive_t reorder = NULL;
   dnnl_memory_t user_wei = NULL;
+  const char *what = NULL;
+  NfDnnlConvGeom g;
+  nf_dnnl_conv_geom (op, xs, ys, &g);
   d->kind = NF_CPU_STATE_DNNL;
-  d->deconv = op->type == NF_OP_CONV_TRANSPOSE2D;
+  d->deconv = g.deconv;
   d->mode = op->pad_mode;
-  d->pad = d->deconv ? 0 : op->padding;
+  d->pad = g.pad;
 
   dnnl_memory_desc_t src_md, wei_md, user_wei_md, bias_md, dst_md;
-  dnnl_dims_t src_dims = { xs.n, xs.c, xs.h + 2 * d->pad, xs.w + 2 * d->pad };
-  dnnl_dims_t dst_dims = { ys.n, ys.c, ys.h, ys.w };
-  dnnl_dims_t wei_dims = { op->cout, op->cin, op->k, op->k };
-  dnnl_dims_t bias_dims = { op->cout };
-  dnnl_dims_t strides = { op->stride, op->stride };
   d->bf16 = be->bf16 && !d->deconv && xs.c > 4 && ys.c > 4;
 retry:;
   dnnl_data_type_t in_dt = d->bf16 ? dnnl_bf16 : dnnl_f32;
-  CHECK (dnnl_memory_desc_init_by_tag (&src_md, 4, src_dims, in_dt, d->bf16 ? dnnl_nChw16c
-          : nf_cpu_dnnl_tag (xs.c)), "source descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&dst_md, 4, dst_dims, dnnl_f32, d->bf16 ? dnnl_nChw16c
-          : nf_cpu_dnnl_tag (ys.c)), "destination descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&wei_md, 4, wei_dims, in_dt, dnnl_format_tag_any),
+  CHECK (nf_dnnl_conv_md (&g, NF_DNNL_SRC, in_dt, d->bf16 ? dnnl_nChw16c
+          : nf_cpu_dnnl_tag (xs.c), &src_md), "source descriptor");
+  CHECK (nf_dnnl_conv_md (&g, NF_DNNL_DST, dnnl_f32, d->bf16 ? dnnl_nChw16c
+          : nf_cpu_dnnl_tag (ys.c), &dst_md), "destination descriptor");
+  CHECK (nf_dnnl_conv_md (&g, NF_DNNL_WEI, in_dt, dnnl_format_tag_any, &wei_md),
       "weights descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&user_wei_md, 4, wei_dims, dnnl_f32,
-          d->deconv ? dnnl_iohw : dnnl_oihw), "weights descriptor");
-  CHECK (dnnl_memory_desc_init_by_tag (&bias_md, 1, bias_dims, dnnl_f32, dnnl_x),
-      "bias descriptor");
+  CHECK (nf_dnnl_conv_md (&g, NF_DNNL_WEI, dnnl_f32, nf_dnnl_conv_user_wei_tag (&g),
+          &user_wei_md), "weights descriptor");
+  CHECK (nf_dnnl_conv_md (&g, NF_DNNL_BIAS, dnnl_f32, dnnl_x, &bias_md), "bias descriptor");
 
   if (!attr)
     CHECK (dnnl_primitive_attr_create (&attr), "attribute creation");
@@ -113,28 +103,10 @@ retry:;
         "ReLU post-op");
     CHECK (dnnl_primitive_attr_set_post_ops (attr, post), "post-ops");
   }
-
-  if (d->deconv) {
-    dnnl_deconvolution_desc_t desc;
-    dnnl_dims_t pl = { op->padding, op->padding };
-    dnnl_dims_t pr = { op->padding - op->output_padding, op->padding - op->output_padding };
-    CHECK (dnnl_deconvolution_forward_desc_init (&desc, dnnl_forward_inference,
-            dnnl_deconvolution_direct, &src_md, &wei_md, op->bias ? &bias_md : NULL, &dst_md,
-            strides, pl, pr), "deconvolution descriptor");
-    CHECK (dnnl_primitive_desc_create (&pd, &desc, attr, be->engine, NULL),
-        "deconvolution primitive descriptor");
-  } else {
-    dnnl_convolution_desc_t desc;
-    dnnl_dims_t zero = { 0, 0 };
-    CHECK (dnnl_convolution_forward_desc_init (&desc, dnnl_forward_inference,
-            dnnl_convolution_direct, &src_md, &wei_md, op->bias ? &bias_md : NULL, &dst_md,
-            strides, zero, zero), "convolution descriptor");
-    CHECK (dnnl_primitive_desc_create (&pd, &desc, attr, be->engine, NULL),
-        "convolution primitive descriptor");
-  }
+  CHECK (nf_dnnl_conv_pd (be->engine, &g, NF_DNNL_FWD_INFERENCE, &src_md, &wei_md,
+          op->bias ? &bias_md : NULL, &dst_md, attr, NULL, &pd, &what), what);
   const char *impl = NULL;
-  dnnl_primitive_desc_query (pd, dnnl_query_impl_info_str, 0, &impl);
-  if (d->bf16 && (!impl || g_str_has_prefix (impl, "ref"))) {
+  if (!nf_dnnl_impl_is_fast (pd, &impl) && d->bf16) {
     g_debug ("cpu-bf16: %s %s has only oneDNN's %s in bf16; it runs in fp32",
         nf_op_type_name (op->type), op->name ? op->name : "", impl ? impl : "?");
     dnnl_primitive_desc_destroy (pd);
@@ -153,9 +125,8 @@ retry:;
       "weights memory");
   CHECK (dnnl_memory_create (&user_wei, &user_wei_md, be->engine, (void *) op->weight),
       "user weights memory");
-  CHECK (dnnl_reorder_primitive_desc_create (&rpd, &user_wei_md, be->engine, q_wei,
-          be->engine, NULL), "weights reorder descriptor");
-  CHECK (dnnl_primitive_create (&reorder, rpd), "weights reorder");
+  if (!nf_dnnl_conv_reorder_create (be, op, "", &user_wei_md, q_wei, &reorder, error))
+    goto fail;
   dnnl_exec_arg_t rargs[2] = { {DNNL_ARG_FROM, user_wei}, {DNNL_ARG_TO, d->wei} };
   CHECK (dnnl_primitive_execute (reorder, be->stream, 2, rargs), "weights reorder");
   CHECK (dnnl_stream_wait (be->stream), "weights reorder");
@@ -174,7 +145,7 @@ retry:;
   CHECK (dnnl_memory_create (&d->dst, dnnl_primitive_desc_query_md (pd, dnnl_query_dst_md, 0),
           be->engine, DNNL_MEMORY_NONE), "destination memory");
   if (d->bf16) {                /* the packed source and the 16-lane output */
-    size_t src_n = (size_t) xs.n * ((xs.c + 15) / 16) * 16 * src_dims[2] * src_dims[3];
+    size_t src_n = (size_t) xs.n * ((xs.c + 15) / 16) * 16 * g.src[2] * g.src[3];
     size_t dst_n = (size_t) ys.n * ((ys.c + 15) / 16) * 16 * ys.h * ys.w;
     float *bs = (float *) be->bf16_src;
     if (!nf_cpu_scratch (&bs, &be->bf16_src_n, (src_n + 1) / 2, error)
@@ -184,17 +155,10 @@ retry:;
     }
     be->bf16_src = (guint16 *) bs;
   }
-  const dnnl_memory_desc_t *q_scr = dnnl_primitive_desc_query_md (pd,
-      dnnl_query_scratchpad_md, 0);
-  if (q_scr && dnnl_memory_desc_get_size (q_scr) > 0) {
-    if (!nf_cpu_reserve_dnnl_scratch (be, dnnl_memory_desc_get_size (q_scr), error))
-      goto fail;
-    CHECK (dnnl_memory_create (&d->scratch, q_scr, be->engine, DNNL_MEMORY_NONE),
-        "scratchpad memory");
-  }
+  if (!nf_dnnl_conv_scratch_memory (be, op, "", pd, &d->scratch, error))
+    goto fail;
 
   dnnl_primitive_destroy (reorder);
-  dnnl_primitive_desc_destroy (rpd);
   dnnl_memory_destroy (user_wei);
   dnnl_primitive_desc_destroy (pd);
   dnnl_primitive_attr_destroy (attr);
@@ -206,8 +170,6 @@ retry:;
 fail:
   if (reorder)
     dnnl_primitive_destroy (reorder);
-  if (rpd)
-    dnnl_primitive_desc_destroy (rpd);
   if (user_wei)
     dnnl_memory_destroy (user_wei);
   if (pd)

@@ -11,13 +11,19 @@
  * host NCHW float (through the scratch arena and a layout kernel for fp16 NHWC);
  * grows the shared scratch arena only at prepare/transfer time, never in forward.
  * Training: the backward[] table lists every op's backward (nf-cuda-*-backward.cu),
- * zero clears gradient buffers on the stream, and nf_cuda_check_backward checks a
- * backward call's buffers.
+ * zero clears gradient buffers on the stream, nf_cuda_check_backward checks a backward
+ * call's buffers, and weights_on_device hands new device weights of a convolution or
+ * instance norm to its file (after checking that they are memory of this device).
+ * Every allocation, free and stream synchronisation of this project's CUDA code goes
+ * through the counted calls here (nf_cuda_counters).
  * What it does not: any op arithmetic (nf-cuda-*.cu), or pixel conversion
  * (nf-cuda-convert.cu).
  */
 #include <string.h>
 
+#include <atomic>
+
+#include "nf-cuda-cond-norm.h"
 #include "nf-cuda-policy.h"
 #include "nf-cuda-private.h"
 
@@ -82,6 +88,55 @@ nf_cuda_device_description (int device, GError **error)
     return NULL;
   return g_strdup_printf ("%s, sm_%d%d, %.1f GiB", p.name, p.major, p.minor,
       p.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
+}
+
+/* ---- counted calls ------------------------------------------------------------------- */
+
+static std::atomic<unsigned long long> n_allocs, n_frees, n_syncs;
+
+void
+nf_cuda_counters (NfCudaCounters *c)
+{
+  c->allocs = n_allocs.load ();
+  c->frees = n_frees.load ();
+  c->syncs = n_syncs.load ();
+}
+
+cudaError_t
+nf_cuda_counted_malloc (void **p, size_t bytes)
+{
+  n_allocs++;
+  return cudaMalloc (p, bytes);
+}
+
+cudaError_t
+nf_cuda_counted_free (void *p)
+{
+  if (p)
+    n_frees++;
+  return cudaFree (p);
+}
+
+cudaError_t
+nf_cuda_counted_host_alloc (void **p, size_t bytes)
+{
+  n_allocs++;
+  return cudaHostAlloc (p, bytes, cudaHostAllocDefault);
+}
+
+cudaError_t
+nf_cuda_counted_host_free (void *p)
+{
+  if (p)
+    n_frees++;
+  return cudaFreeHost (p);
+}
+
+cudaError_t
+nf_cuda_counted_sync (cudaStream_t s)
+{
+  n_syncs++;
+  return cudaStreamSynchronize (s);
 }
 
 /* ---- small helpers ---------------------------------------------------------------- */
@@ -175,12 +230,12 @@ nf_cuda_scratch_reserve (NfCudaBackend *be, size_t bytes, GError **error)
   if (bytes <= be->scratch_bytes)
     return TRUE;
   bytes = (bytes + 0xfffff) & ~(size_t) 0xfffff;      /* whole MiB: fewer regrowths */
-  NF_CUDA_TRY (cudaStreamSynchronize (be->stream), error);
+  NF_CUDA_TRY (nf_cuda_counted_sync (be->stream), error);
   if (be->scratch)
-    NF_CUDA_TRY (cudaFree (be->scratch), error);
+    NF_CUDA_TRY (nf_cuda_counted_free (be->scratch), error);
   be->scratch = NULL;
   be->scratch_bytes = 0;
-  if (!nf_cuda_ok (cudaMalloc (&be->scratch, bytes), "scratch memory", error)) {
+  if (!nf_cuda_ok (nf_cuda_counted_malloc (&be->scratch, bytes), "scratch memory", error)) {
     be->scratch = NULL;
     g_prefix_error (error, "%.1f MiB of scratch: ", bytes / 1048576.0);
     return FALSE;
@@ -276,15 +331,15 @@ nf_cuda_backend_new (const NfCudaConfig *cfg, GError **error)
 
   /* One kernel launch, so that a device this build has no code for fails here (and
    * device=auto falls back to the CPU) rather than at the first frame. */
-  if (!nf_cuda_ok (cudaMalloc ((void **) &probe, 256), "cudaMalloc", error))
+  if (!nf_cuda_ok (nf_cuda_counted_malloc ((void **) &probe, 256), "cudaMalloc", error))
     goto fail;
   fill_bytes_kernel <<<1, 256, 0, be->stream>>> (probe, 256, 0);
   if (!nf_cuda_launch_ok ("a first kernel", error)
-      || !nf_cuda_ok (cudaStreamSynchronize (be->stream), "first kernel", error)) {
-    cudaFree (probe);
+      || !nf_cuda_ok (nf_cuda_counted_sync (be->stream), "first kernel", error)) {
+    nf_cuda_counted_free (probe);
     goto fail;
   }
-  cudaFree (probe);
+  nf_cuda_counted_free (probe);
 
   be->description = describe (be);
   return &be->parent;
@@ -317,16 +372,16 @@ cuda_destroy (NfBackend *base)
     return;
   enter (be, NULL);
   if (be->stream)
-    cudaStreamSynchronize (be->stream);
+    nf_cuda_counted_sync (be->stream);
   GHashTableIter it;
   gpointer key;
   g_hash_table_iter_init (&it, be->bufs);
   while (g_hash_table_iter_next (&it, &key, NULL))
-    cudaFree (key);             /* buffers the caller did not free */
+    nf_cuda_counted_free (key); /* buffers the caller did not free */
   g_hash_table_unref (be->bufs);
   g_hash_table_unref (be->algo_cache);
   if (be->scratch)
-    cudaFree (be->scratch);
+    nf_cuda_counted_free (be->scratch);
   if (be->cudnn)
     cudnnDestroy (be->cudnn);
   if (be->stream)
@@ -353,7 +408,7 @@ cuda_alloc (NfBackend *base, NfShape s, GError **error)
   unsigned char *p = NULL;
   if (!enter (be, error))
     return NULL;
-  if (!nf_cuda_ok (cudaMalloc ((void **) &p, total), "cudaMalloc", error)) {
+  if (!nf_cuda_ok (nf_cuda_counted_malloc ((void **) &p, total), "cudaMalloc", error)) {
     g_prefix_error (error, "%s: a %dx%dx%dx%d activation (%.1f MiB): ", base->iface->name,
         s.n, s.c, s.h, s.w, total / 1048576.0);
     return NULL;
@@ -362,7 +417,7 @@ cuda_alloc (NfBackend *base, NfShape s, GError **error)
   fill_bytes_kernel <<<1, 256, 0, be->stream>>> (p + bytes, total - bytes,
       NF_CUDA_GUARD_BYTE);
   if (!nf_cuda_launch_ok ("guard fill", error)) {
-    cudaFree (p);
+    nf_cuda_counted_free (p);
     return NULL;
   }
   NfCudaBuf *b = g_new0 (NfCudaBuf, 1);
@@ -379,7 +434,7 @@ cuda_free (NfBackend *base, void *p)
   if (!p || !g_hash_table_remove (be->bufs, p))
     return;
   enter (be, NULL);
-  cudaFree (p);                 /* waits for work that still uses it */
+  nf_cuda_counted_free (p);     /* waits for work that still uses it */
   cudaGetLastError ();
 }
 
@@ -410,7 +465,7 @@ nf_cuda_buffer_guard_ok (NfBackend *base, const void *p, GError **error)
   gboolean ok = enter (be, error)
       && nf_cuda_ok (cudaMemcpyAsync (host, (const unsigned char *) p + b->bytes, n,
           cudaMemcpyDeviceToHost, be->stream), "reading guard bytes", error)
-      && nf_cuda_ok (cudaStreamSynchronize (be->stream), "reading guard bytes", error);
+      && nf_cuda_ok (nf_cuda_counted_sync (be->stream), "reading guard bytes", error);
   for (size_t i = 0; ok && i < n; i++)
     if (host[i] != NF_CUDA_GUARD_BYTE) {
       g_set_error (error, NF_ERROR, NF_ERROR_BACKEND,
@@ -443,7 +498,7 @@ cuda_upload (NfBackend *base, void *dst, const float *src, NfShape s, GError **e
       return FALSE;
   }
   /* src is pageable host memory the caller may reuse at once */
-  NF_CUDA_TRY (cudaStreamSynchronize (be->stream), error);
+  NF_CUDA_TRY (nf_cuda_counted_sync (be->stream), error);
   return TRUE;
 }
 
@@ -465,7 +520,7 @@ cuda_download (NfBackend *base, float *dst, const void *src, NfShape s, GError *
     NF_CUDA_TRY (cudaMemcpyAsync (dst, be->scratch, n * sizeof (float),
             cudaMemcpyDeviceToHost, be->stream), error);
   }
-  NF_CUDA_TRY (cudaStreamSynchronize (be->stream), error);
+  NF_CUDA_TRY (nf_cuda_counted_sync (be->stream), error);
   return TRUE;
 }
 
@@ -475,7 +530,7 @@ cuda_synchronize (NfBackend *base, GError **error)
   NfCudaBackend *be = NF_CUDA (base);
   if (!enter (be, error))
     return FALSE;
-  NF_CUDA_TRY (cudaStreamSynchronize (be->stream), error);
+  NF_CUDA_TRY (nf_cuda_counted_sync (be->stream), error);
   return TRUE;
 }
 
@@ -493,6 +548,8 @@ cuda_prepare (NfBackend *base, NfOpCall *call, GError **error)
       return nf_cuda_conv_prepare (be, call, error);
     case NF_OP_INSTANCE_NORM:
       return nf_cuda_instance_norm_prepare (be, call, error);
+    case NF_OP_COND_INSTANCE_NORM:
+      return nf_cuda_cond_instance_norm_prepare (be, call, error);
     default:
       return TRUE;
   }
@@ -511,10 +568,60 @@ cuda_release (NfBackend *base, NfOpCall *call)
     case NF_OP_INSTANCE_NORM:
       nf_cuda_instance_norm_release (be, call);
       break;
+    case NF_OP_COND_INSTANCE_NORM:
+      nf_cuda_cond_instance_norm_release (be, call);
+      break;
     default:
       break;
   }
   call->state = NULL;
+}
+
+/* ---- weights updated on the device (training) ---------------------------------------------- */
+
+/* p (n floats, NULL when n is 0) is device memory of this backend's device. */
+static gboolean
+check_device_floats (NfCudaBackend *be, const float *p, size_t n, const char *what,
+    GError **error)
+{
+  if (!p && n == 0)
+    return TRUE;
+  cudaPointerAttributes a;
+  memset (&a, 0, sizeof a);
+  cudaError_t st = p ? cudaPointerGetAttributes (&a, p) : cudaErrorInvalidValue;
+  if (st != cudaSuccess)
+    cudaGetLastError ();
+  if (st != cudaSuccess || (a.type != cudaMemoryTypeDevice && a.type != cudaMemoryTypeManaged)
+      || a.device != be->device) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "%s: the new %s (%zu floats at %p) is "
+        "not memory of CUDA device %d", be->parent.iface->name, what, n, (const void *) p,
+        be->device);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+cuda_weights_on_device (NfBackend *base, const NfOpCall *call, const float *weight,
+    size_t n_weight, const float *bias, size_t n_bias, GError **error)
+{
+  NfCudaBackend *be = NF_CUDA (base);
+  NfOpType ty = call->op->type;
+  gboolean holds = ty == NF_OP_CONV2D || ty == NF_OP_CONV_TRANSPOSE2D
+      || (ty == NF_OP_INSTANCE_NORM && call->op->affine);
+  if (!holds) {
+    if (!weight && !bias)
+      return TRUE;
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "%s: %s %s holds no weights to update",
+        base->iface->name, nf_op_type_name (ty), call->op->name ? call->op->name : "");
+    return FALSE;
+  }
+  if (!enter (be, error) || !check_device_floats (be, weight, n_weight, "weight", error)
+      || !check_device_floats (be, bias, n_bias, "bias", error))
+    return FALSE;
+  if (ty == NF_OP_INSTANCE_NORM)
+    return nf_cuda_instance_norm_set_weights (be, call, weight, n_weight, bias, n_bias, error);
+  return nf_cuda_conv_set_weights (be, call, weight, n_weight, bias, n_bias, error);
 }
 
 /* ---- accessors ------------------------------------------------------------------------------ */
@@ -557,7 +664,8 @@ nf_cuda_device_alloc (NfBackend *base, size_t bytes, GError **error)
   void *p = NULL;
   if (base && !enter (NF_CUDA (base), error))
     return NULL;
-  if (!nf_cuda_ok (cudaMalloc (&p, bytes ? bytes : 1), "cudaMalloc (staging)", error)) {
+  if (!nf_cuda_ok (nf_cuda_counted_malloc (&p, bytes ? bytes : 1), "cudaMalloc (staging)",
+          error)) {
     g_prefix_error (error, "%.1f MiB of frame staging: ", bytes / 1048576.0);
     return NULL;
   }
@@ -571,7 +679,7 @@ nf_cuda_device_free (NfBackend *base, void *p)
     return;
   if (base)
     enter (NF_CUDA (base), NULL);
-  cudaFree (p);
+  nf_cuda_counted_free (p);
   cudaGetLastError ();
 }
 
@@ -581,7 +689,7 @@ nf_cuda_host_alloc (NfBackend *base, size_t bytes, GError **error)
   void *p = NULL;
   if (base && !enter (NF_CUDA (base), error))
     return NULL;
-  if (!nf_cuda_ok (cudaHostAlloc (&p, bytes ? bytes : 1, cudaHostAllocDefault),
+  if (!nf_cuda_ok (nf_cuda_counted_host_alloc (&p, bytes ? bytes : 1),
           "cudaHostAlloc (pinned staging)", error)) {
     g_prefix_error (error, "%.1f MiB of pinned host memory: ", bytes / 1048576.0);
     return NULL;
@@ -596,7 +704,7 @@ nf_cuda_host_free (NfBackend *base, void *p)
     return;
   if (base)
     enter (NF_CUDA (base), NULL);
-  cudaFreeHost (p);
+  nf_cuda_counted_host_free (p);
   cudaGetLastError ();
 }
 
@@ -640,6 +748,7 @@ nf_cuda_copy_2d_async (NfBackend *base, void *dst, size_t dst_pitch, const void 
     nf_cuda_clamp,              /* NF_OP_CLAMP */ \
     nf_cuda_pool2d,             /* NF_OP_AVG_POOL2D */ \
     nf_cuda_pool2d,             /* NF_OP_MAX_POOL2D */ \
+    nf_cuda_cond_instance_norm, /* NF_OP_COND_INSTANCE_NORM */ \
   }, \
   .backward = { \
     nf_cuda_conv2d_backward,             /* NF_OP_CONV2D */ \
@@ -655,16 +764,21 @@ nf_cuda_copy_2d_async (NfBackend *base, void *dst, size_t dst_pitch, const void 
     nf_cuda_clamp_backward,              /* NF_OP_CLAMP */ \
     nf_cuda_pool2d_backward,             /* NF_OP_AVG_POOL2D */ \
     nf_cuda_pool2d_backward,             /* NF_OP_MAX_POOL2D */ \
+    nf_cuda_cond_instance_norm_backward, /* NF_OP_COND_INSTANCE_NORM */ \
   }, \
-  .zero = cuda_zero,
+  .zero = cuda_zero, \
+  .weights_on_device = cuda_weights_on_device,
 
 /* C++ has no designated array initialisers: the forward and backward tables above list
- * every op in NfOpType order, and this checks that the order still holds. */
+ * every op in NfOpType order, and this checks that the order still holds. An op type
+ * added after these gets NULL entries (the engine then says this backend cannot run it)
+ * until it is listed here. */
 G_STATIC_ASSERT (NF_OP_CONV2D == 0 && NF_OP_CONV_TRANSPOSE2D == 1
     && NF_OP_INSTANCE_NORM == 2 && NF_OP_BATCH_NORM == 3 && NF_OP_RELU == 4
     && NF_OP_ADD == 5 && NF_OP_CONCAT == 6 && NF_OP_UPSAMPLE_NEAREST == 7
     && NF_OP_PIXEL_SHUFFLE == 8 && NF_OP_TANH_SCALE == 9 && NF_OP_CLAMP == 10
-    && NF_OP_AVG_POOL2D == 11 && NF_OP_MAX_POOL2D == 12 && NF_OP_COUNT == 13);
+    && NF_OP_AVG_POOL2D == 11 && NF_OP_MAX_POOL2D == 12 && NF_OP_COND_INSTANCE_NORM == 13
+    && NF_OP_COUNT >= 14);
 
 extern "C" const NfBackendIface nf_backend_cuda = {
   .name = "cuda",

@@ -69,9 +69,9 @@ typedef struct {
 static void
 trial_free (Trial *t)
 {
-  cudaFree (t->x);
-  cudaFree (t->y);
-  cudaFree (t->ws);
+  nf_cuda_counted_free (t->x);
+  nf_cuda_counted_free (t->y);
+  nf_cuda_counted_free (t->ws);
   cudaGetLastError ();          /* an allocation that failed is not an error here */
   t->x = t->y = t->ws = NULL;
 }
@@ -84,12 +84,13 @@ trial_alloc (NfCudaBackend *be, const NfCudaConv *st, NfShape ys, size_t limit, 
   size_t es = nf_cuda_elem_size (be);
   size_t xb = nf_shape_numel (st->xs) * es, yb = nf_shape_numel (ys) * es;
   memset (t, 0, sizeof *t);
-  if (cudaMalloc (&t->x, xb) != cudaSuccess || cudaMalloc (&t->y, yb) != cudaSuccess) {
+  if (nf_cuda_counted_malloc (&t->x, xb) != cudaSuccess
+      || nf_cuda_counted_malloc (&t->y, yb) != cudaSuccess) {
     trial_free (t);
     return FALSE;
   }
   for (size_t w = limit; w >= 1048576; w /= 2)
-    if (cudaMalloc (&t->ws, w) == cudaSuccess) {
+    if (nf_cuda_counted_malloc (&t->ws, w) == cudaSuccess) {
       t->ws_bytes = w;
       break;
     }
@@ -214,7 +215,7 @@ try_fused (NfCudaBackend *be, NfCudaConv *st, Trial *t, NfCudaAlgo *a, GError **
       st->wdesc, st->w, st->cdesc, (cudnnConvolutionFwdAlgo_t) a->algo, t->ws, a->ws_bytes,
       &zero, st->ydesc, t->y, st->bdesc, st->bias_t, st->adesc, st->ydesc, t->y);
   /* what the call queued, and a launch it had rejected (cleared: not sticky ones) */
-  cudaError_t after = cudaStreamSynchronize (be->stream);
+  cudaError_t after = nf_cuda_counted_sync (be->stream);
   cudaError_t launch = cudaGetLastError ();
   if (after == cudaSuccess)
     after = launch;

@@ -68,10 +68,10 @@ typedef struct {
 static void
 trial_free (Trial *t)
 {
-  cudaFree (t->a);
-  cudaFree (t->b);
-  cudaFree (t->dw);
-  cudaFree (t->ws);
+  nf_cuda_counted_free (t->a);
+  nf_cuda_counted_free (t->b);
+  nf_cuda_counted_free (t->dw);
+  nf_cuda_counted_free (t->ws);
   cudaGetLastError ();          /* an allocation that failed is not an error here */
   memset (t, 0, sizeof *t);
 }
@@ -84,13 +84,14 @@ trial_alloc (NfCudaBackend *be, const Geo *g, size_t limit, Trial *t)
   size_t ab = nf_shape_numel (g->as) * es, bb = nf_shape_numel (g->bs) * es;
   size_t wb = g->w_numel * es;
   memset (t, 0, sizeof *t);
-  if (cudaMalloc (&t->a, ab) != cudaSuccess || cudaMalloc (&t->b, bb) != cudaSuccess
-      || cudaMalloc (&t->dw, wb) != cudaSuccess) {
+  if (nf_cuda_counted_malloc (&t->a, ab) != cudaSuccess
+      || nf_cuda_counted_malloc (&t->b, bb) != cudaSuccess
+      || nf_cuda_counted_malloc (&t->dw, wb) != cudaSuccess) {
     trial_free (t);
     return FALSE;
   }
   for (size_t w = limit; w >= 1048576; w /= 2)
-    if (cudaMalloc (&t->ws, w) == cudaSuccess) {
+    if (nf_cuda_counted_malloc (&t->ws, w) == cudaSuccess) {
       t->ws_bytes = w;
       break;
     }

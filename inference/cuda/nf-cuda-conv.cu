@@ -20,6 +20,15 @@
  *            k, k) layout is exactly cuDNN's filter K = Cin, C = Cout; output_padding
  *            is expressed by the output size, as PyTorch does) + the epilogue.
  * Semantics are cpu-ref's (cross-correlation, zero or reflect padding, stride).
+ * Training (nf_cuda_conv_set_weights): new weights already in device memory replace the
+ * prepared copies in place on the stream (fp32: device-to-device copies; fp16: one kernel
+ * converting to the half KRSC filter, the same rounding as the host upload), so an
+ * optimiser step on the device needs no re-prepare (descriptors, algorithms, the
+ * backward state and the scratch reservation stay). Decision: fp32 copies rather than
+ * points at the caller's buffer: the copy costs microseconds at device bandwidth (6.7 MB
+ * for style-full's weights), and the prepared state keeps owning its memory, so a free
+ * of the trainer's buffers or a later re-prepare can never leave an op reading freed or
+ * foreign memory.
  * What it does not: dilation or groups (the graph has none), or backward passes
  * (nf-cuda-conv-backward.cu, which reuses these descriptors and weights).
  */
@@ -74,10 +83,10 @@ upload_filter (NfCudaBackend *be, const float *w, int K, int C, int Cp, int k, v
   }
   /* On the backend's (non-blocking) stream, which the legacy stream of a plain
    * cudaMemcpy would not order against; synchronised before the host copy goes. */
-  gboolean ok = nf_cuda_ok (cudaMalloc (dst, bytes), "cudaMalloc (weights)", error)
+  gboolean ok = nf_cuda_ok (nf_cuda_counted_malloc (dst, bytes), "cudaMalloc (weights)", error)
       && nf_cuda_ok (cudaMemcpyAsync (*dst, host ? host : w, bytes, cudaMemcpyHostToDevice,
           be->stream), "uploading weights", error)
-      && nf_cuda_ok (cudaStreamSynchronize (be->stream), "uploading weights", error);
+      && nf_cuda_ok (nf_cuda_counted_sync (be->stream), "uploading weights", error);
   g_free (host);
   return ok;
 }
@@ -92,7 +101,8 @@ upload_bias (NfCudaBackend *be, const float *bias, int n, gboolean need_t, float
   guint16 *h = NULL;
   gboolean ok = TRUE;
   if (bias)
-    ok = nf_cuda_ok (cudaMalloc ((void **) bf, n * sizeof (float)), "cudaMalloc (bias)", error)
+    ok = nf_cuda_ok (nf_cuda_counted_malloc ((void **) bf, n * sizeof (float)),
+        "cudaMalloc (bias)", error)
         && nf_cuda_ok (cudaMemcpyAsync (*bf, bias, n * sizeof (float), cudaMemcpyHostToDevice,
             be->stream), "uploading bias", error);
   if (ok && need_t) {
@@ -102,12 +112,12 @@ upload_bias (NfCudaBackend *be, const float *bias, int n, gboolean need_t, float
       for (int i = 0; i < n; i++)
         h[i] = nf_float_to_half (src[i]);
     }
-    ok = nf_cuda_ok (cudaMalloc (bt, n * es), "cudaMalloc (bias)", error)
+    ok = nf_cuda_ok (nf_cuda_counted_malloc (bt, n * es), "cudaMalloc (bias)", error)
         && nf_cuda_ok (cudaMemcpyAsync (*bt, h ? (const void *) h : (const void *) src,
             n * es, cudaMemcpyHostToDevice, be->stream), "uploading bias", error);
   }
   /* before the host copies (h, zeros) go: the stream may still be reading them */
-  if (!nf_cuda_ok (cudaStreamSynchronize (be->stream), "uploading bias", ok ? error : NULL))
+  if (!nf_cuda_ok (nf_cuda_counted_sync (be->stream), "uploading bias", ok ? error : NULL))
     ok = FALSE;
   g_free (h);
   g_free (zeros);
@@ -135,9 +145,9 @@ nf_cuda_conv_release (NfCudaBackend *be, NfOpCall *call)
     cudnnDestroyConvolutionDescriptor (st->cdesc);
   if (st->adesc)
     cudnnDestroyActivationDescriptor (st->adesc);
-  cudaFree (st->w);
-  cudaFree (st->bias_t);
-  cudaFree (st->bias_f);
+  nf_cuda_counted_free (st->w);
+  nf_cuda_counted_free (st->bias_t);
+  nf_cuda_counted_free (st->bias_f);
   cudaGetLastError ();
   g_free (st);
   call->state = NULL;
@@ -237,6 +247,80 @@ nf_cuda_conv_prepare (NfCudaBackend *be, NfOpCall *call, GError **error)
     nf_cuda_conv_release (be, call);
     return FALSE;
   }
+  return TRUE;
+}
+
+/* ---- new weights from device memory (training) ------------------------------------------ */
+
+/* dst (K, kk, Cp) half = src (K, C, kk) float with the channels C..Cp-1 zero: the half
+ * filter of upload_filter (kk = k * k), the same rounding as nf_float_to_half (to
+ * nearest even); K = n, C = Cp = kk = 1 converts a bias. */
+__global__ void
+filter_to_half_kernel (const float *__restrict__ src, __half *__restrict__ dst, int K, int C,
+    int Cp, int kk)
+{
+  size_t n = (size_t) K * kk * Cp;
+  for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < n;
+      i += (size_t) gridDim.x * blockDim.x) {
+    int c = (int) (i % Cp);
+    int r = (int) ((i / Cp) % kk);
+    int o = (int) (i / ((size_t) Cp * kk));
+    float v = c < C ? src[((size_t) o * C + c) * kk + r] : 0.0f;
+    dst[i] = __float2half_rn (v);
+  }
+}
+
+static gboolean
+launch_to_half (NfCudaBackend *be, const float *src, void *dst, int K, int C, int Cp, int kk,
+    GError **error)
+{
+  size_t n = (size_t) K * kk * Cp;
+  filter_to_half_kernel <<<nf_blocks (n, NF_THREADS), NF_THREADS, 0, be->stream>>> (src,
+      (__half *) dst, K, C, Cp, kk);
+  return nf_cuda_launch_ok ("filter_to_half_kernel", error);
+}
+
+gboolean
+nf_cuda_conv_set_weights (NfCudaBackend *be, const NfOpCall *call, const float *weight,
+    size_t n_weight, const float *bias, size_t n_bias, GError **error)
+{
+  const NfOp *op = call->op;
+  NfCudaConv *st = (NfCudaConv *) call->state;
+  const char *name = op->name ? op->name : "";
+  if (!st) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "%s %s: new weights for an op that "
+        "is not prepared", nf_op_type_name (op->type), name);
+    return FALSE;
+  }
+  /* the filter as prepare made it: K x C (x k x k), fp16 with Cp >= C channels */
+  int K = st->transposed ? op->cin : op->cout, C = st->transposed ? op->cout : op->cin;
+  int Cp = st->transposed ? C : st->xs.c, kk = op->k * op->k;
+  size_t nw = (size_t) K * C * kk;
+  size_t nb = st->bias_f ? (size_t) call->out.c : 0;
+  if (!weight || n_weight != nw || n_bias != nb || (nb > 0) != (bias != NULL)) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "%s %s: new weights of %zu floats and "
+        "a bias of %zu where the op has %zu and %zu", nf_op_type_name (op->type), name,
+        weight ? n_weight : 0, bias ? n_bias : 0, nw, nb);
+    return FALSE;
+  }
+  if (be->fp16) {
+    if (!launch_to_half (be, weight, st->w, K, C, Cp, kk, error))
+      return FALSE;
+  } else {
+    NF_CUDA_TRY (cudaMemcpyAsync (st->w, weight, nw * sizeof (float), cudaMemcpyDeviceToDevice,
+            be->stream), error);
+  }
+  if (!bias)
+    return TRUE;
+  NF_CUDA_TRY (cudaMemcpyAsync (st->bias_f, bias, nb * sizeof (float),
+          cudaMemcpyDeviceToDevice, be->stream), error);
+  /* the fused call's bias in the activation type (zeros when the op has no bias: kept) */
+  if (!st->bias_t)
+    return TRUE;
+  if (be->fp16)
+    return launch_to_half (be, bias, st->bias_t, (int) nb, 1, 1, 1, error);
+  NF_CUDA_TRY (cudaMemcpyAsync (st->bias_t, bias, nb * sizeof (float),
+          cudaMemcpyDeviceToDevice, be->stream), error);
   return TRUE;
 }
 

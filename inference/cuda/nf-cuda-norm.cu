@@ -12,6 +12,9 @@
  * Chunks spread large images over many blocks; buffers for partials are sized at
  * prepare, so forward allocates nothing (nor does the backward in
  * nf-cuda-norm-backward.cu, which reuses pass 1 and these buffers).
+ * Training: nf_cuda_instance_norm_set_weights replaces the affine parameters with new
+ * ones already in device memory (device-to-device copies on the stream, nothing
+ * re-prepared).
  * What it does not: statistics across tiles (the engine plans whole frames).
  */
 #include <math.h>
@@ -202,11 +205,11 @@ nf_cuda_instance_norm_release (NfCudaBackend *be, NfOpCall *call)
   NfCudaNorm *st = (NfCudaNorm *) call->state;
   if (!st)
     return;
-  cudaFree (st->w);
-  cudaFree (st->b);
-  cudaFree (st->partials);
-  cudaFree (st->ms);
-  cudaFree (st->bwd);
+  nf_cuda_counted_free (st->w);
+  nf_cuda_counted_free (st->b);
+  nf_cuda_counted_free (st->partials);
+  nf_cuda_counted_free (st->ms);
+  nf_cuda_counted_free (st->bwd);
   cudaGetLastError ();
   g_free (st);
   call->state = NULL;
@@ -220,10 +223,10 @@ upload_floats (NfCudaBackend *be, float **dst, const float *src, int n, GError *
   *dst = NULL;
   if (!src)
     return TRUE;
-  NF_CUDA_TRY (cudaMalloc ((void **) dst, n * sizeof (float)), error);
+  NF_CUDA_TRY (nf_cuda_counted_malloc ((void **) dst, n * sizeof (float)), error);
   NF_CUDA_TRY (cudaMemcpyAsync (*dst, src, n * sizeof (float), cudaMemcpyHostToDevice,
           be->stream), error);
-  NF_CUDA_TRY (cudaStreamSynchronize (be->stream), error);
+  NF_CUDA_TRY (nf_cuda_counted_sync (be->stream), error);
   return TRUE;
 }
 
@@ -247,16 +250,42 @@ nf_cuda_instance_norm_prepare (NfCudaBackend *be, NfOpCall *call, GError **error
   gboolean affine = op->affine;
   if (!upload_floats (be, &st->w, affine ? op->weight : NULL, op->c, error)
       || !upload_floats (be, &st->b, affine ? op->bias : NULL, op->c, error)
-      || !nf_cuda_ok (cudaMalloc ((void **) &st->partials,
+      || !nf_cuda_ok (nf_cuda_counted_malloc ((void **) &st->partials,
               (size_t) s.n * s.c * st->chunks * 2 * sizeof (float)), "cudaMalloc", error)
-      || !nf_cuda_ok (cudaMalloc ((void **) &st->ms, (size_t) s.n * s.c * 2 * sizeof (float)),
-          "cudaMalloc", error)
-      || !nf_cuda_ok (cudaMalloc ((void **) &st->bwd,
+      || !nf_cuda_ok (nf_cuda_counted_malloc ((void **) &st->ms,
+              (size_t) s.n * s.c * 2 * sizeof (float)), "cudaMalloc", error)
+      || !nf_cuda_ok (nf_cuda_counted_malloc ((void **) &st->bwd,
               (size_t) s.n * s.c * NF_NORM_BWD * sizeof (float)), "cudaMalloc", error)) {
     g_prefix_error (error, "instance_norm %s: ", op->name ? op->name : "");
     nf_cuda_instance_norm_release (be, call);
     return FALSE;
   }
+  return TRUE;
+}
+
+gboolean
+nf_cuda_instance_norm_set_weights (NfCudaBackend *be, const NfOpCall *call,
+    const float *weight, size_t n_weight, const float *bias, size_t n_bias, GError **error)
+{
+  const NfOp *op = call->op;
+  NfCudaNorm *st = (NfCudaNorm *) call->state;
+  const char *name = op->name ? op->name : "";
+  if (!st) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "instance_norm %s: new weights for an "
+        "op that is not prepared", name);
+    return FALSE;
+  }
+  size_t c = (size_t) op->c;
+  if (!st->w || !st->b || !weight || !bias || n_weight != c || n_bias != c) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "instance_norm %s: new weight and bias "
+        "of %zu and %zu floats where the op has %zu each%s", name, weight ? n_weight : 0,
+        bias ? n_bias : 0, c, st->w ? "" : " (it is not affine)");
+    return FALSE;
+  }
+  NF_CUDA_TRY (cudaMemcpyAsync (st->w, weight, c * sizeof (float), cudaMemcpyDeviceToDevice,
+          be->stream), error);
+  NF_CUDA_TRY (cudaMemcpyAsync (st->b, bias, c * sizeof (float), cudaMemcpyDeviceToDevice,
+          be->stream), error);
   return TRUE;
 }
 

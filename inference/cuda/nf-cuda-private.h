@@ -83,6 +83,18 @@ gboolean nf_cuda_check_call (NfCudaBackend *be, const NfOpCall *call, void *cons
 /* Grows the scratch arena to at least bytes (synchronises the stream first). */
 gboolean nf_cuda_scratch_reserve (NfCudaBackend *be, size_t bytes, GError **error);
 
+/* ---- counted calls (nf_cuda_counters) ----------------------------------------------------- */
+
+/* cudaMalloc, cudaFree, cudaHostAlloc (cudaHostAllocDefault, as cudaMallocHost),
+ * cudaFreeHost and cudaStreamSynchronize, each counted; every such call of this
+ * project's CUDA code (the backends and training/cuda) goes through these. Freeing NULL
+ * is not counted (CUDA does nothing). */
+cudaError_t nf_cuda_counted_malloc (void **p, size_t bytes);
+cudaError_t nf_cuda_counted_free (void *p);
+cudaError_t nf_cuda_counted_host_alloc (void **p, size_t bytes);
+cudaError_t nf_cuda_counted_host_free (void *p);
+cudaError_t nf_cuda_counted_sync (cudaStream_t s);
+
 /* ---- element types and layouts ------------------------------------------------------- */
 
 struct NfF32Nchw {
@@ -224,6 +236,14 @@ gboolean nf_cuda_conv_prepare (NfCudaBackend *be, NfOpCall *call, GError **error
 void nf_cuda_conv_release (NfCudaBackend *be, NfOpCall *call);
 gboolean nf_cuda_instance_norm_prepare (NfCudaBackend *be, NfOpCall *call, GError **error);
 void nf_cuda_instance_norm_release (NfCudaBackend *be, NfOpCall *call);
+/* NfBackendIface.weights_on_device for a prepared convolution / instance norm: the
+ * prepared weight and bias copies refreshed from device fp32 in the model's layout (fp32:
+ * device-to-device copies; fp16: one conversion kernel into the half filter), queued on
+ * the stream. weight/bias were checked to be device memory of this backend. */
+gboolean nf_cuda_conv_set_weights (NfCudaBackend *be, const NfOpCall *call,
+    const float *weight, size_t n_weight, const float *bias, size_t n_bias, GError **error);
+gboolean nf_cuda_instance_norm_set_weights (NfCudaBackend *be, const NfOpCall *call,
+    const float *weight, size_t n_weight, const float *bias, size_t n_bias, GError **error);
 void nf_cuda_algo_cache_free (gpointer algo);
 
 /* ---- launchers shared between files ------------------------------------------------------ */

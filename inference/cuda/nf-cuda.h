@@ -97,4 +97,17 @@ void nf_cuda_host_free (NfBackend *be, void *p);
 gboolean nf_cuda_copy_2d_async (NfBackend *be, void *dst, size_t dst_pitch,
     const void *src, size_t src_pitch, size_t width_bytes, size_t rows, GError **error);
 
+/* What the CUDA code of this process (the backends, and the GPU training code through
+ * them) has done since it started that allocates memory or waits for the GPU, for tests
+ * that measure a training step: allocs and frees count device and page-locked host
+ * allocations and frees (cudaMalloc, cudaHostAlloc / cudaMallocHost, their frees; not
+ * those cuDNN, cuBLAS or NCCL make inside their own calls), syncs the stream
+ * synchronisations (cudaStreamSynchronize). A copy into pageable host memory waits too
+ * and is not counted (a training step makes none: its loss values come back through
+ * page-locked memory). Counted across threads and backends. */
+typedef struct {
+  guint64 allocs, frees, syncs;
+} NfCudaCounters;
+void nf_cuda_counters (NfCudaCounters *c);
+
 G_END_DECLS

@@ -51,6 +51,9 @@ static const Net nets[] = {
   {"sr-johnson-x4", {"sr-johnson", 4, 0, 0}},
   {"sr-subpixel-x2", {"sr-subpixel", 2, 0, 0}},
   {"sr-subpixel-x4", {"sr-subpixel", 4, 0, 0}},
+  {"sr-light-x2", {"sr-light", 2, 0, 0}},
+  {"sr-light-x3", {"sr-light", 3, 0, 0}},
+  {"sr-light-x4", {"sr-light", 4, 0, 0}},
 };
 
 /* ---- the practical peak: one big 3x3 convolution through oneDNN ------------------- */
@@ -296,8 +299,9 @@ main (int argc, char **argv)
   gboolean verbose = FALSE;
   GOptionEntry entries[] = {
     { "arch", 'a', 0, G_OPTION_ARG_STRING, &arch,
-      "Networks, comma-separated: style-full, style-slim, sr-johnson-x2, sr-johnson-x4, "
-      "sr-subpixel-x2, sr-subpixel-x4, or a prefix such as sr-johnson (default: all)",
+      "Networks, comma-separated: style-full, style-slim, style-rt, sr-johnson-x2, "
+      "sr-johnson-x4, sr-subpixel-x2, sr-subpixel-x4, sr-light-x2, sr-light-x3, sr-light-x4, "
+      "or a prefix such as sr-light (default: all)",
       "ARCH" },
     { "size", 's', 0, G_OPTION_ARG_STRING, &size,
       "Frame size (default: 640x360 and 1280x720)", "WxH" },

@@ -56,6 +56,12 @@ CASES = {
                         "--seed", "15"], (20, 28), (0.0, 1.0)),
     "sr-subpixel-x3": (["--arch", "sr-subpixel", "--scale", "3", "--width", "20",
                         "--blocks", "3", "--seed", "16"], (20, 28), (0.0, 1.0)),
+    "sr-light-x2": (["--arch", "sr-light", "--scale", "2", "--seed", "17"], (20, 28),
+                    (0.0, 1.0)),
+    "sr-light-x3": (["--arch", "sr-light", "--scale", "3", "--width", "20", "--blocks",
+                     "1", "--seed", "18"], (20, 28), (0.0, 1.0)),
+    "sr-light-x4": (["--arch", "sr-light", "--scale", "4", "--seed", "19"], (20, 28),
+                    (0.0, 1.0)),
 }
 
 # ---- safetensors, by hand ----------------------------------------------------------

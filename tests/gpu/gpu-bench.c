@@ -21,13 +21,13 @@
  * What it does not: check results (test-gpu-ops does).
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
 
 #include "nf-arch.h"
 #include "nf-backend.h"
+#include "nf-bench-timing.h"
 #include "nf-cuda.h"
 #include "nf-engine.h"
 #include "nf-error.h"
@@ -46,30 +46,6 @@ static const Net nets[] = {
   {"sr-johnson-x4", {"sr-johnson", 4, 0, 0}},
 };
 
-static int
-cmp_double (const void *a, const void *b)
-{
-  double x = *(const double *) a, y = *(const double *) b;
-  return x < y ? -1 : x > y;
-}
-
-static double
-now_ms (void)
-{
-  return g_get_monotonic_time () / 1000.0;
-}
-
-static gboolean
-selected (const char *label, char **want)
-{
-  if (!want)
-    return TRUE;
-  for (int k = 0; want[k]; k++)
-    if (g_str_has_prefix (label, want[k]))
-      return TRUE;
-  return FALSE;
-}
-
 static gboolean
 bench (const Net *net, NfBackend *be, int fw, int fh, int iters, const char *prec,
     GString *json, gboolean *first)
@@ -87,10 +63,10 @@ bench (const Net *net, NfBackend *be, int fw, int fh, int iters, const char *pre
   float *x = NULL, *y = NULL;
   double *t = g_new0 (double, iters), io_ms = 0, plan_ms = 0;
   gboolean ok = FALSE;
-  double t0 = now_ms ();
+  double t0 = nf_bench_now_ms ();
   if (!nf_engine_plan (eng, in, &e))
     goto out;
-  plan_ms = now_ms () - t0;
+  plan_ms = nf_bench_now_ms () - t0;
   NfShape os = nf_engine_output_shape (eng);
   x = nf_alloc_floats (nf_shape_numel (in));
   y = nf_alloc_floats (nf_shape_numel (os));
@@ -101,21 +77,20 @@ bench (const Net *net, NfBackend *be, int fw, int fh, int iters, const char *pre
   NfRng rng;
   nf_rng_seed (&rng, 42);
   nf_rng_fill_uniform (&rng, x, nf_shape_numel (in), m->in_lo, m->in_hi);
-  t0 = now_ms ();
+  t0 = nf_bench_now_ms ();
   if (!nf_engine_run_host (eng, x, in, y, &e))
     goto out;
-  io_ms = now_ms () - t0;
+  io_ms = nf_bench_now_ms () - t0;
   for (int i = 0; i < 3; i++)   /* warm up */
     if (!nf_engine_run (eng, &e) || !be->iface->synchronize (be, &e))
       goto out;
   for (int i = 0; i < iters; i++) {
-    double a = now_ms ();
+    double a = nf_bench_now_ms ();
     if (!nf_engine_run (eng, &e) || !be->iface->synchronize (be, &e))
       goto out;
-    t[i] = now_ms () - a;
+    t[i] = nf_bench_now_ms () - a;
   }
-  qsort (t, iters, sizeof (double), cmp_double);
-  double med = iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]);
+  double med = nf_bench_median (t, iters);        /* sorts t: t[0] is the minimum */
   io_ms -= med;                 /* run_host = upload + run + download */
   printf ("%-15s %-5s %4dx%-4d -> %4dx%-4d %8.2f ms (min %7.2f) %7.1f fps | io %6.1f ms"
       " plan %6.0f ms\n", net->label, prec, in.w, in.h, os.w, os.h, med, t[0], 1000.0 / med,
@@ -147,7 +122,7 @@ save_models (const char *dir, char **want)
   GError *e = NULL;
   g_mkdir_with_parents (dir, 0755);
   for (guint i = 0; i < G_N_ELEMENTS (nets); i++) {
-    if (!selected (nets[i].label, want))
+    if (!nf_bench_selected (nets[i].label, want))
       continue;
     NfModel *m = nf_arch_new_model (&nets[i].spec, 1, &e);
     char *path = g_strdup_printf ("%s/%s.safetensors", dir, nets[i].label);
@@ -255,7 +230,7 @@ main (int argc, char **argv)
       }
       for (guint i = 0; i < G_N_ELEMENTS (nets); i++) {
         gboolean sr = nets[i].spec.scale > 1;
-        if (!selected (nets[i].label, want) || (sr && (fw < 1920 || fh < 1080)))
+        if (!nf_bench_selected (nets[i].label, want) || (sr && (fw < 1920 || fh < 1080)))
           continue;
         if (!bench (&nets[i], be, fw, fh, iters, precs[p], json, &first))
           failed++;

@@ -24,7 +24,8 @@
  * followed by instance norm have gradients that are zero in exact arithmetic: only
  * rounding noise is left there), against 1e-4 (fp32) and 5e-2 (fp16: a first estimate
  * through a dozen half-precision layers, to be calibrated on the first GPU run).
- * NF_GPU_TEST_PRECISION=fp32|fp16 limits the run to one backend.
+ * NF_GPU_TEST_PRECISION=fp32|fp16 limits the run to one backend (gpu-test-backends.h).
+ * Random inputs and parameters, sentinels and the errors: ../nf-test-harness.h.
  * Exit: 0 pass, 1 a case failed, 77 no usable GPU (skip, with the reason).
  * Does not: check the gradients themselves against finite differences (test-backward
  * does that for cpu-ref), or time anything.
@@ -35,40 +36,16 @@
 
 #include "nf-arch.h"
 #include "nf-backend.h"
-#include "gpu-test-probe.h"
+#include "gpu-test-backends.h"
 #include "nf-cuda.h"
 #include "nf-engine.h"
 #include "nf-error.h"
+#include "nf-test-harness.h"
 
-#define SENTINEL 12345.0f
-#define N_SENTINEL 16
-
-static int n_cases, n_failed;
-static NfRng rng;
+static NfTestCounts counts;
+static NfTestRandom rnd;        /* rounds to fp16 when the backend under test runs fp16 */
 static gboolean fp16;           /* the backend under test runs fp16 */
 static double tol_op, tol_net;
-
-typedef struct {
-  const NfBackendIface *iface;
-  NfBackend *be;
-} Be;
-
-static void
-round_to_half (float *x, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    x[i] = nf_half_to_float (nf_float_to_half (x[i]));
-}
-
-static float *
-host_random (size_t n, float lo, float hi)
-{
-  float *x = nf_alloc_floats (n);
-  nf_rng_fill_uniform (&rng, x, n, lo, hi);
-  if (fp16)
-    round_to_half (x, n);
-  return x;
-}
 
 static float *
 host_zeros (size_t n)
@@ -80,17 +57,17 @@ host_zeros (size_t n)
 
 /* ---- parameter-gradient buffers: host floats (cpu-ref) or device floats (GPU) ------- */
 
-/* n zeroed floats followed by N_SENTINEL sentinels; on the GPU's device for GPU
+/* n zeroed floats followed by NF_TEST_N_SENTINEL sentinels; on the GPU's device for GPU
  * backends (nf_cuda_device_alloc + a copy on the backend's stream). */
 static float *
-param_buf_new (Be *b, size_t n, GError **error)
+param_buf_new (NfTestBe *b, size_t n, GError **error)
 {
-  float *host = host_zeros (n + N_SENTINEL);
-  for (int i = 0; i < N_SENTINEL; i++)
-    host[n + i] = SENTINEL;
+  float *host = host_zeros (n + NF_TEST_N_SENTINEL);
+  for (int i = 0; i < NF_TEST_N_SENTINEL; i++)
+    host[n + i] = NF_TEST_SENTINEL;
   if (!nf_cuda_is_backend (b->be))
     return host;
-  size_t bytes = (n + N_SENTINEL) * sizeof (float);
+  size_t bytes = (n + NF_TEST_N_SENTINEL) * sizeof (float);
   float *dev = nf_cuda_device_alloc (b->be, bytes, error);
   gboolean ok = dev && nf_cuda_copy_2d_async (b->be, dev, bytes, host, bytes, bytes, 1, error)
       && b->iface->synchronize (b->be, error);
@@ -103,7 +80,7 @@ param_buf_new (Be *b, size_t n, GError **error)
 }
 
 static void
-param_buf_free (Be *b, float *p)
+param_buf_free (NfTestBe *b, float *p)
 {
   if (!p)
     return;
@@ -115,10 +92,10 @@ param_buf_free (Be *b, float *p)
 
 /* Copies n floats of p to host (new), checking the sentinels after them. */
 static float *
-param_buf_read (Be *b, const float *p, size_t n, GError **error)
+param_buf_read (NfTestBe *b, const float *p, size_t n, GError **error)
 {
-  float *host = nf_alloc_floats (n + N_SENTINEL);
-  size_t bytes = (n + N_SENTINEL) * sizeof (float);
+  float *host = nf_alloc_floats (n + NF_TEST_N_SENTINEL);
+  size_t bytes = (n + NF_TEST_N_SENTINEL) * sizeof (float);
   if (nf_cuda_is_backend (b->be)) {
     if (!b->iface->synchronize (b->be, error)
         || !nf_cuda_copy_2d_async (b->be, host, bytes, p, bytes, bytes, 1, error)
@@ -129,55 +106,14 @@ param_buf_read (Be *b, const float *p, size_t n, GError **error)
   } else {
     memcpy (host, p, bytes);
   }
-  for (int i = 0; i < N_SENTINEL; i++)
-    if (host[n + i] != SENTINEL) {
+  for (int i = 0; i < NF_TEST_N_SENTINEL; i++)
+    if (host[n + i] != NF_TEST_SENTINEL) {
       g_set_error (error, NF_ERROR, NF_ERROR_BACKEND,
           "a parameter gradient was written past its end (float %d after it)", i);
       nf_free (host);
       return NULL;
     }
   return host;
-}
-
-/* Elements of a model tensor (its dims: the shape field is not filled for every
- * tensor). */
-static size_t
-tensor_numel (const NfModelTensor *t)
-{
-  size_t n = 1;
-  for (int d = 0; d < t->ndim; d++)
-    n *= (size_t) t->dims[d];
-  return n;
-}
-
-/* ---- errors ------------------------------------------------------------------------------ */
-
-static double
-max_abs (const float *x, size_t n)
-{
-  double m = 0;
-  for (size_t i = 0; i < n; i++)
-    m = MAX (m, fabs (x[i]));
-  return m;
-}
-
-/* max|got - ref| / denom; NaN anywhere is infinite error. */
-static double
-abs_err (const float *ref, const float *got, size_t n)
-{
-  double d = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (isnan (ref[i]) || isnan (got[i]))
-      return INFINITY;
-    d = MAX (d, fabs ((double) ref[i] - got[i]));
-  }
-  return d;
-}
-
-static double
-norm_err (const float *ref, const float *got, size_t n)
-{
-  return abs_err (ref, got, n) / (max_abs (ref, n) + 1e-6);
 }
 
 /* ---- one op ------------------------------------------------------------------------------ */
@@ -211,7 +147,7 @@ typedef struct {
 /* Forward then `reps` backward passes on one backend; g[r] gets the gradients after
  * pass r + 1. FALSE + *why on failure. */
 static gboolean
-run_backward (Be *b, OpCase *c, int reps, Grads *g, char **why)
+run_backward (NfTestBe *b, OpCase *c, int reps, Grads *g, char **why)
 {
   GError *e = NULL;
   const NfOp *op = &c->op;
@@ -315,7 +251,7 @@ grads_err (const OpCase *c, const Grads *ref, const Grads *got, double scale_ref
     float *r = nf_alloc_floats (n);
     for (size_t i = 0; i < n; i++)
       r[i] = (float) (scale_ref * ref->dx[j][i]);
-    err = MAX (err, norm_err (r, got->dx[j], n));
+    err = MAX (err, nf_test_norm_err (r, got->dx[j], n));
     nf_free (r);
   }
   const float *rp[2] = { ref->dw, ref->db }, *gp[2] = { got->dw, got->db };
@@ -326,14 +262,14 @@ grads_err (const OpCase *c, const Grads *ref, const Grads *got, double scale_ref
     float *r = nf_alloc_floats (np[k]);
     for (size_t i = 0; i < np[k]; i++)
       r[i] = (float) (scale_ref * rp[k][i]);
-    err = MAX (err, norm_err (r, gp[k], np[k]));
+    err = MAX (err, nf_test_norm_err (r, gp[k], np[k]));
     nf_free (r);
   }
   return err;
 }
 
 static void
-check_op (Be *ref, Be *gpu, NfOp op, const NfShape *in_s, const char *desc, float lo,
+check_op (NfTestBe *ref, NfTestBe *gpu, NfOp op, const NfShape *in_s, const char *desc, float lo,
     float hi, gboolean alias_din)
 {
   OpCase c = { .op = op, .alias_din = alias_din };
@@ -343,24 +279,12 @@ check_op (Be *ref, Be *gpu, NfOp op, const NfShape *in_s, const char *desc, floa
     g_error_free (e);           /* a combination the op cannot take: not a case */
     return;
   }
-  n_cases++;
+  counts.cases++;
   for (int j = 0; j < op.n_in; j++)
-    c.x[j] = host_random (nf_shape_numel (in_s[j]), lo, hi);
-  c.dy = host_random (nf_shape_numel (c.out_s), -1.0f, 1.0f);
-  float *w = NULL, *b = NULL;
-  if (op.type == NF_OP_CONV2D || op.type == NF_OP_CONV_TRANSPOSE2D) {
-    float bound = 1.0f / sqrtf ((float) (op.cin * op.k * op.k));
-    c.nw = (size_t) op.cin * op.cout * op.k * op.k;
-    w = host_random (c.nw, -bound, bound);
-    if (op.has_bias) {
-      c.nb = op.cout;
-      b = host_random (c.nb, -0.5f, 0.5f);
-    }
-  } else if (op.type == NF_OP_INSTANCE_NORM && op.affine) {
-    c.nw = c.nb = op.c;
-    w = host_random (op.c, 0.5f, 1.5f);
-    b = host_random (op.c, -0.5f, 0.5f);
-  }
+    c.x[j] = nf_test_random (&rnd, nf_shape_numel (in_s[j]), lo, hi);
+  c.dy = nf_test_random (&rnd, nf_shape_numel (c.out_s), -1.0f, 1.0f);
+  float *w, *b;
+  nf_test_random_params (&rnd, &op, &w, &c.nw, &b, &c.nb);
   c.op.weight = w;
   c.op.bias = b;
 
@@ -371,7 +295,7 @@ check_op (Be *ref, Be *gpu, NfOp op, const NfShape *in_s, const char *desc, floa
   double acc = ran ? grads_err (&c, &gr[0], &gg[1], 2.0) : INFINITY;
   gboolean ok = ran && err <= tol_op && acc <= tol_op;
   if (!ok)
-    n_failed++;
+    counts.failed++;
   printf ("%-4s %-48s n%d %2dx%-2d -> %2dx%2dx%-2d err %.2e, twice %.2e (tol %.0e)%s%s\n",
       ok ? "ok" : "FAIL", desc, in_s[0].n, in_s[0].h, in_s[0].w, c.out_s.c, c.out_s.h,
       c.out_s.w, err, acc, tol_op, why ? "  " : "", why ? why : "");
@@ -387,7 +311,7 @@ check_op (Be *ref, Be *gpu, NfOp op, const NfShape *in_s, const char *desc, floa
 }
 
 static void
-test_ops (Be *ref, Be *gpu)
+test_ops (NfTestBe *ref, NfTestBe *gpu)
 {
   static const int sizes[] = { 1, 7, 13 };
   static const int chans[] = { 3, 11 };
@@ -512,7 +436,7 @@ test_ops (Be *ref, Be *gpu)
 /* ---- whole networks through nf_engine_backward ------------------------------------------ */
 
 typedef struct {
-  Be *b;
+  NfTestBe *b;
   GHashTable *grads;            /* tensor name -> float* (host or device) */
 } ParamCtx;
 
@@ -526,7 +450,7 @@ param_grad (const char *name, gpointer user_data)
 /* The input gradient then every tensor's gradient (sorted names), concatenated; the
  * tensor boundaries in *offsets (n_names + 1 entries, owned by the caller). */
 static float *
-net_grads (Be *b, NfModel *m, NfShape s, const float *x, const float *r, GList *names,
+net_grads (NfTestBe *b, NfModel *m, NfShape s, const float *x, const float *r, GList *names,
     size_t *total, size_t *offsets, char **why)
 {
   GError *e = NULL;
@@ -540,7 +464,7 @@ net_grads (Be *b, NfModel *m, NfShape s, const float *x, const float *r, GList *
   offsets[t++] = 0;
   for (GList *l = names; ok && l; l = l->next) {
     NfModelTensor *mt = g_hash_table_lookup (m->tensors, l->data);
-    size_t n = tensor_numel (mt);
+    size_t n = nf_test_model_tensor_numel (mt);
     float *p = param_buf_new (b, n, &e);
     ok = p != NULL;
     if (ok)
@@ -589,38 +513,25 @@ net_grads (Be *b, NfModel *m, NfShape s, const float *x, const float *r, GList *
 }
 
 static void
-net_case (Be *ref, Be *gpu, NfArchSpec spec, const char *label, NfShape s, guint64 seed)
+net_case (NfTestBe *ref, NfTestBe *gpu, NfArchSpec spec, const char *label, NfShape s, guint64 seed)
 {
   GError *e = NULL;
   char *why = NULL;
   NfModel *m = nf_arch_new_model (&spec, seed, &e);
-  n_cases++;
+  counts.cases++;
   if (!m) {
-    n_failed++;
+    counts.failed++;
     printf ("FAIL net %s: %s\n", label, e->message);
     g_error_free (e);
     return;
   }
-  if (fp16) {                   /* the reference runs the weights the GPU runs */
-    GHashTableIter it;
-    gpointer v;
-    g_hash_table_iter_init (&it, m->tensors);
-    while (g_hash_table_iter_next (&it, NULL, &v)) {
-      NfModelTensor *t = v;
-      round_to_half (t->data, tensor_numel (t));
-    }
-    if (!nf_model_bind (m, &e)) {
-      n_failed++;
-      printf ("FAIL net %s: %s\n", label, e->message);
-      g_error_free (e);
-      nf_model_free (m);
-      return;
-    }
-    g_hash_table_iter_init (&it, m->folded);     /* batch norm folded into convs */
-    while (g_hash_table_iter_next (&it, NULL, &v)) {
-      NfModelTensor *t = v;
-      round_to_half (t->data, tensor_numel (t));
-    }
+  /* fp16: the reference runs the weights the GPU runs */
+  if (fp16 && !nf_test_model_round_to_half (m, &e)) {
+    counts.failed++;
+    printf ("FAIL net %s: %s\n", label, e->message);
+    g_error_free (e);
+    nf_model_free (m);
+    return;
   }
   GList *names = g_list_sort (g_hash_table_get_keys (m->tensors), (GCompareFunc) strcmp);
   int n_names = g_list_length (names);
@@ -638,32 +549,32 @@ net_case (Be *ref, Be *gpu, NfArchSpec spec, const char *label, NfShape s, guint
     why = g_strdup_printf ("shapes: %s", e->message);
   g_clear_error (&e);
   g_free (shapes);
-  float *x = host_random (nf_shape_numel (s), m->in_lo, m->in_hi);
-  float *r = host_random (MAX (nf_shape_numel (o), 1), -1.0f, 1.0f);
+  float *x = nf_test_random (&rnd, nf_shape_numel (s), m->in_lo, m->in_hi);
+  float *r = nf_test_random (&rnd, MAX (nf_shape_numel (o), 1), -1.0f, 1.0f);
   size_t nr = 0, ng = 0;
   float *gr = why ? NULL : net_grads (ref, m, s, x, r, names, &nr, off, &why);
   float *gg = gr ? net_grads (gpu, m, s, x, r, names, &ng, off, &why) : NULL;
   double worst = INFINITY;
   const char *worst_name = "?";
   if (gr && gg && nr == ng) {
-    double global = max_abs (gr, nr);
+    double global = nf_test_max_abs (gr, nr);
     worst = 0;
     for (t = 0; t <= n_names; t++) {
       size_t a = off[t], z = off[t + 1];
-      double denom = MAX (max_abs (gr + a, z - a), 1e-2 * global) + 1e-12;
-      double err = abs_err (gr + a, gg + a, z - a) / denom;
+      double denom = MAX (nf_test_max_abs (gr + a, z - a), 1e-2 * global) + 1e-12;
+      double err = nf_test_abs_err (gr + a, gg + a, z - a) / denom;
       if (err > worst || isnan (err)) {
         worst = isnan (err) ? INFINITY : err;
         worst_name = label_of[t];
       }
       if (!(err <= tol_net))
         printf ("     %s: %s error %.2e (max |ref| %.2e)\n", label, label_of[t], err,
-            max_abs (gr + a, z - a));
+            nf_test_max_abs (gr + a, z - a));
     }
   }
   gboolean ok = gr && gg && worst <= tol_net;
   if (!ok)
-    n_failed++;
+    counts.failed++;
   printf ("%-4s net %-22s n%d %3dx%-3d %2d tensors, %7zu gradients, worst %.2e (%s) "
       "(tol %.0e)%s%s\n", ok ? "ok" : "FAIL", label, s.n, s.h, s.w, n_names, nr, worst,
       worst_name, tol_net, why ? "  " : "", why ? why : "");
@@ -679,7 +590,7 @@ net_case (Be *ref, Be *gpu, NfArchSpec spec, const char *label, NfShape s, guint
 }
 
 static void
-test_nets (Be *ref, Be *gpu)
+test_nets (NfTestBe *ref, NfTestBe *gpu)
 {
   static const struct {
     const char *label;
@@ -704,16 +615,7 @@ test_nets (Be *ref, Be *gpu)
 /* ---- bad calls are errors ------------------------------------------------------------------ */
 
 static void
-expect (gboolean cond, const char *what, GError *e)
-{
-  n_cases++;
-  if (!cond)
-    n_failed++;
-  printf ("%-4s %s%s%s\n", cond ? "ok" : "FAIL", what, e ? ": " : "", e ? e->message : "");
-}
-
-static void
-test_errors (Be *gpu)
+test_errors (NfTestBe *gpu)
 {
   GError *e = NULL;
   NfShape s = { 1, 4, 5, 5 }, t = { 1, 4, 6, 5 };
@@ -725,61 +627,41 @@ test_errors (Be *gpu)
   void *in[1] = { a }, *din[1] = { bad };
   gboolean r = gpu->iface->backward[NF_OP_RELU] (gpu->be, &call, in, y, y, din, NULL, NULL,
       &e);
-  expect (!r && e, "an input gradient of the wrong shape is an error", e);
+  nf_test_expect (&counts, !r && e, "an input gradient of the wrong shape is an error", e);
   g_clear_error (&e);
   din[0] = a;
   r = gpu->iface->backward[NF_OP_RELU] (gpu->be, &call, in, y, bad, din, NULL, NULL, &e);
-  expect (!r && e, "an output gradient of the wrong shape is an error", e);
+  nf_test_expect (&counts, !r && e, "an output gradient of the wrong shape is an error", e);
   g_clear_error (&e);
   NfOp conv = { .type = NF_OP_CONV2D, .n_in = 1, .cin = 4, .cout = 4, .k = 3, .stride = 1,
     .padding = 1
   };
   NfOpCall cc = { .op = &conv, .in = { s }, .out = s };
   r = gpu->iface->backward[NF_OP_CONV2D] (gpu->be, &cc, in, y, y, din, NULL, NULL, &e);
-  expect (!r && e, "a convolution backward without prepare is an error", e);
+  nf_test_expect (&counts, !r && e, "a convolution backward without prepare is an error", e);
   g_clear_error (&e);
   gpu->iface->free (gpu->be, a);
   gpu->iface->free (gpu->be, y);
   gpu->iface->free (gpu->be, bad);
 }
 
+static void
+run_backend (NfTestBe *ref, NfTestBe *gpu, gboolean fp16_backend, gint64 t0)
+{
+  fp16 = rnd.round_half = fp16_backend;
+  tol_op = fp16 ? 3e-3 : 1e-5;
+  tol_net = fp16 ? 5e-2 : 1e-4;
+  printf ("== %s: backward ==\n", nf_cuda_backend_description (gpu->be));
+  nf_rng_seed (&rnd.rng, 20170101 + fp16);
+  test_ops (ref, gpu);
+  printf ("-- shipped architectures (%.1f s so far) --\n",
+      (g_get_monotonic_time () - t0) / 1e6);
+  test_nets (ref, gpu);
+  test_errors (gpu);
+}
+
 int
 main (int argc, char **argv)
 {
-  GError *e = NULL;
-  gint64 t0 = g_get_monotonic_time ();
-  int devices = nf_gpu_test_probe ();
-  if (devices == 0)
-    return 77;
-  const char *only = g_getenv ("NF_GPU_TEST_PRECISION");
-  Be ref = { &nf_backend_cpu_ref, NULL };
-  ref.be = ref.iface->create (&e);
-  const char *names[2] = { "cuda", "cuda-fp16" };
-  for (int p = 0; p < 2; p++) {
-    if (only && g_strcmp0 (only, p ? "fp16" : "fp32") != 0)
-      continue;
-    fp16 = p == 1;
-    tol_op = fp16 ? 3e-3 : 1e-5;
-    tol_net = fp16 ? 5e-2 : 1e-4;
-    Be gpu = { nf_backend_lookup (names[p]), NULL };
-    gpu.be = gpu.iface ? gpu.iface->create (&e) : NULL;
-    if (!gpu.be) {
-      printf ("FAIL cannot create %s: %s\n", names[p], e ? e->message : "not built");
-      g_clear_error (&e);
-      n_failed++;
-      continue;
-    }
-    printf ("== %s: backward ==\n", nf_cuda_backend_description (gpu.be));
-    nf_rng_seed (&rng, 20170101 + p);
-    test_ops (&ref, &gpu);
-    printf ("-- shipped architectures (%.1f s so far) --\n",
-        (g_get_monotonic_time () - t0) / 1e6);
-    test_nets (&ref, &gpu);
-    test_errors (&gpu);
-    gpu.iface->destroy (gpu.be);
-  }
-  ref.iface->destroy (ref.be);
-  printf ("%d of %d cases failed (%.1f s)\n", n_failed, n_cases,
-      (g_get_monotonic_time () - t0) / 1e6);
-  return n_failed ? 1 : 0;
+  return nf_gpu_test_main (run_backend, &counts);
 }

@@ -14,7 +14,12 @@
  *    machine's devices is an error with device=cuda and a CPU fallback with auto;
  *  - nvh264enc ! nvh264dec ! neuralstyle ! nvh264enc, and the sample clip decoded by
  *    nvh264dec, run to EOS without error with CUDA memory between the elements (when
- *    nvh264dec/nvh264enc exist).
+ *    nvh264dec/nvh264enc exist);
+ *  - stabilize and preserve-color (nf-cuda-steps.cu) against the CPU path on a clip
+ *    made here (a still, noisy background with a square moving over it, read by
+ *    filesrc ! rawvideoparse), each option on three of RGB, BGRA, I420 and NV12: fp32,
+ *    fp16, and fp32 in CUDA memory (through cudaupload); the clip is first checked to
+ *    be one where the options change the output.
  * Exit: 0 pass, 1 fail, 77 no usable GPU.
  * Does not: check the network arithmetic beyond the CPU comparison (test-gpu-ops does).
  */
@@ -31,7 +36,7 @@
 #include "nf-graph.h"
 #include "nf-model.h"
 
-static gchar *model_dir, *m_identity, *m_slim, *m_sr2;
+static gchar *model_dir, *m_identity, *m_slim, *m_sr2, *clip_raw;
 
 static gchar *
 save_model (NfModel * m, const gchar * name)
@@ -370,6 +375,122 @@ GST_START_TEST (test_nvcodec)
 
 GST_END_TEST;
 
+/* ---- stabilize and preserve-color ---------------------------------------------------- */
+
+#define CLIP_W 64
+#define CLIP_H 40
+#define CLIP_N 12
+
+/* CLIP_N RGB frames: a seeded background with +-2 levels of noise per frame (still for
+ * the stabiliser) and a 12-pixel square moving 3 pixels per frame. */
+static void
+make_clip (void)
+{
+  gsize frame = (gsize) CLIP_W * CLIP_H * 3;
+  guint8 *bytes = g_malloc (frame * CLIP_N), *base = g_malloc (frame);
+  GRand *r = g_rand_new_with_seed (11);
+  for (gsize i = 0; i < frame; i++)
+    base[i] = g_rand_int_range (r, 40, 200);
+  for (gint t = 0; t < CLIP_N; t++) {
+    guint8 *f = bytes + t * frame;
+    for (gsize i = 0; i < frame; i++)
+      f[i] = base[i] + g_rand_int_range (r, -2, 3);
+    for (gint y = 12; y < 24; y++)
+      for (gint x = 4 + 3 * t; x < 16 + 3 * t && x < CLIP_W; x++)
+        memset (f + ((gsize) y * CLIP_W + x) * 3, 250, 3);
+  }
+  clip_raw = g_build_filename (model_dir, "clip.rgb", NULL);
+  g_assert (g_file_set_contents (clip_raw, (const gchar *) bytes, frame * CLIP_N, NULL));
+  g_rand_free (r);
+  g_free (base);
+  g_free (bytes);
+}
+
+/* The clip as format, through neuralstyle with opts, as in_caps (CUDA memory: through
+ * cudaupload/cudadownload). */
+static gchar *
+clip_pipeline (const gchar * format, gboolean cuda_memory, const gchar * opts)
+{
+  return g_strdup_printf ("filesrc location=%s blocksize=%d ! rawvideoparse format=rgb "
+      "width=%d height=%d framerate=30/1 ! videoconvert ! video/x-raw,format=%s ! %s"
+      "neuralstyle name=nf model=%s %s ! %svideo/x-raw,format=%s ! appsink name=out "
+      "sync=false", clip_raw, CLIP_W * CLIP_H * 3, CLIP_W, CLIP_H, format,
+      cuda_memory ? "cudaupload ! " : "", m_slim, opts, cuda_memory ? "cudadownload ! " : "",
+      format);
+}
+
+/* Mean byte difference between two runs. */
+static double
+mean_difference (const gchar * a, const gchar * b)
+{
+  gchar *err = NULL;
+  GByteArray *x = run (a, &err, NULL, NULL);
+  fail_unless (x != NULL, "%s: %s", a, err);
+  GByteArray *y = run (b, &err, NULL, NULL);
+  fail_unless (y != NULL, "%s: %s", b, err);
+  fail_unless (x->len == y->len && x->len > 0);
+  double sum = 0;
+  for (guint i = 0; i < x->len; i++)
+    sum += abs ((int) x->data[i] - (int) y->data[i]);
+  g_byte_array_unref (x);
+  g_byte_array_unref (y);
+  return sum / MAX (x->len, 1);
+}
+
+GST_START_TEST (test_frame_steps)
+{
+  if (!have_element ("rawvideoparse")) {
+    g_print ("  skipped: rawvideoparse not available\n");
+    return;
+  }
+  static const gchar *steps[] = { "stabilize=0.8", "stabilize=1 preserve-color=true",
+    "preserve-color=true strength=0.6"
+  };
+  /* on the CPU, each option changes this clip's output (else the comparison is empty) */
+  for (guint k = 0; k < G_N_ELEMENTS (steps); k++) {
+    gchar *opts = g_strdup_printf ("device=cpu precision=fp32 %s", steps[k]);
+    gchar *with = clip_pipeline ("RGB", FALSE, opts);
+    gchar *without = clip_pipeline ("RGB", FALSE, k == 2 ? "device=cpu precision=fp32 "
+        "strength=0.6" : "device=cpu precision=fp32");
+    double d = mean_difference (with, without);
+    g_print ("  CPU, %s: mean change %.3f\n", steps[k], d);
+    fail_unless (d > 0.5, "%s changes the clip's output by %.3f only", steps[k], d);
+    g_free (opts);
+    g_free (with);
+    g_free (without);
+  }
+  /* each option on three formats: fp32, fp16, fp32 in CUDA memory */
+  static const struct {
+    guint step;
+    const gchar *format;
+    int mode;                   /* 0 fp32, 1 fp16, 2 fp32 in CUDA memory */
+  } cases[] = {
+    {0, "RGB", 0}, {0, "NV12", 1}, {0, "I420", 2},
+    {1, "BGRA", 0}, {1, "I420", 1}, {1, "NV12", 2},
+    {2, "I420", 0}, {2, "RGB", 1}, {2, "BGRA", 2},
+  };
+  gboolean cuda_memory_ok = have_element ("cudaupload") && have_element ("cudadownload");
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    int mode = cases[i].mode;
+    if (mode == 2 && !cuda_memory_ok) {
+      g_print ("  skipped in CUDA memory: cudaupload/cudadownload not available\n");
+      continue;
+    }
+    gchar *gopts = g_strdup_printf ("device=cuda precision=%s %s",
+        mode == 1 ? "fp16" : "fp32", steps[cases[i].step]);
+    gchar *copts = g_strdup_printf ("device=cpu precision=fp32 %s", steps[cases[i].step]);
+    gchar *g = clip_pipeline (cases[i].format, mode == 2, gopts);
+    gchar *c = clip_pipeline (cases[i].format, FALSE, copts);
+    compare (g, c, mode == 1 ? 12 : 3, mode == 1 ? 1.0 : 0.1, mode == 2);
+    g_free (gopts);
+    g_free (copts);
+    g_free (g);
+    g_free (c);
+  }
+}
+
+GST_END_TEST;
+
 static Suite *
 gpu_elements_suite (void)
 {
@@ -381,6 +502,7 @@ gpu_elements_suite (void)
   tcase_add_test (tc, test_cuda_memory);
   tcase_add_test (tc, test_device_selection);
   tcase_add_test (tc, test_nvcodec);
+  tcase_add_test (tc, test_frame_steps);
   return s;
 }
 
@@ -397,10 +519,12 @@ main (int argc, char **argv)
   model_dir = g_dir_make_tmp ("nf-gpu-elements-XXXXXX", &e);
   g_assert (model_dir);
   make_models ();
+  make_clip ();
   int failed = gst_check_run_suite (gpu_elements_suite (), "gpu-elements", __FILE__);
   g_unlink (m_identity);
   g_unlink (m_slim);
   g_unlink (m_sr2);
+  g_unlink (clip_raw);
   g_rmdir (model_dir);
   return failed ? 1 : 0;
 }

@@ -11,7 +11,8 @@
  * with ReLU fusion, at two small sizes. The error is normalised: max|gpu - ref| /
  * (max|ref| + 1e-6), against 1e-5 for fp32 and 2e-3 for fp16. For fp16 the reference
  * gets the inputs and weights rounded to fp16 first, so the comparison measures the
- * kernels, not the rounding of the data handed to them.
+ * kernels, not the rounding of the data handed to them. Random inputs, the run of one
+ * op, sentinels, guard bytes and the error: ../nf-test-harness.h (shared with test-ops).
  * Exit: 0 pass, 1 a case failed, 77 no usable GPU (skip, with the reason).
  * Does not: time anything (gpu-bench), or test pixel conversion (test-gpu-convert).
  */
@@ -21,198 +22,25 @@
 
 #include "nf-arch.h"
 #include "nf-backend.h"
-#include "gpu-test-probe.h"
+#include "gpu-test-backends.h"
 #include "nf-cuda.h"
 #include "nf-engine.h"
 #include "nf-error.h"
+#include "nf-test-harness.h"
 
-#define SENTINEL 12345.0f
-#define N_SENTINEL 16
-
-static int n_cases, n_failed;
-static NfRng rng;
+static NfTestCounts counts;
+static NfTestRandom rnd;        /* rounds to fp16 when the backend under test runs fp16 */
 static gboolean fp16;           /* the backend under test runs fp16 */
 static double tol_op, tol_net;
 
-typedef struct {
-  const NfBackendIface *iface;
-  NfBackend *be;
-} Be;
-
-/* Elements of a model tensor (its dims; NfModelTensor.shape is not filled in). */
-static size_t
-model_tensor_numel (const NfModelTensor *t)
-{
-  size_t n = 1;
-  for (int d = 0; d < t->ndim; d++)
-    n *= (size_t) t->dims[d];
-  return n;
-}
-
+/* One case; the GPU runs it twice (the second run reuses every prepared state). */
 static void
-round_to_half (float *x, size_t n)
+check_op (NfTestBe *ref, NfTestBe *gpu, NfOp op, const NfShape *in_s, const char *desc,
+    float lo, float hi)
 {
-  for (size_t i = 0; i < n; i++)
-    x[i] = nf_half_to_float (nf_float_to_half (x[i]));
-}
-
-static float *
-host_random (size_t n, float lo, float hi)
-{
-  float *x = nf_alloc_floats (n);
-  nf_rng_fill_uniform (&rng, x, n, lo, hi);
-  if (fp16)
-    round_to_half (x, n);
-  return x;
-}
-
-/* Runs op on one backend: the downloaded output (numel + sentinels) or NULL + why. */
-static float *
-run_on (Be *b, const NfOp *op, const NfShape *in_s, float *const *in_host, NfShape out_s,
-    int repeats, char **why)
-{
-  GError *e = NULL;
-  void *in[NF_OP_MAX_INPUTS] = { 0 };
-  void *out = NULL;
-  float *res = NULL;
-  NfOpCall call = { .op = op, .out = out_s };
-  gboolean prepared = FALSE, gpu = nf_cuda_is_backend (b->be);
-  size_t on = nf_shape_numel (out_s);
-  float *nan_fill = nf_alloc_floats (on);
-  for (size_t i = 0; i < on; i++)
-    nan_fill[i] = NAN;
-
-  for (int i = 0; i < op->n_in; i++) {
-    call.in[i] = in_s[i];
-    if (!(in[i] = b->iface->alloc (b->be, in_s[i], &e)))
-      goto fail;
-  }
-  if (!(out = b->iface->alloc (b->be, out_s, &e)))
-    goto fail;
-  if (b->iface->prepare) {
-    if (!b->iface->prepare (b->be, &call, &e))
-      goto fail;
-    prepared = TRUE;
-  }
-  for (int r = 0; r < repeats; r++) {
-    for (int i = 0; i < op->n_in; i++)
-      if (!b->iface->upload (b->be, in[i], in_host[i], in_s[i], &e))
-        goto fail;
-    if (!b->iface->upload (b->be, out, nan_fill, out_s, &e))
-      goto fail;
-    if (!b->iface->forward[op->type] (b->be, &call, in, out, &e))
-      goto fail;
-  }
-  if (b->iface->synchronize && !b->iface->synchronize (b->be, &e))
-    goto fail;
-  if (gpu) {
-    for (int i = 0; i < op->n_in; i++)
-      if (!nf_cuda_buffer_guard_ok (b->be, in[i], &e))
-        goto fail;
-    if (!nf_cuda_buffer_guard_ok (b->be, out, &e))
-      goto fail;
-  }
-  res = nf_alloc_floats (on + N_SENTINEL);
-  for (int i = 0; i < N_SENTINEL; i++)
-    res[on + i] = SENTINEL;
-  if (!b->iface->download (b->be, res, out, out_s, &e)) {
-    nf_free (res);
-    res = NULL;
-    goto fail;
-  }
-  for (int i = 0; i < N_SENTINEL; i++)
-    if (res[on + i] != SENTINEL) {
-      *why = g_strdup_printf ("%s: download wrote past the end", b->iface->name);
-      nf_free (res);
-      res = NULL;
-      break;
-    }
-  goto done;
-
-fail:
-  *why = g_strdup_printf ("%s: %s", b->iface->name, e ? e->message : "?");
-  g_clear_error (&e);
-done:
-  if (prepared && b->iface->release)
-    b->iface->release (b->be, &call);
-  for (int i = 0; i < op->n_in; i++)
-    if (in[i])
-      b->iface->free (b->be, in[i]);
-  if (out)
-    b->iface->free (b->be, out);
-  nf_free (nan_fill);
-  return res;
-}
-
-static double
-max_abs (const float *x, size_t n)
-{
-  double m = 0;
-  for (size_t i = 0; i < n; i++)
-    m = MAX (m, fabs (x[i]));
-  return m;
-}
-
-/* Normalised error; NaN in either output is infinite error. */
-static double
-norm_err (const float *ref, const float *got, size_t n)
-{
-  double d = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (isnan (ref[i]) || isnan (got[i]))
-      return INFINITY;
-    d = MAX (d, fabs ((double) ref[i] - got[i]));
-  }
-  return d / (max_abs (ref, n) + 1e-6);
-}
-
-static void
-check_op (Be *ref, Be *gpu, NfOp op, const NfShape *in_s, const char *desc, float lo,
-    float hi)
-{
-  NfShape out_s;
-  GError *e = NULL;
-  if (!nf_op_output_shape (&op, in_s, &out_s, &e)) {
-    g_error_free (e);           /* a combination the op cannot take: not a case */
-    return;
-  }
-  n_cases++;
-  float *in_host[NF_OP_MAX_INPUTS] = { 0 };
-  for (int i = 0; i < op.n_in; i++)
-    in_host[i] = host_random (nf_shape_numel (in_s[i]), lo, hi);
-  float *w = NULL, *b = NULL;
-  if (op.type == NF_OP_CONV2D || op.type == NF_OP_CONV_TRANSPOSE2D) {
-    int fan_in = op.cin * op.k * op.k;
-    float bound = 1.0f / sqrtf ((float) fan_in);
-    w = host_random ((size_t) op.cin * op.cout * op.k * op.k, -bound, bound);
-    b = op.has_bias ? host_random (op.cout, -0.5f, 0.5f) : NULL;
-  } else if (op.type == NF_OP_INSTANCE_NORM && op.affine) {
-    w = host_random (op.c, 0.5f, 1.5f);
-    b = host_random (op.c, -0.5f, 0.5f);
-  }
-  op.weight = w;
-  op.bias = b;
-
-  char *why = NULL;
-  float *yr = run_on (ref, &op, in_s, in_host, out_s, 1, &why);
-  float *yg = yr ? run_on (gpu, &op, in_s, in_host, out_s, 2, &why) : NULL;
-  size_t on = nf_shape_numel (out_s);
-  double err = (yr && yg) ? norm_err (yr, yg, on) : INFINITY;
-  if (yr && yg && isinf (err))
-    why = g_strdup ("NaN in an output (element left unwritten?)");
-  gboolean ok = yr && yg && err <= tol_op;
-  if (!ok)
-    n_failed++;
-  printf ("%-4s %-46s n%d %3dx%-3d -> %2dx%3dx%-3d err %.2e (tol %.0e)%s%s\n",
-      ok ? "ok" : "FAIL", desc, in_s[0].n, in_s[0].h, in_s[0].w, out_s.c, out_s.h, out_s.w,
-      err, tol_op, why ? "  " : "", why ? why : "");
-  g_free (why);
-  for (int i = 0; i < op.n_in; i++)
-    nf_free (in_host[i]);
-  nf_free (w);
-  nf_free (b);
-  nf_free (yr);
-  nf_free (yg);
+  NfTestResult res = nf_test_compare_op (&rnd, ref, gpu, op, in_s, lo, hi, 2, tol_op, 46,
+      desc);
+  nf_test_count (&counts, res);
 }
 
 typedef struct {
@@ -224,7 +52,7 @@ static const Size sizes[] = {
 };
 
 static void
-unary (Be *ref, Be *gpu, NfOp op, int c, const char *desc, gboolean with_big, float lo,
+unary (NfTestBe *ref, NfTestBe *gpu, NfOp op, int c, const char *desc, gboolean with_big, float lo,
     float hi)
 {
   for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
@@ -236,7 +64,7 @@ unary (Be *ref, Be *gpu, NfOp op, int c, const char *desc, gboolean with_big, fl
 }
 
 static void
-test_convs (Be *ref, Be *gpu)
+test_convs (NfTestBe *ref, NfTestBe *gpu)
 {
   static const struct {
     int cin, cout, k, stride, padding;
@@ -302,7 +130,7 @@ test_convs (Be *ref, Be *gpu)
 }
 
 static void
-test_others (Be *ref, Be *gpu)
+test_others (NfTestBe *ref, NfTestBe *gpu)
 {
   static const int chans[] = { 3, 16, 33 };
   for (guint i = 0; i < G_N_ELEMENTS (chans); i++) {
@@ -397,7 +225,7 @@ test_others (Be *ref, Be *gpu)
 /* ---- whole networks through nf_engine ------------------------------------------------ */
 
 static void
-net_case (Be *ref, Be *gpu, const NfArchSpec *spec, const char *label, NfShape in_s,
+net_case (NfTestBe *ref, NfTestBe *gpu, const NfArchSpec *spec, const char *label, NfShape in_s,
     guint64 seed)
 {
   GError *e = NULL;
@@ -407,32 +235,19 @@ net_case (Be *ref, Be *gpu, const NfArchSpec *spec, const char *label, NfShape i
   double err = INFINITY;
   NfShape out_s = { 0 };
   NfModel *m = nf_arch_new_model (spec, seed, &e);
-  n_cases++;
+  counts.cases++;
   if (!m)
     goto out;
-  if (fp16) {                   /* the reference runs the weights the GPU runs */
-    GHashTableIter it;
-    gpointer v;
-    g_hash_table_iter_init (&it, m->tensors);
-    while (g_hash_table_iter_next (&it, NULL, &v)) {
-      NfModelTensor *t = v;
-      round_to_half (t->data, model_tensor_numel (t));
-    }
-    if (!nf_model_bind (m, &e))
-      goto out;
-    g_hash_table_iter_init (&it, m->folded);     /* batch norm folded into convs */
-    while (g_hash_table_iter_next (&it, NULL, &v)) {
-      NfModelTensor *t = v;
-      round_to_half (t->data, model_tensor_numel (t));
-    }
-  }
+  /* fp16: the reference runs the weights the GPU runs */
+  if (fp16 && !nf_test_model_round_to_half (m, &e))
+    goto out;
   er = nf_engine_new (m, ref->be, NULL);
   eg = nf_engine_new (m, gpu->be, NULL);
   if (!nf_engine_plan (er, in_s, &e) || !nf_engine_plan (eg, in_s, &e))
     goto out;
   out_s = nf_engine_output_shape (er);
   size_t on = nf_shape_numel (out_s);
-  x = host_random (nf_shape_numel (in_s), m->in_lo, m->in_hi);
+  x = nf_test_random (&rnd, nf_shape_numel (in_s), m->in_lo, m->in_hi);
   yr = nf_alloc_floats (on);
   yg = nf_alloc_floats (on);
   if (!nf_engine_run_host (er, x, in_s, yr, &e))
@@ -440,13 +255,13 @@ net_case (Be *ref, Be *gpu, const NfArchSpec *spec, const char *label, NfShape i
   for (int r = 0; r < 2; r++)   /* the second run reuses every prepared state */
     if (!nf_engine_run_host (eg, x, in_s, yg, &e))
       goto out;
-  err = norm_err (yr, yg, on);
+  err = nf_test_norm_err (yr, yg, on);
   ok = err <= tol_net;
-  if (ok && !nf_cuda_buffer_guard_ok (gpu->be, nf_engine_output_buffer (eg), &e))
+  if (ok && !gpu->buffer_ok (gpu->be, nf_engine_output_buffer (eg), &e))
     ok = FALSE;
 out:
   if (!ok)
-    n_failed++;
+    counts.failed++;
   printf ("%-4s net %-40s n%d %3dx%-3d -> %2dx%3dx%-3d err %.2e (tol %.0e)%s%s\n",
       ok ? "ok" : "FAIL", label, in_s.n, in_s.h, in_s.w, out_s.c, out_s.h, out_s.w, err,
       tol_net, e ? "  " : "", e ? e->message : "");
@@ -460,7 +275,7 @@ out:
 }
 
 static void
-test_nets (Be *ref, Be *gpu)
+test_nets (NfTestBe *ref, NfTestBe *gpu)
 {
   static const struct {
     const char *label;
@@ -487,20 +302,12 @@ test_nets (Be *ref, Be *gpu)
 /* ---- bad input is an error, never a crash ------------------------------------------ */
 
 static void
-expect (gboolean cond, const char *what, GError *e)
-{
-  n_cases++;
-  if (!cond)
-    n_failed++;
-  printf ("%-4s %s%s%s\n", cond ? "ok" : "FAIL", what, e ? ": " : "", e ? e->message : "");
-}
-
-static void
-test_errors (Be *gpu)
+test_errors (NfTestBe *gpu)
 {
   GError *e = NULL;
   NfOp bn = { .type = NF_OP_BATCH_NORM };
-  expect (!gpu->iface->supports_op (gpu->be, &bn), "batch_norm is not claimed", NULL);
+  nf_test_expect (&counts, !gpu->iface->supports_op (gpu->be, &bn), "batch_norm is not claimed",
+      NULL);
 
   NfShape s = { 1, 16, 5, 5 }, t = { 1, 16, 6, 5 };
   void *a = gpu->iface->alloc (gpu->be, s, &e);
@@ -509,66 +316,45 @@ test_errors (Be *gpu)
   NfOpCall call = { .op = &relu, .in = { s }, .out = s };
   void *in[1] = { a };
   gboolean r = gpu->iface->forward[NF_OP_RELU] (gpu->be, &call, in, b, &e);
-  expect (!r && e, "relu into a buffer of the wrong shape is an error", e);
+  nf_test_expect (&counts, !r && e, "relu into a buffer of the wrong shape is an error", e);
   g_clear_error (&e);
   float host[4] = { 1, 2, 3, 4 };
   void *bogus = host;
   in[0] = bogus;
   r = gpu->iface->forward[NF_OP_RELU] (gpu->be, &call, in, a, &e);
-  expect (!r && e, "a pointer that is not a backend buffer is an error", e);
+  nf_test_expect (&counts, !r && e, "a pointer that is not a backend buffer is an error", e);
   g_clear_error (&e);
   NfOp conv = { .type = NF_OP_CONV2D, .n_in = 1, .cin = 16, .cout = 4, .k = 3, .stride = 1,
     .padding = 1
   };
   NfOpCall cc = { .op = &conv, .in = { s }, .out = { 1, 4, 5, 5 } };
   r = gpu->iface->prepare (gpu->be, &cc, &e);
-  expect (!r && e, "a convolution without weights fails to prepare", e);
+  nf_test_expect (&counts, !r && e, "a convolution without weights fails to prepare", e);
   g_clear_error (&e);
   gpu->iface->free (gpu->be, a);
   gpu->iface->free (gpu->be, b);
 }
 
+static void
+run_backend (NfTestBe *ref, NfTestBe *gpu, gboolean fp16_backend, gint64 t0)
+{
+  fp16 = rnd.round_half = fp16_backend;
+  tol_op = fp16 ? 2e-3 : 1e-5;
+  tol_net = fp16 ? 2e-3 : 1e-5;
+  printf ("== %s ==\n", nf_cuda_backend_description (gpu->be));
+  nf_rng_seed (&rnd.rng, 20160327 + fp16);
+  printf ("-- convolutions --\n");
+  test_convs (ref, gpu);
+  printf ("-- other ops (%.1f s so far) --\n", (g_get_monotonic_time () - t0) / 1e6);
+  test_others (ref, gpu);
+  printf ("-- shipped architectures (%.1f s so far) --\n",
+      (g_get_monotonic_time () - t0) / 1e6);
+  test_nets (ref, gpu);
+  test_errors (gpu);
+}
+
 int
 main (int argc, char **argv)
 {
-  GError *e = NULL;
-  gint64 t0 = g_get_monotonic_time ();
-  int devices = nf_gpu_test_probe ();
-  if (devices == 0)
-    return 77;
-  /* NF_GPU_TEST_PRECISION=fp32|fp16 limits the run to one backend */
-  const char *only = g_getenv ("NF_GPU_TEST_PRECISION");
-  Be ref = { &nf_backend_cpu_ref, NULL };
-  ref.be = ref.iface->create (&e);
-  const char *names[2] = { "cuda", "cuda-fp16" };
-  for (int p = 0; p < 2; p++) {
-    if (only && g_strcmp0 (only, p ? "fp16" : "fp32") != 0)
-      continue;
-    fp16 = p == 1;
-    tol_op = fp16 ? 2e-3 : 1e-5;
-    tol_net = fp16 ? 2e-3 : 1e-5;
-    Be gpu = { nf_backend_lookup (names[p]), NULL };
-    gpu.be = gpu.iface ? gpu.iface->create (&e) : NULL;
-    if (!gpu.be) {
-      printf ("FAIL cannot create %s: %s\n", names[p], e ? e->message : "not built");
-      g_clear_error (&e);
-      n_failed++;
-      continue;
-    }
-    printf ("== %s ==\n", nf_cuda_backend_description (gpu.be));
-    nf_rng_seed (&rng, 20160327 + p);
-    printf ("-- convolutions --\n");
-    test_convs (&ref, &gpu);
-    printf ("-- other ops (%.1f s so far) --\n", (g_get_monotonic_time () - t0) / 1e6);
-    test_others (&ref, &gpu);
-    printf ("-- shipped architectures (%.1f s so far) --\n",
-        (g_get_monotonic_time () - t0) / 1e6);
-    test_nets (&ref, &gpu);
-    test_errors (&gpu);
-    gpu.iface->destroy (gpu.be);
-  }
-  ref.iface->destroy (ref.be);
-  printf ("%d of %d cases failed (%.1f s)\n", n_failed, n_cases,
-      (g_get_monotonic_time () - t0) / 1e6);
-  return n_failed ? 1 : 0;
+  return nf_gpu_test_main (run_backend, &counts);
 }

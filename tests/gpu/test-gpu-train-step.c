@@ -25,8 +25,22 @@
  * (measured between cpu and cpu-ref: 1.4e-3 normalised). Those parameters can only be
  * checked against the step bound; the gradient check above covers them.
  * The fp16 tolerances are first estimates, to be calibrated on the first GPU run.
+ * The step's device paths (issue 18.3, 18.4), per case on "cuda" (and on "cuda-fp16"
+ * for style-slim and sr-johnson with unit statistics):
+ * three steps with the weights refreshed on the device (the default) against three
+ * with the old host round trip (NF_GPU_TRAIN_REPREPARE=1: download, host refold, every
+ * op re-prepared; batch-norm chain rule on the host), sr-johnson also with statistics
+ * from data (uploaded to the device for the refold):
+ *   losses of every step                           relative error <= 1e-6 (fp16: 1e-2)
+ *   parameters and Adam's m after three steps      as above, 1e-5 (fp16: 5e-3), the
+ *     parameters with a noise-level gradient within 3 steps x 2 lr
+ *   the exported weight file of the device path    every parameter equal, bit for bit, to
+ *     its checkpointed host parameters (the host copy is brought up to date for both)
+ *   steps 2 and 3 of the device path (nf_cuda_counters): no allocation, no free, one
+ *     stream synchronisation (cuda-fp16: two, the gradient's finiteness check); the old
+ *     path's counts are printed beside them.
  * Exit: 0 pass, 1 a check failed, 77 no usable GPU (skip, with the reason).
- * Does not: time anything (nf-train --benchmark), test ops one by one (test-gpu-ops,
+ * Does not: time the step (nf-train --benchmark), test ops one by one (test-gpu-ops,
  * the backward tests), or run several GPUs.
  */
 #include <glib/gstdio.h>
@@ -38,6 +52,7 @@
 #include "nf-cuda.h"
 #include "nf-error.h"
 #include "nf-image.h"
+#include "nf-model.h"
 #include "nf-optim.h"
 #include "nf-recipe.h"
 #include "nf-trainer.h"
@@ -130,11 +145,19 @@ typedef struct {
   const char *task, *arch;
   int scale;
   const char *loss;             /* sr: perceptual | mix */
+  const char *bn_stats;         /* NULL: unit */
 } Case;
 
+#define MAX_STEPS 3
+
 typedef struct {
-  NfTrainLosses L;
-  NfParams *p;                  /* copy of params | grads | m | v after the step */
+  NfTrainLosses L;              /* of the last step */
+  int export_mismatch;          /* parameters whose exported tensor differs from the host's */
+  char *export_first;           /* the first of them (or why the file did not load) */
+  NfTrainLosses Ls[MAX_STEPS];
+  NfParams *p;                  /* copy of params | grads | m | v after the steps */
+  NfCudaCounters per[MAX_STEPS];        /* allocs, frees, syncs of each step */
+  char *weights;                /* the exported weight file (run_steps with export) */
 } Result;
 
 static NfParams *
@@ -148,8 +171,12 @@ params_copy (const NfParams *p)
   return c;
 }
 
+/* steps steps of case c on backend; reprepare: the old host round trip after each
+ * step (NF_GPU_TRAIN_REPREPARE=1 while the trainer is made); export: the weight file to
+ * res->weights after the checkpoint. */
 static gboolean
-one_step (const Case *c, const char *backend, Result *res)
+run_steps (const Case *c, const char *backend, int steps, gboolean reprepare,
+    gboolean export, Result *res)
 {
   NfRecipe *r = nf_recipe_new (c->task, NULL);
   g_free (r->arch);
@@ -169,7 +196,7 @@ one_step (const Case *c, const char *backend, Result *res)
   r->warmup = 0;
   r->lr = LR;
   g_free (r->bn_stats);
-  r->bn_stats = g_strdup ("unit");
+  r->bn_stats = g_strdup (c->bn_stats ? c->bn_stats : "unit");
   g_free (r->anneal);
   r->anneal = g_strdup ("none");
   r->style_size = 40;
@@ -178,20 +205,50 @@ one_step (const Case *c, const char *backend, Result *res)
     g_free (r->loss);
     r->loss = g_strdup (c->loss);
   }
-  r->run_dir = g_strdup_printf ("%s/%s-%s-x%d", root, backend, c->arch, c->scale);
+  r->run_dir = g_strdup_printf ("%s/%s-%s-x%d-%s-%d%s", root, backend, c->arch, c->scale,
+      r->bn_stats, steps, reprepare ? "-reprepare" : "");
   if (g_str_equal (c->task, "style"))
     r->style_image = g_strdup (style_png);
   g_free (r->backend);
   r->backend = g_strdup (backend);
   GError *e = NULL;
   NfTrainer *t = NULL;
-  gboolean ok = nf_recipe_finalize (r, &e) && (t = nf_trainer_new (r, NULL, &e))
-      && nf_trainer_step (t, &res->L, &e)
-      && nf_trainer_save_checkpoint (t, &e);    /* brings Adam's moments to the host */
+  if (reprepare)
+    g_setenv ("NF_GPU_TRAIN_REPREPARE", "1", TRUE);
+  gboolean ok = nf_recipe_finalize (r, &e) && (t = nf_trainer_new (r, NULL, &e));
+  g_unsetenv ("NF_GPU_TRAIN_REPREPARE");
+  for (int k = 0; ok && k < steps; k++) {
+    NfCudaCounters a, b;
+    nf_cuda_counters (&a);
+    ok = nf_trainer_step (t, &res->Ls[k], &e);
+    nf_cuda_counters (&b);
+    res->per[k] = (NfCudaCounters) { b.allocs - a.allocs, b.frees - a.frees,
+      b.syncs - a.syncs };
+    res->L = res->Ls[k];
+  }
+  /* the checkpoint brings the parameters (device path) and Adam's moments to the host */
+  ok = ok && nf_trainer_save_checkpoint (t, &e);
+  if (ok && export) {
+    res->weights = g_strdup_printf ("%s/model.safetensors", r->run_dir);
+    ok = nf_trainer_export (t, res->weights, &e);
+    NfModel *fm = ok ? nf_model_load (res->weights, &e) : NULL;
+    ok = fm != NULL;
+    const NfParams *hp = nf_trainer_params (t);
+    for (guint i = 0; fm && i < hp->views->len; i++) {
+      const NfParamView *v = &g_array_index (hp->views, NfParamView, i);
+      NfModelTensor *ft = nf_model_tensor (fm, v->name);
+      if (!ft || memcmp (ft->data, hp->params + v->offset, v->count * sizeof (float)) != 0) {
+        if (!res->export_mismatch++)
+          res->export_first = g_strdup (v->name);
+      }
+    }
+    nf_model_free (fm);
+  }
   if (ok)
     res->p = params_copy (nf_trainer_params (t));
   else
-    printf ("FAIL %s on %s: %s\n", c->arch, backend, e ? e->message : "?");
+    printf ("FAIL %s on %s%s: %s\n", c->arch, backend, reprepare ? " (re-prepare path)" : "",
+        e ? e->message : "?");
   g_clear_error (&e);
   nf_trainer_free (t);
   nf_recipe_free (r);
@@ -238,6 +295,24 @@ norm_err (const float *a, const float *ref, size_t n)
   return md / (mr > 0 ? mr : 1e-30);
 }
 
+static gboolean
+one_step (const Case *c, const char *backend, Result *res)
+{
+  return run_steps (c, backend, 1, FALSE, FALSE, res);
+}
+
+static void
+result_clear (Result *r)
+{
+  if (r->p) {
+    g_free (r->p->mem);
+    g_free (r->p);
+  }
+  g_free (r->weights);
+  g_free (r->export_first);
+  memset (r, 0, sizeof *r);
+}
+
 static void
 compare (const Case *c, const char *backend, const Result *ref, double tol_loss,
     double tol_grad, double tol_param)
@@ -271,8 +346,61 @@ compare (const Case *c, const char *backend, const Result *ref, double tol_loss,
     printf ("%-12s x%d %-9s losses rel %.2e (total %.6g), grad %.2e, params %.2e\n", c->arch,
         c->scale, backend, worst, g.L.total, em, ep);
   }
-  g_free (g.p->mem);
-  g_free (g.p);
+  result_clear (&g);
+}
+
+/* MAX_STEPS steps with the weights refreshed on the device against the old host round
+ * trip, on the same backend (see the header). */
+static void
+compare_paths (const Case *c, const char *backend, double tol_loss, double tol_param)
+{
+  Result d = { 0 }, h = { 0 };
+  const char *st = c->bn_stats ? c->bn_stats : "unit";
+  if (!run_steps (c, backend, MAX_STEPS, FALSE, TRUE, &d)
+      || !run_steps (c, backend, MAX_STEPS, TRUE, FALSE, &h)) {
+    failures++;
+    result_clear (&d);
+    result_clear (&h);
+    return;
+  }
+  double worst = 0;
+  for (int k = 0; k < MAX_STEPS; k++) {
+    double a[5] = { d.Ls[k].total, d.Ls[k].content, d.Ls[k].style, d.Ls[k].pixel,
+      d.Ls[k].tv };
+    double b[5] = { h.Ls[k].total, h.Ls[k].content, h.Ls[k].style, h.Ls[k].pixel,
+      h.Ls[k].tv };
+    for (int i = 0; i < 5; i++)
+      worst = MAX (worst, rel (a[i], b[i]));
+  }
+  CHECK (worst <= tol_loss, "%s x%d %s (%s statistics): losses of the device path vs the "
+      "re-prepare path: rel %.2e > %.0e", c->arch, c->scale, backend, st, worst, tol_loss);
+  size_t n_loose = 0;
+  double em = norm_err (d.p->m, h.p->m, d.p->n);
+  double ep = param_err (d.p, h.p, MAX_STEPS * LR, &n_loose);
+  CHECK (em <= tol_param && ep <= tol_param, "%s x%d %s (%s statistics): after %d steps the "
+      "device path's Adam m differs by %.2e, its parameters by %.2e (> %.0e) from the "
+      "re-prepare path's", c->arch, c->scale, backend, st, MAX_STEPS, em, ep, tol_param);
+  CHECK (n_loose == 0, "%s x%d %s: %zu parameters with a noise-level gradient apart by more "
+      "than %d x 2 lr", c->arch, c->scale, backend, n_loose, MAX_STEPS);
+  CHECK (d.export_mismatch == 0, "%s x%d %s: %d parameters of the exported weight file "
+      "(first %s) differ from the checkpointed host parameters", c->arch, c->scale, backend,
+      d.export_mismatch, d.export_first ? d.export_first : "?");
+  guint64 max_syncs = g_str_equal (backend, "cuda-fp16") ? 2 : 1;
+  for (int k = 1; k < MAX_STEPS; k++)
+    CHECK (d.per[k].allocs == 0 && d.per[k].frees == 0 && d.per[k].syncs <= max_syncs,
+        "%s x%d %s: step %d of the device path made %" G_GUINT64_FORMAT " allocations, %"
+        G_GUINT64_FORMAT " frees and %" G_GUINT64_FORMAT " synchronisations (0, 0, <= %"
+        G_GUINT64_FORMAT " expected)", c->arch, c->scale, backend, k + 1, d.per[k].allocs,
+        d.per[k].frees, d.per[k].syncs, max_syncs);
+  printf ("%-12s x%d %-9s %-4s device vs re-prepare path, %d steps: losses rel %.2e, m %.2e, "
+      "params %.2e; per step (allocs/frees/syncs) device %" G_GUINT64_FORMAT "/%"
+      G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT ", re-prepare %" G_GUINT64_FORMAT "/%"
+      G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT "\n", c->arch, c->scale, backend, st,
+      MAX_STEPS, worst, em, ep, d.per[MAX_STEPS - 1].allocs, d.per[MAX_STEPS - 1].frees,
+      d.per[MAX_STEPS - 1].syncs, h.per[MAX_STEPS - 1].allocs, h.per[MAX_STEPS - 1].frees,
+      h.per[MAX_STEPS - 1].syncs);
+  result_clear (&d);
+  result_clear (&h);
 }
 
 int
@@ -309,9 +437,24 @@ main (void)
     compare (&cases[i], "cuda", &ref, 1e-5, 1e-4, 1e-4);
     if (!why16)
       compare (&cases[i], "cuda-fp16", &ref, 2e-2, 5e-2, 5e-3);
-    g_free (ref.p->mem);
-    g_free (ref.p);
+    result_clear (&ref);
   }
+  /* the device paths of the step against the old host round trip (issue 18.3, 18.4) */
+  const Case paths[] = {
+    {"style", "style-slim", 1, NULL, NULL},
+    {"sr", "sr-subpixel", 2, "mix", NULL},
+    {"sr", "sr-johnson", 4, "perceptual", NULL},
+    {"sr", "sr-johnson", 4, "perceptual", "data"},
+  };
+  gint64 t0 = g_get_monotonic_time ();
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++) {
+    compare_paths (&paths[i], "cuda", 1e-6, 1e-5);
+    /* fp16: the conversion kernel on a padded first layer and instance norms
+     * (style-slim), and on batch-norm folds and transposed convolutions (sr-johnson) */
+    if (!why16 && (i == 0 || i == 2))
+      compare_paths (&paths[i], "cuda-fp16", 1e-2, 5e-3);
+  }
+  printf ("device vs re-prepare paths: %.1f s\n", (g_get_monotonic_time () - t0) / 1e6);
   if (why16)
     printf ("cuda-fp16 not tested: %s\n", why16);
   g_free (why16);

@@ -162,7 +162,7 @@ nf_cuda_all_finite (NfCudaTrain *ct, const float *x, size_t n, gboolean *all_fin
   }
   NF_CUDA_TRY (cudaMemcpyAsync (ct->h_flag, ct->d_flag, sizeof (int), cudaMemcpyDeviceToHost,
           st), error);
-  NF_CUDA_TRY (cudaStreamSynchronize (st), error);
+  NF_CUDA_TRY (nf_cuda_counted_sync (st), error);
   *all_finite = *ct->h_flag == 0;
   return TRUE;
 }

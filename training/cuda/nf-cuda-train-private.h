@@ -7,7 +7,9 @@
  *           block sums its threads in fp32 (warp shuffles), thread 0 stores the block's
  *           sum as a double in ct->d_partial[blockIdx.x];
  *   stage 2 (nf_ct_sum_finish): one block adds the partials in double and the result
- *           is copied to pinned host memory, read after a stream synchronisation.
+ *           is copied to pinned host memory, read after a stream synchronisation; or,
+ *           when ct defers its values, left in a slot of its NfCudaValues, read later
+ *           with the others (nf-cuda-values.cu).
  * What it does not: define any public entry point (nf-cuda-train.h is the API).
  */
 #pragma once
@@ -32,6 +34,7 @@ struct NfCudaTrain {
   int *h_flag;                  /* pinned (1) */
   float *d_gram;                /* (gram_cap) Gram / G - T scratch of the Gram loss */
   size_t gram_cap;              /* floats */
+  NfCudaValues *defer;          /* not owned: losses queue their values here; NULL: read */
 };
 
 static inline cudaStream_t
@@ -55,6 +58,11 @@ unsigned nf_ct_red_blocks (size_t n);
  * scale. Synchronises the backend's stream. */
 gboolean nf_ct_sum_finish (NfCudaTrain *ct, unsigned n_blocks, double scale, double *sum,
     GError **error);
+/* The device slot the next deferred value of v goes to, or NULL + error when
+ * NF_CUDA_VALUES_MAX are queued already; nf_ct_values_commit then queues it: its value
+ * will be written to *dst times scale. */
+double *nf_ct_values_slot (NfCudaValues *v, GError **error);
+void nf_ct_values_commit (NfCudaValues *v, double *dst, double scale);
 /* ct->d_gram holds at least floats floats (synchronises before growing it). */
 gboolean nf_ct_gram_reserve (NfCudaTrain *ct, size_t floats, GError **error);
 

@@ -1,7 +1,7 @@
 /* nf-cuda-train.cu — the NfCudaTrain object: creation on a CUDA backend (cuBLAS handle
  * on the backend's stream, reduction scratch), its helpers shared by the other training
- * .cu files (errors, argument checks, the second stage of the sum reductions, the Gram
- * scratch).
+ * .cu files (errors, argument checks, the second stage of the sum reductions, read at
+ * once or deferred into an NfCudaValues, the Gram scratch).
  *
  * cuBLAS math mode: CUBLAS_PEDANTIC_MATH, so the Gram products are plain FP32 (no TF32,
  * no BF16x9 emulation, whatever NVIDIA_TF32_OVERRIDE or cuBLAS's emulation variables
@@ -87,12 +87,20 @@ nf_ct_sum_finish (NfCudaTrain *ct, unsigned n_blocks, double scale, double *sum,
     GError **error)
 {
   cudaStream_t st = nf_ct_stream (ct);
-  sum_finish_kernel<<<1, 256, 0, st>>> (ct->d_partial, n_blocks, ct->d_result);
+  double *out = ct->defer ? nf_ct_values_slot (ct->defer, error) : ct->d_result;
+  if (!out)
+    return FALSE;
+  sum_finish_kernel<<<1, 256, 0, st>>> (ct->d_partial, n_blocks, out);
   if (!nf_cuda_launch_ok ("sum_finish_kernel", error))
     return FALSE;
+  if (ct->defer) {
+    /* read later with the step's other values (nf_cuda_values_read) */
+    nf_ct_values_commit (ct->defer, sum, scale);
+    return TRUE;
+  }
   NF_CUDA_TRY (cudaMemcpyAsync (ct->h_result, ct->d_result, sizeof (double),
           cudaMemcpyDeviceToHost, st), error);
-  NF_CUDA_TRY (cudaStreamSynchronize (st), error);
+  NF_CUDA_TRY (nf_cuda_counted_sync (st), error);
   *sum = *ct->h_result * scale;
   return TRUE;
 }
@@ -103,13 +111,13 @@ nf_ct_gram_reserve (NfCudaTrain *ct, size_t floats, GError **error)
   if (floats <= ct->gram_cap)
     return TRUE;
   /* the old scratch may still be read by queued work */
-  NF_CUDA_TRY (cudaStreamSynchronize (nf_ct_stream (ct)), error);
+  NF_CUDA_TRY (nf_cuda_counted_sync (nf_ct_stream (ct)), error);
   if (ct->d_gram) {
-    NF_CUDA_TRY (cudaFree (ct->d_gram), error);
+    NF_CUDA_TRY (nf_cuda_counted_free (ct->d_gram), error);
     ct->d_gram = NULL;
     ct->gram_cap = 0;
   }
-  if (!nf_cuda_ok (cudaMalloc ((void **) &ct->d_gram, floats * sizeof (float)),
+  if (!nf_cuda_ok (nf_cuda_counted_malloc ((void **) &ct->d_gram, floats * sizeof (float)),
           "cudaMalloc (Gram scratch)", error))
     return FALSE;
   ct->gram_cap = floats;
@@ -132,15 +140,16 @@ nf_cuda_train_new (NfBackend *be, GError **error)
   ct->cb = NF_CUDA (be);
   if (!nf_ct_enter (ct, error))
     goto fail;
-  if (!nf_cuda_ok (cudaMalloc ((void **) &ct->d_partial, NF_CT_RED_BLOCKS * sizeof (double)),
+  if (!nf_cuda_ok (nf_cuda_counted_malloc ((void **) &ct->d_partial,
+              NF_CT_RED_BLOCKS * sizeof (double)),
           "cudaMalloc (reduction partials)", error)
-      || !nf_cuda_ok (cudaMalloc ((void **) &ct->d_result, sizeof (double)),
+      || !nf_cuda_ok (nf_cuda_counted_malloc ((void **) &ct->d_result, sizeof (double)),
           "cudaMalloc (reduction result)", error)
-      || !nf_cuda_ok (cudaMalloc ((void **) &ct->d_flag, sizeof (int)),
+      || !nf_cuda_ok (nf_cuda_counted_malloc ((void **) &ct->d_flag, sizeof (int)),
           "cudaMalloc (finite flag)", error)
-      || !nf_cuda_ok (cudaMallocHost ((void **) &ct->h_result, sizeof (double)),
+      || !nf_cuda_ok (nf_cuda_counted_host_alloc ((void **) &ct->h_result, sizeof (double)),
           "cudaMallocHost (reduction result)", error)
-      || !nf_cuda_ok (cudaMallocHost ((void **) &ct->h_flag, sizeof (int)),
+      || !nf_cuda_ok (nf_cuda_counted_host_alloc ((void **) &ct->h_flag, sizeof (int)),
           "cudaMallocHost (finite flag)", error))
     goto fail;
   if (!nf_cublas_ok (cublasCreate (&ct->blas), "cublasCreate", error)) {
@@ -180,24 +189,24 @@ nf_cuda_train_free (NfCudaTrain *ct)
     g_clear_error (&e);
   }
   /* queued kernels may still use the scratch */
-  release (cudaStreamSynchronize (nf_ct_stream (ct)), "cudaStreamSynchronize");
+  release (nf_cuda_counted_sync (nf_ct_stream (ct)), "cudaStreamSynchronize");
   if (ct->blas) {
     cublasStatus_t st = cublasDestroy (ct->blas);
     if (st != CUBLAS_STATUS_SUCCESS)
       g_warning ("nf_cuda_train_free: cublasDestroy: %s", cublasGetStatusString (st));
   }
   if (ct->d_partial)
-    release (cudaFree (ct->d_partial), "cudaFree (partials)");
+    release (nf_cuda_counted_free (ct->d_partial), "cudaFree (partials)");
   if (ct->d_result)
-    release (cudaFree (ct->d_result), "cudaFree (result)");
+    release (nf_cuda_counted_free (ct->d_result), "cudaFree (result)");
   if (ct->d_flag)
-    release (cudaFree (ct->d_flag), "cudaFree (flag)");
+    release (nf_cuda_counted_free (ct->d_flag), "cudaFree (flag)");
   if (ct->d_gram)
-    release (cudaFree (ct->d_gram), "cudaFree (Gram scratch)");
+    release (nf_cuda_counted_free (ct->d_gram), "cudaFree (Gram scratch)");
   if (ct->h_result)
-    release (cudaFreeHost (ct->h_result), "cudaFreeHost (result)");
+    release (nf_cuda_counted_host_free (ct->h_result), "cudaFreeHost (result)");
   if (ct->h_flag)
-    release (cudaFreeHost (ct->h_flag), "cudaFreeHost (flag)");
+    release (nf_cuda_counted_host_free (ct->h_flag), "cudaFreeHost (flag)");
   g_free (ct);
 }
 

@@ -9,8 +9,9 @@
  *   - Pointers are DEVICE memory of fp32 in NCHW order (the "cuda" backend's activation
  *     layout, or scratch from nf_cuda_device_alloc), unless a comment says otherwise.
  *   - Losses return their UNWEIGHTED value in *loss (host double; the call synchronises
- *     the stream to read it; loss may be NULL to skip the read) and, when grad is not
- *     NULL, ACCUMULATE weight * dL/d(input) into grad, exactly as nf-losses.h does.
+ *     the stream to read it, unless ct defers its values: see NfCudaValues below; loss
+ *     may be NULL to skip the value) and, when grad is not NULL, ACCUMULATE
+ *     weight * dL/d(input) into grad, exactly as nf-losses.h does.
  *     Reductions run in fp32 per block and double across blocks, so values match the
  *     host functions to ~1e-6 relative.
  *   - The definitions of every loss are the ones in nf-losses.h (MSE means over all
@@ -26,6 +27,7 @@
 #include <stddef.h>
 
 #include "nf-backend.h"
+#include "nf-cuda-bn-fold.h"
 #include "nf-tensor.h"
 
 G_BEGIN_DECLS
@@ -37,6 +39,34 @@ typedef struct NfCudaTrain NfCudaTrain;
 NfCudaTrain *nf_cuda_train_new (NfBackend *be, GError **error);
 void nf_cuda_train_free (NfCudaTrain *ct);
 NfBackend *nf_cuda_train_backend (NfCudaTrain *ct);
+
+/* ---- loss values read once per step ---------------------------------------------------- */
+
+/* Loss values left on the device and read together: one stream synchronisation for all
+ * the losses of a training step instead of one per loss. While an NfCudaTrain defers
+ * into v (nf_cuda_train_defer), each of its losses given a loss pointer queues its sum
+ * (the second reduction stage) into the next device slot of v and remembers the pointer,
+ * without waiting; nf_cuda_values_read copies the queued slots into page-locked memory,
+ * synchronises the stream once and writes into each pointer the double an immediate
+ * read would have given (the same kernels, the same scaling). Until then the pointers
+ * must stay valid, and they are not written. Several NfCudaTrain of one backend may
+ * defer into the same v (a trainer's losses and its perceptual losses'). At most
+ * NF_CUDA_VALUES_MAX values between two reads: one more is an error. */
+#define NF_CUDA_VALUES_MAX 64
+typedef struct NfCudaValues NfCudaValues;
+
+NfCudaValues *nf_cuda_values_new (NfBackend *be, GError **error);
+void nf_cuda_values_free (NfCudaValues *v);
+/* ct's losses queue their values into v from now on; NULL: each loss reads its value at
+ * once again. v must be of ct's backend (an error otherwise). */
+gboolean nf_cuda_train_defer (NfCudaTrain *ct, NfCudaValues *v, GError **error);
+/* Values queued since the last read. */
+int nf_cuda_values_pending (const NfCudaValues *v);
+/* Reads every queued value into its pointer (nothing queued: TRUE, no synchronisation).
+ * The queue is empty afterwards, also on failure (then nothing was written). */
+gboolean nf_cuda_values_read (NfCudaValues *v, GError **error);
+/* Forgets the queued values unread (a step that failed half-way). */
+void nf_cuda_values_drop (NfCudaValues *v);
 
 /* ---- losses ----------------------------------------------------------------------- */
 
@@ -85,6 +115,25 @@ gboolean nf_cuda_all_finite (NfCudaTrain *ct, const float *x, size_t n,
 gboolean nf_cuda_adam_step (NfCudaTrain *ct, float *param, const float *grad, float *m,
     float *v, size_t n, float lr, float beta1, float beta2, float eps,
     float weight_decay, int t, float grad_scale, GError **error);
+
+/* ---- batch norm folded into a convolution (nf-trainnet.h) ---------------------------------- */
+
+/* The arithmetic of nf-trainnet.c for one fold, on the device (nf-cuda-bn-fold.h, whose
+ * NfBnFoldGeom g describes the convolution). Every pointer is device fp32: w the
+ * convolution's weight (numel of g), b its bias (cout; NULL: none), gamma, beta, mean,
+ * var the batch norm's (cout). */
+
+/* fw = W' = W s, fb = b' = (b - mean) s + beta (s = gamma / sqrt (var + eps)):
+ * bit-identical to nf-trainnet.c's refold. */
+gboolean nf_cuda_bn_refold (NfCudaTrain *ct, const NfBnFoldGeom *g, const float *w,
+    const float *b, const float *gamma, const float *beta, const float *mean,
+    const float *var, float *fw, float *fb, GError **error);
+/* The chain rule of nf_trainnet_bn_chain_rule from gw = dL/dW' (numel of g) and gb =
+ * dL/db' (cout), ACCUMULATED into dw, db (NULL when b is), dgamma, dbeta; one block per
+ * output channel, the channel's sum in double in a fixed order (deterministic). */
+gboolean nf_cuda_bn_chain_rule (NfCudaTrain *ct, const NfBnFoldGeom *g, const float *gw,
+    const float *gb, const float *w, const float *b, const float *gamma, const float *mean,
+    const float *var, float *dw, float *db, float *dgamma, float *dbeta, GError **error);
 
 /* ---- mixed precision --------------------------------------------------------------------- */
 

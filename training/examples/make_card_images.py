@@ -112,12 +112,19 @@ def sr(name, scale):
     src = hr.filter(ImageFilter.GaussianBlur(1)) if os.environ.get("CARD_DEGRADE") == "blur" else hr
     lr = src.resize((w // scale, h // scale), Image.BICUBIC)
     with tempfile.TemporaryDirectory() as d:
-        lr_path, out = os.path.join(d, "lr.png"), os.path.join(d, "out.png")
+        jpeg = os.environ.get("CARD_JPEG")
+        if jpeg:        # streamed video: the LR frame through a JPEG round trip
+            lr.save(os.path.join(d, "lr.jpg"), quality=int(jpeg))
+            lr = Image.open(os.path.join(d, "lr.jpg")).convert("RGB")
+        lr_path = os.path.join(d, "lr.png")
         lr.save(lr_path)
-        subprocess.run(["build/inference/tools/nf-run", "-m", f"weights/{name}.safetensors",
-                        "-i", lr_path, "-o", out], check=True)
-        panels = [lr.resize((w, h), Image.NEAREST), lr.resize((w, h), Image.BICUBIC),
-                  Image.open(out).convert("RGB"), hr]
+        outs = []
+        for model in os.environ.get("CARD_COMPARE", "").split() + [f"weights/{name}.safetensors"]:
+            out = os.path.join(d, f"out{len(outs)}.png")
+            subprocess.run(["build/inference/tools/nf-run", "-m", model, "-i", lr_path,
+                            "-o", out], check=True)
+            outs.append(Image.open(out).convert("RGB"))
+        panels = [lr.resize((w, h), Image.NEAREST), lr.resize((w, h), Image.BICUBIC)] + outs + [hr]
         side_by_side(panels).save(f"weights/{name}-example.jpg", quality=90)
     print(f"weights/{name}-example.jpg")
 
@@ -135,13 +142,39 @@ def style_card(name, run, title, style_copy, note):
     crop = int(re.search(r"--crop (\d+)", cmd).group(1))
     m = re.match(r"data: (\d+) train files \((\d+) in the other split", data)
     dline = f"{m.group(1)} photos; the {m.group(2)} whose FNV-1a name hash mod 100 < 10 are held out"
-    ev = subprocess.run(["build/training/nf-evaluate", "style", f"weights/{name}.safetensors"],
+    compare = os.environ.get("CARD_COMPARE", "").split()
+    ev_models = [f"weights/{name}.safetensors"] + compare
+    ev = subprocess.run(["build/training/nf-evaluate", "style"] + ev_models,
                         check=True, capture_output=True, text=True).stdout.strip()
-    summary = ev.splitlines()[-1]
+    fl = subprocess.run(["build/training/nf-evaluate", "flicker"] + ev_models,
+                        check=True, capture_output=True, text=True).stdout.strip()
+    own = [l for l in ev.splitlines() if ": content loss" in l]
+    summary = own[0]
     met = summary.count(": met") == 2
     losses = re.search(r"\((content .*?)\)", last).group(1)
-    params = {"style-slim": "16/32/64 channels, 3 residual blocks", "style-full":
-              "32/64/128 channels, 5 residual blocks (Johnson et al.)"}[arch]
+    params = {"style-slim": "16/32/64 channels, 3 residual blocks, instance norm, reflection "
+              "padding, nearest upsampling",
+              "style-full": "32/64/128 channels, 5 residual blocks (Johnson et al.), instance "
+              "norm, reflection padding, nearest upsampling",
+              "style-rt": "the real-time network: 5×5 stride-2 conv 16, stride-2 3×3 conv 48, "
+              "3 residual blocks of 48 channels at 1/4 resolution, nearest upsampling + 3×3 "
+              "conv 16, 3×3 conv to 12 channels + pixel shuffle; instance norm, reflection "
+              "padding; 142,284 parameters"}[arch]
+    backend = re.search(r"--backend (\S+)", cmd)
+    backend = backend.group(1) if backend else "cpu"
+    backdesc = {"cpu": "fast `cpu` backend (fp32)", "cpu-bf16":
+                "`cpu-bf16` backend (bf16 convolutions with fp32 accumulation and fp32 "
+                "master weights)"}.get(backend, f"`{backend}` backend")
+    stab = re.search(r"--stability-weight (\S+)", cmd)
+    stabdesc = ""
+    if stab and float(stab.group(1)) > 0:
+        shift = re.search(r"--stability-shift (\d+)", cmd)
+        noise = re.search(r"--stability-noise (\S+)", cmd)
+        stabdesc = (f" + the stability term (weight {stab.group(1)}): each crop is also run "
+                    f"shifted by up to {shift.group(1) if shift else 4} px with Gaussian noise "
+                    f"of sigma up to {noise.group(1) if noise else 4} levels, and the mean "
+                    "squared difference between f(T x + n) and T f(x) (0..255 units) is added "
+                    "(`training/nf-stability.h`)")
     text = f"""# {name} — fast style transfer, {title} ({arch})
 
 **Status: {"meets both of the project's style bars" if met else "DOES NOT meet the project's style bars"} on held-out photos** (below), after a short CPU run. {note}
@@ -160,15 +193,14 @@ Validation previews after {steps} steps (held-out photos | output):
 OMP_NUM_THREADS={THREADS} {cmd}
 ```
 
-- Architecture `{arch}`: {params}, instance norm, reflection padding, nearest
-  upsampling.
+- Architecture `{arch}`: {params}.
 - Data: `../shared/data/photos`, training split ({dline}), random crops
   scaled so the short side is {crop}–{2 * crop} px, cropped to {crop}×{crop}, random flips.
 - Loss (VGG16 conv1_1–conv3_3, Caffe preprocessing, max pooling): content MSE at relu2_2
   (weight 1) + style Gram MSE at relu1_2, relu2_2, relu3_3 (weight 0.5; painting's Gram
-  targets at 256 px on the long side) + total variation (Johnson's tv_strength 1e-6).
+  targets at 256 px on the long side) + total variation (Johnson's tv_strength 1e-6){stabdesc}.
 - Adam lr 1e-3, cosine to 1e-5, batch {batch}, {steps} steps = **{steps * batch:,} crops seen**.
-- Hardware and time: 2 cores of an AMD EPYC (AVX2) machine, fast `cpu` backend, {secs} s
+- Hardware and time: {THREADS} core(s) of an AMD EPYC (AVX-512, AVX512_BF16) machine, {backdesc}, {secs} s
   of training (about {steps * batch / secs:.1f} crops/s{SHARING}).
 - Final training losses (step {steps}): {losses} (on {crop} px crops; the evaluation below
   is at 256 px).
@@ -184,9 +216,23 @@ and input, and the style loss against the painting, beside the unstyled photos' 
 ```
 {ev}
 ```
+
+## Flicker
+
+`build/training/nf-evaluate flicker {" ".join(ev_models)}` — the network alone (no
+element-side `stabilize`) on synthetic static-camera clips of the held-out photos (40
+frames of each photo with fresh sensor noise and a JPEG round trip per frame): the static
+flicker ratio (output change over input change where the input is still; 1 is an
+identity, lower is steadier) and the warping error under small shifts and a 3 % zoom
+(levels; lower is steadier):
+
+```
+{fl}
+```
 """
     open(f"weights/{name}.md", "w").write(portable(text))
     print(f"weights/{name}.md: {summary}")
+    print([l for l in fl.splitlines() if "static flicker ratio" in l])
 
 
 def sr_card(name, run, title, note):
@@ -210,8 +256,9 @@ def sr_card(name, run, title, note):
                 "perceptual": "perceptual: MSE of VGG16 relu2_2 activations (Caffe preprocessing)",
                 "mix": "pixel MSE + 0.001 x perceptual (relu2_2)"}[loss]
     width = int(re.search(r"--width (\d+)", cmd).group(1)) if "--width" in cmd else 64
-    blocks = int(re.search(r"--res-blocks (\d+)", cmd).group(1)) if "--res-blocks" in cmd else 4
+    blocks = int(re.search(r"--res-blocks (\d+)", cmd).group(1)) if "--res-blocks" in cmd else (2 if arch == "sr-light" else 4)
     archdesc = {"sr-subpixel": f"{width} channels, {blocks} residual blocks, pixel shuffle, clamp (skipped in training)",
+                "sr-light": f"the real-time light network (all at the input resolution): 5x5 conv {width}, {blocks} 3x3 convs of {width} with ReLU, 3x3 conv to {3 * scale * scale} channels + pixel shuffle, plus the nearest-upsampled input, clamp (skipped in training)",
                 "sr-johnson": f"Johnson et al.'s SR network: 9x9 conv, {blocks} residual blocks of {width} channels with batch norm (frozen statistics from the first batch, trained as an affine map), nearest upsampling x2 stages, 9x9 conv, tanh"}[arch]
     lr_m = re.search(r"--lr (\S+)", cmd)
     warm = re.search(r"--warmup (\d+)", cmd)
@@ -222,6 +269,35 @@ def sr_card(name, run, title, note):
     lrdesc = {"bicubic": f"plain antialiased bicubic ×1/{scale} (MATLAB imresize semantics, the standard SR benchmark degradation)",
               "blur-bicubic": f"Gaussian blur σ=1 then bicubic ×1/{scale} (Johnson et al.)",
               "video": f"bicubic ×1/{scale}, then Gaussian noise and a JPEG round trip (quality drawn per crop)"}[degrade]
+    backend = re.search(r"--backend (\S+)", cmd)
+    backend = backend.group(1) if backend else "cpu"
+    backdesc = {"cpu": "fast `cpu` backend (fp32)", "cpu-bf16":
+                "`cpu-bf16` backend (bf16 convolutions with fp32 accumulation and fp32 "
+                "master weights)"}.get(backend, f"`{backend}` backend")
+    video_ev = ""
+    if degrade == "video":
+        models = [f"weights/{name}.safetensors"] + os.environ.get("CARD_COMPARE", "").split()
+        parts = []
+        for q in (40, 60, 80):
+            out = subprocess.run(["build/training/nf-evaluate", "sr", "--degrade", "video",
+                                  "--noise", "1", "--jpeg", str(q)] + models, check=True,
+                                 capture_output=True, text=True).stdout.strip()
+            keep = [l for l in out.splitlines() if "protocol" in l.lower() or
+                    l.strip().startswith("mean") or "bar" in l or l.startswith("weights/")]
+            parts.append(f"JPEG quality {q}:\n" + "\n".join(keep))
+        video_ev = f"""
+## On streamed video
+
+`build/training/nf-evaluate sr --degrade video --noise 1 --jpeg Q {" ".join(models)}`
+for Q = 40, 60, 80: the same held-out images, LR by plain bicubic, then Gaussian noise of
+a sigma drawn up to 1 level and a JPEG round trip (libjpeg, 4:2:0) at quality Q, as a
+frame of a stream is; PSNR-Y against the original HR (mean lines; the full tables print
+per image):
+
+```
+{chr(10).join(parts)}
+```
+"""
     initdesc = (f" Started from `{init.group(1)}` (fine-tuning; see the note) instead of random weights."
                 if init else "")
     text = f"""# {name} — super-resolution ×{scale}, {title}
@@ -246,7 +322,7 @@ protocol), then upscaled back: input (nearest), bicubic, this model, the origina
   made by {lrdesc}, rounded to 8 bit.
 - Loss: {lossdesc}. Adam lr {lr_m.group(1) if lr_m else "1e-3"} with {warm.group(1) if warm else 500} warm-up steps, cosine to 1e-5, batch 4,
   {steps} steps = **{steps * 4:,} crops seen**.
-- Hardware and time: 2 cores of an AMD EPYC (AVX-512, AVX512_BF16) machine, fast `cpu` backend (fp32), {secs} s
+- Hardware and time: 2 cores of an AMD EPYC (AVX-512, AVX512_BF16) machine, {backdesc}, {secs} s
   of training{SHARING}.
 - Last progress line: `{last.strip()}`.
 - The full recipe is in the file's `training` metadata (`nf-run -v`).
@@ -269,7 +345,7 @@ Per-image scores (mean line last):
 ```
 {ev}
 ```
-"""
+{video_ev}"""
     open(f"weights/{name}.md", "w").write(portable(text))
     print(f"weights/{name}.md: PSNR-Y {psnr} vs bicubic {bic} ({gain:+.2f} dB), SSIM {ssim} vs {bics}")
 
