@@ -138,6 +138,12 @@ gst_neural_filter_get_scale (GstNeuralFilter * self)
   return s;
 }
 
+void
+gst_neural_filter_reset_temporal (GstNeuralFilter * self)
+{
+  gst_neural_filter_frame_reset_temporal (self);
+}
+
 /* ---- the runner's events and device contexts --------------------------------------- */
 
 /* Posts err as an element error (fatal) or warning, with a GstResourceError code. */

@@ -92,6 +92,10 @@ struct _GstNeuralFilterClass
  * loaded. Any thread. */
 gint gst_neural_filter_get_scale (GstNeuralFilter * self);
 
+/* The next frame's temporal stabilisation starts afresh: a subclass changed what the
+ * network computes (neuralstyle: another style mix). Any thread. */
+void gst_neural_filter_reset_temporal (GstNeuralFilter * self);
+
 /* Whether caps with these features can be taken now: CUDA memory only while the
  * network runs in a CUDA context (or before any network is loaded). Any thread. */
 gboolean gst_neural_filter_memory_usable (GstNeuralFilter * self,

@@ -10,6 +10,7 @@
 #endif
 
 #include "gstneuralstyle-mix.h"
+#include "gstneuralfilter.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_neural_style_mix_debug);
 #define GST_CAT_DEFAULT gst_neural_style_mix_debug
@@ -82,7 +83,10 @@ gst_neural_style_mix_prepare (GstElement * element, NfStyleMix * mix, NfModel * 
           ("%s; the previous style mix stays.", err->message), (NULL));
       break;
     case NF_STYLE_MIX_APPLIED:
-      GST_DEBUG_OBJECT (element, "style mix applied");
+      /* another network now: blending its output with the previous style's would
+       * fade between styles over several frames where the picture is still */
+      GST_DEBUG_OBJECT (element, "style mix applied: the stabilisation starts afresh");
+      gst_neural_filter_reset_temporal (GST_NEURAL_FILTER (element));
       break;
     default:
       break;

@@ -15,6 +15,8 @@
  *     are controllable too);
  *   - bad values (malformed mixes, a mix in style, an unknown name, a style the model does
  *     not have): a WARNING each, once, and the previous mix stays;
+ *   - all with the element's default stabilize (0.8) on still frames: a new mix starts
+ *     the stabilisation afresh, or the values would fade from the old style's;
  *   - a model of one style ignores the settings with one warning; swapped for the
  *     multi-style model while PLAYING, the setting applies to it at once.
  * Does not: the op's arithmetic (test-condnorm.c) or the CUDA path.
