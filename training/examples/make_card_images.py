@@ -151,7 +151,7 @@ def style_card(name, run, title, style_copy, note):
     own = [l for l in ev.splitlines() if ": content loss" in l]
     summary = own[0]
     met = summary.count(": met") == 2
-    losses = re.search(r"\((content .*?)\)", last).group(1)
+    losses = re.search(r"\((content .*)\)\s+lr ", last).group(1).strip()
     params = {"style-slim": "16/32/64 channels, 3 residual blocks, instance norm, reflection "
               "padding, nearest upsampling",
               "style-full": "32/64/128 channels, 5 residual blocks (Johnson et al.), instance "
@@ -190,7 +190,7 @@ Validation previews after {steps} steps (held-out photos | output):
 ## Recipe
 
 ```sh
-OMP_NUM_THREADS={THREADS} {cmd}
+{"" if cmd.startswith("OMP_NUM_THREADS=") else f"OMP_NUM_THREADS={THREADS} "}{cmd}
 ```
 
 - Architecture `{arch}`: {params}.
