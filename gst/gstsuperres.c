@@ -13,8 +13,8 @@
  * x4 in that order of preference (then, for a fixed size, any other size, so that a
  * size no scale fits reaches set_info and its clear error); fixate_caps aims at x2;
  * set_info takes the scale of the negotiated sizes and has the runner load the first
- * of sr-video-xS,
- * sr-subpixel-xS that is found (nf_model_runner_choose); the scale then stays until
+ * of sr-video-xS, sr-subpixel-xS, sr-light-xS that is found, or on the CPU first
+ * sr-light-xS (nf_model_runner_choose); the scale then stays until
  * the element goes back to NULL.
  * What it does not: anything of the model, the pixel formats or the device (the
  * GstNeuralFilter base class does all of that), or scaling by factors other than the
@@ -35,8 +35,9 @@
  * negotiate caps): a missing or wrong model is an error at that point.
  *
  * Without the model property, the caps choose: the output size that downstream asks
- * for (x2 when it is free) picks the shipped model of that scale, sr-video-x2/-x3/-x4
- * (trained on compressed video), else sr-subpixel-x2/-x3/-x4; an output size that is
+ * for (x2 when it is free) picks the shipped model of that scale: on a GPU
+ * sr-video-x2/-x4 (trained on compressed video), else sr-subpixel-x2/-x3/-x4; on the
+ * CPU the real-time sr-light-x2/-x3/-x4 first; an output size that is
  * not 2, 3 or 4 times the input is a negotiation error, and so is a scale without a
  * shipped model. One INFO line in the debug log names the model chosen.
  *
@@ -307,10 +308,14 @@ choose_model (GstSuperRes * self, const GstVideoInfo * in, const GstVideoInfo * 
         (NULL));
     return FALSE;
   }
+  /* a GPU runs the heavy networks in real time; on a CPU only sr-light keeps up with
+   * live video (README, Speed on the CPU) */
   gchar *names[] = { g_strdup_printf ("sr-video-x%d", s),
-    g_strdup_printf ("sr-subpixel-x%d", s), NULL
+    g_strdup_printf ("sr-subpixel-x%d", s), g_strdup_printf ("sr-light-x%d", s), NULL
   };
-  gboolean ok = nf_model_runner_choose (runner, (const gchar * const *) names, &err);
+  const gchar *cpu_names[] = { names[2], names[0], names[1], NULL };
+  gboolean ok = nf_model_runner_choose (runner, (const gchar * const *) names, cpu_names,
+      &err);
   if (!ok) {
     gint code = g_error_matches (err, NF_RUNNER_ERROR, NF_RUNNER_ERROR_NOT_FOUND) ?
         GST_RESOURCE_ERROR_NOT_FOUND : GST_RESOURCE_ERROR_READ;
@@ -321,8 +326,8 @@ choose_model (GstSuperRes * self, const GstVideoInfo * in, const GstVideoInfo * 
         GST_FUNCTION, __LINE__);
     g_error_free (err);
   }
-  g_free (names[0]);
-  g_free (names[1]);
+  for (guint i = 0; names[i]; i++)
+    g_free (names[i]);
   return ok;
 }
 
@@ -352,7 +357,8 @@ gst_super_res_class_init (GstSuperResClass * klass)
       "Upscales video x2, x3 or x4 with a super-resolution network loaded from a "
       ".safetensors model; output size = input size x the model's scale. Without a "
       "model, the output size the caps ask for picks the shipped model of that scale "
-      "(sr-video-xS, else sr-subpixel-xS; x2 when the output size is free)",
+      "(on a GPU sr-video-xS, else sr-subpixel-xS; on the CPU the real-time "
+      "sr-light-xS first; x2 when the output size is free)",
       "neuralfilter project <neuralfilter@localhost>");
   gst_element_class_add_static_metadata (element_class, "example",
       "gst-launch-1.0 videotestsrc ! video/x-raw,width=160,height=120 ! "

@@ -609,27 +609,39 @@ ensure_automatic (NfModelRunner * r, const NfDeviceChoice * choice, GError ** er
   return TRUE;
 }
 
+/* The first of names (NULL-terminated) that is found, or NULL. */
+static const gchar *
+first_found (const gchar * const *names)
+{
+  for (guint i = 0; names && names[i]; i++) {
+    gchar *path = nf_model_find_file (names[i], NF_WEIGHTS_DIR, NULL);
+    g_free (path);
+    if (path)
+      return names[i];
+  }
+  return NULL;
+}
+
 gboolean
-nf_model_runner_choose (NfModelRunner * r, const gchar * const *names, GError ** error)
+nf_model_runner_choose (NfModelRunner * r, const gchar * const *names,
+    const gchar * const *cpu_names, GError ** error)
 {
   NfDeviceChoice choice;
-  const gchar *name = NULL;
 
   if (r->current && r->current->automatic)
     return TRUE;
   g_mutex_lock (&r->lock);
   choice = r->choice;
   g_mutex_unlock (&r->lock);
-  for (guint i = 0; names[i] && !name; i++) {
-    gchar *path = nf_model_find_file (names[i], NF_WEIGHTS_DIR, NULL);
-    if (path)
-      name = names[i];
-    g_free (path);
-  }
+  /* where it will surely run on the CPU, its list from the start */
+  gboolean cpu_only = choice.device == NF_RUNNER_DEVICE_CPU
+      || nf_backend_lookup ("cuda") == NULL;
+  const gchar *const *list = cpu_only && cpu_names ? cpu_names : names;
+  const gchar *name = first_found (list);
   if (!name) {
     GPtrArray *dirs = model_dirs (NF_WEIGHTS_DIR);
     g_ptr_array_add (dirs, NULL);
-    gchar *tried = g_strjoinv (", ", (gchar **) names);
+    gchar *tried = g_strjoinv (", ", (gchar **) list);
     gchar *where = g_strjoinv (", ", (gchar **) dirs->pdata);
     g_set_error (error, NF_RUNNER_ERROR, NF_RUNNER_ERROR_NOT_FOUND,
         "none of the models %s was found (looked in %s; folders from "
@@ -642,9 +654,20 @@ nf_model_runner_choose (NfModelRunner * r, const gchar * const *names, GError **
   NfLoadedModel *m = load_model (r, name, &choice, 0, 0, error);
   if (!m)
     return FALSE;
+  /* device=auto with CUDA built in, but no usable GPU: the model for the CPU instead */
+  const gchar *cpu_name = cpu_names && list != cpu_names ? first_found (cpu_names) : NULL;
+  if (cpu_name && g_str_has_prefix (m->backend_name, "cpu")
+      && g_strcmp0 (cpu_name, name) != 0) {
+    NfLoadedModel *c = load_model (r, cpu_name, &choice, 0, 0, NULL);
+    if (c) {
+      loaded_free (m);
+      m = c;
+      name = cpu_name;
+    }
+  }
   m->automatic = TRUE;
-  GST_INFO_OBJECT (r->owner, "no model set: chose %s (%s, scale %d)", name, m->path,
-      m->model->scale);
+  GST_INFO_OBJECT (r->owner, "no model set: chose %s (%s, scale %d, on %s)", name, m->path,
+      m->model->scale, m->backend_name);
   install (r, m, FALSE);
   return TRUE;
 }

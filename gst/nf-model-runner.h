@@ -148,11 +148,13 @@ gboolean nf_model_runner_is_automatic (NfModelRunner * r);
 /* The automatic choice (nf_model_runner_is_automatic): unless an automatic model is in
  * use already, loads the first of names (NULL-terminated, each looked up like a model
  * setting) that is found, installs it marked automatic and says which in one INFO
- * line. FALSE + error when none is found (NF_RUNNER_ERROR_NOT_FOUND, naming them and
- * the folders searched) or the one found cannot be loaded. The thread of the model in
- * use. */
+ * line. cpu_names (NULL: names) is the list for a network that runs on the CPU
+ * (device=cpu, a build without CUDA, or device=auto where the GPU is not usable: then
+ * the first of cpu_names found replaces the model loaded from names). FALSE + error
+ * when none is found (NF_RUNNER_ERROR_NOT_FOUND, naming them and the folders searched)
+ * or the one found cannot be loaded. The thread of the model in use. */
 gboolean nf_model_runner_choose (NfModelRunner * r, const gchar * const *names,
-    GError ** error);
+    const gchar * const *cpu_names, GError ** error);
 /* Streaming begins: nf_model_runner_ensure, and from now on a new model setting is
  * loaded in the background. */
 gboolean nf_model_runner_start (NfModelRunner * r, GError ** error);

@@ -1,19 +1,20 @@
 /* test-gst-superres-auto.c — superres without a model property: the caps choose the
- * scale and the shipped model of that scale (issue 15), through GstHarness and one
+ * scale and the shipped model of that scale (issue 19), through GstHarness and one
  * gst_parse_launch pipeline, with the plugin loaded from the build tree.
  *
  * Models are made here, in a temporary folder that becomes NEURALFILTER_MODEL_PATH:
  * nearest-neighbour upscalers (a 1x1 conv replicating channels + pixel shuffle) whose
  * bias marks each one, so the output of a grey frame says which model ran:
  * sr-video-x2 (+10 levels), sr-subpixel-x2 (+20), sr-subpixel-x3 (+30),
- * sr-subpixel-x4 (+40); a second folder holds sr-subpixel-x2 only.
+ * sr-subpixel-x4 (+40); a second folder holds sr-subpixel-x2 only, a third sr-video-x2
+ * and sr-light-x2 (+5).
  * Checks: 640x360 with 1280x720 downstream picks x2 and prefers sr-video-x2 over
  * sr-subpixel-x2; 1920x1080 picks sr-subpixel-x3 (no sr-video-x3), 2560x1440
  * sr-subpixel-x4; a free output size picks x2, and the scale stays x2 when the input
  * size changes; a free source with 1280x720 downstream is given 640x360; an explicit
  * model property still decides; an output size that is not 2, 3 or 4 times the input
  * is a negotiation error that says so; a scale without a model is an error naming the
- * models looked for.
+ * models looked for; with device=cpu, sr-light-x2 is preferred to sr-video-x2.
  * Does not: check network arithmetic or the caps of a set model (test-gst-elements).
  */
 #include <string.h>
@@ -25,7 +26,7 @@
 #include "nf-graph.h"
 #include "nf-model.h"
 
-static gchar *model_dir, *x2_only_dir;
+static gchar *model_dir, *x2_only_dir, *light_dir;
 
 /* ---- models ----------------------------------------------------------------------- */
 
@@ -71,6 +72,8 @@ make_models (void)
   save_upscaler (model_dir, "sr-subpixel-x3", 3, 30);
   save_upscaler (model_dir, "sr-subpixel-x4", 4, 40);
   save_upscaler (x2_only_dir, "sr-subpixel-x2", 2, 20);
+  save_upscaler (light_dir, "sr-video-x2", 2, 10);
+  save_upscaler (light_dir, "sr-light-x2", 2, 5);
 }
 
 /* ---- the harness -------------------------------------------------------------------- */
@@ -267,6 +270,22 @@ GST_START_TEST (test_no_scale_fits)
 
 GST_END_TEST;
 
+/* On the CPU the real-time sr-light model of the scale comes first. */
+GST_START_TEST (test_cpu_prefers_light)
+{
+  g_setenv ("NEURALFILTER_MODEL_PATH", light_dir, TRUE);
+  GstBus *bus;
+  GstHarness *h = harness_new (NULL, &bus);
+  gst_util_set_object_arg (G_OBJECT (h->element), "device", "cpu");
+  gst_harness_set_sink_caps_str (h, "video/x-raw,width=1280,height=720");
+  set_input (h, 640, 360);
+  expect_output (h, 640, 360, 1280, 720, 5);    /* sr-light-x2, not sr-video-x2 */
+  harness_free (h, bus);
+  g_setenv ("NEURALFILTER_MODEL_PATH", model_dir, TRUE);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_no_model_for_the_scale)
 {
   gchar *installed = g_build_filename (NF_WEIGHTS_DIR, "sr-subpixel-x3.safetensors", NULL);
@@ -309,6 +328,7 @@ superres_auto_suite (void)
   tcase_add_test (tc, test_model_property_decides);
   tcase_add_test (tc, test_no_scale_fits);
   tcase_add_test (tc, test_no_model_for_the_scale);
+  tcase_add_test (tc, test_cpu_prefers_light);
   return s;
 }
 
@@ -332,7 +352,8 @@ main (int argc, char **argv)
 {
   model_dir = g_dir_make_tmp ("nf-gst-auto-XXXXXX", NULL);
   x2_only_dir = g_dir_make_tmp ("nf-gst-auto-x2-XXXXXX", NULL);
-  g_assert (model_dir && x2_only_dir);
+  light_dir = g_dir_make_tmp ("nf-gst-auto-light-XXXXXX", NULL);
+  g_assert (model_dir && x2_only_dir && light_dir);
   g_setenv ("NEURALFILTER_MODEL_PATH", model_dir, TRUE);
   make_models ();
 
@@ -348,5 +369,6 @@ main (int argc, char **argv)
   }
   remove_dir (model_dir);
   remove_dir (x2_only_dir);
+  remove_dir (light_dir);
   return failed ? 1 : 0;
 }

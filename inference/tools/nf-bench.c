@@ -4,6 +4,7 @@
  *            [--backend B[,B...]] [-v]
  *
  * For each architecture (style-full, style-slim, style-rt, sr-johnson x2/x4, sr-subpixel x2/x4,
+ * sr-light x2/x3/x4 at the shipped models' widths and depths,
  * seeded random weights) and each frame size (default 640x360 and 1280x720) it plans
  * nf_engine once, warms up, and reports the median over --iters runs of nf_engine_run
  * (activations stay in the backend; upload and download are timed apart): ms per
@@ -51,9 +52,10 @@ static const Net nets[] = {
   {"sr-johnson-x4", {"sr-johnson", 4, 0, 0}},
   {"sr-subpixel-x2", {"sr-subpixel", 2, 0, 0}},
   {"sr-subpixel-x4", {"sr-subpixel", 4, 0, 0}},
-  {"sr-light-x2", {"sr-light", 2, 0, 0}},
-  {"sr-light-x3", {"sr-light", 3, 0, 0}},
-  {"sr-light-x4", {"sr-light", 4, 0, 0}},
+  /* the shipped sr-light models' sizes (weights/sr-light-xS.md), not the arch defaults */
+  {"sr-light-x2", {"sr-light", 2, 16, 3}},
+  {"sr-light-x3", {"sr-light", 3, 16, 4}},
+  {"sr-light-x4", {"sr-light", 4, 32, 4}},
 };
 
 /* ---- the practical peak: one big 3x3 convolution through oneDNN ------------------- */
