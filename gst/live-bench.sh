@@ -22,7 +22,7 @@
 # MODEL is a name in $NEURALFILTER_MODEL_PATH (default: weights/) or a file; sr-* models
 # run in superres (the size is the input's: 640x360 -> 1280x720 for x2), the others in
 # neuralstyle. ARCH (nf-bench's --arch) is taken from the model's name (style-slim-*,
-# style-full-*, style-rt-*, sr-subpixel-xN, sr-johnson-xN-*) unless given; nf-bench
+# style-full-*, style-rt-*, sr-subpixel-xN, sr-light-xN, sr-johnson-xN-*) unless given; nf-bench
 # times seeded random weights of the architecture's default size, so give -a only for
 # a model of that size.
 # Not a test: it judges nothing by its exit status (0 unless something fails to run).
@@ -72,6 +72,7 @@ if [ -z "$ARCH" ]; then
     style-full-*) ARCH=style-full ;;
     style-rt-*) ARCH=style-rt ;;
     sr-subpixel-x[234]*) ARCH=${name:0:14} ;;
+    sr-light-x[234]*) ARCH=${name:0:11} ;;
     sr-johnson-x[24]*) ARCH=${name:0:13} ;;
     *) echo "live-bench: no architecture known for \"$name\": give -a ARCH" >&2; exit 2 ;;
   esac
