@@ -244,7 +244,7 @@ gst_neural_style_class_init (GstNeuralStyleClass * klass)
           "crawling; the weight falls smoothly to 0 at 12 levels, so moving parts "
           "are the new output, not ghosted. 0: off (every frame on its own), 1: "
           "still parts are held (default 0.8, measured). Starts afresh after a caps change, a flush or "
-          "seek, a jump in timestamps, a new model",
+          "seek, a jump in timestamps, a new model or style mix",
           0.0, 1.0, DEFAULT_STABILIZE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE
           | GST_PARAM_MUTABLE_PLAYING));

@@ -35,8 +35,8 @@ G_BEGIN_DECLS
 
 /* Where the weight ramps from strength (d <= lo: still) to 0 (d >= hi: moving), in
  * levels of 0..255 of the 3x3-mean max-channel input change. Chosen by measurement
- * (README, gst/ ... issue 14): sensor noise and video compression give d of 0.3-2
- * levels, motion 10 or more. */
+ * (README, "Stabilisation and colours"): sensor noise and video compression give d
+ * of 0.3-2 levels, motion 10 or more. */
 #define NF_STABILIZE_LO 3.0f
 #define NF_STABILIZE_HI 12.0f
 
