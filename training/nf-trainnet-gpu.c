@@ -9,10 +9,11 @@
  * output and output gradient for "cuda-fp16".
  * New weights after an optimiser step (issue 18.3): the parameters stay on the device.
  * Each op of the run graph that holds weights has its source there
- * (nf_trainnet_weight_sources, made once): a convolution's or an instance norm's own
- * parameter views, or for a convolution with batch norm folded in, device buffers W', b'
- * that the refold kernel (nf_cuda_bn_refold) makes from the parameters and the frozen
- * statistics (uploaded when the host's change). net_weights_updated refolds and hands
+ * (nf_trainnet_weight_sources, made once): a convolution's, an instance norm's or a
+ * cond_instance_norm's own parameter views (the latter's (N, c) style rows), or for a
+ * convolution with batch norm folded in, device buffers W', b' that the refold kernel
+ * (nf_cuda_bn_refold) makes from the parameters and the frozen statistics (uploaded
+ * when the host's change). net_weights_updated refolds and hands
  * each op its source through the backend's weights_on_device (fp32: device copies; fp16:
  * one conversion kernel): no download, no host refold, no re-prepare, no allocation, no
  * synchronisation. The chain rule of batch norm runs on the device too
@@ -90,7 +91,8 @@ nf_trainnet_weight_sources (NfTrainNet *t, int *n, GError **error)
     const NfOp *op = &g->ops[i];
     gboolean conv = op->type == NF_OP_CONV2D || op->type == NF_OP_CONV_TRANSPOSE2D;
     gboolean norm = op->type == NF_OP_INSTANCE_NORM && op->affine;
-    if (!conv && !norm && !op->weight && !op->bias)
+    gboolean cond = op->type == NF_OP_COND_INSTANCE_NORM;
+    if (!conv && !norm && !cond && !op->weight && !op->bias)
       continue;
     const char *name = op->name ? op->name : "";
     NfTrainWeightSource s = {.op = i,.fold = -1,.w = NO_VIEW,.b = NO_VIEW };
@@ -99,6 +101,8 @@ nf_trainnet_weight_sources (NfTrainNet *t, int *n, GError **error)
       s.nb = op->bias ? (size_t) op->cout : 0;
     } else if (norm) {
       s.nw = s.nb = (size_t) op->c;
+    } else if (cond) {
+      s.nw = s.nb = (size_t) op->styles * op->c;       /* the (N, c) style rows */
     } else {
       g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED, "%s %s holds weights the GPU "
           "trainer cannot keep on the device", nf_op_type_name (op->type), name);

@@ -12,8 +12,9 @@
  * grows the shared scratch arena only at prepare/transfer time, never in forward.
  * Training: the backward[] table lists every op's backward (nf-cuda-*-backward.cu),
  * zero clears gradient buffers on the stream, nf_cuda_check_backward checks a backward
- * call's buffers, and weights_on_device hands new device weights of a convolution or
- * instance norm to its file (after checking that they are memory of this device).
+ * call's buffers, and weights_on_device hands new device weights of a convolution,
+ * instance norm or cond_instance_norm to its file (after checking that they are memory
+ * of this device).
  * Every allocation, free and stream synchronisation of this project's CUDA code goes
  * through the counted calls here (nf_cuda_counters).
  * What it does not: any op arithmetic (nf-cuda-*.cu), or pixel conversion
@@ -608,7 +609,7 @@ cuda_weights_on_device (NfBackend *base, const NfOpCall *call, const float *weig
   NfCudaBackend *be = NF_CUDA (base);
   NfOpType ty = call->op->type;
   gboolean holds = ty == NF_OP_CONV2D || ty == NF_OP_CONV_TRANSPOSE2D
-      || (ty == NF_OP_INSTANCE_NORM && call->op->affine);
+      || (ty == NF_OP_INSTANCE_NORM && call->op->affine) || ty == NF_OP_COND_INSTANCE_NORM;
   if (!holds) {
     if (!weight && !bias)
       return TRUE;
@@ -621,6 +622,9 @@ cuda_weights_on_device (NfBackend *base, const NfOpCall *call, const float *weig
     return FALSE;
   if (ty == NF_OP_INSTANCE_NORM)
     return nf_cuda_instance_norm_set_weights (be, call, weight, n_weight, bias, n_bias, error);
+  if (ty == NF_OP_COND_INSTANCE_NORM)
+    return nf_cuda_cond_instance_norm_set_weights (be, call, weight, n_weight, bias, n_bias,
+        error);
   return nf_cuda_conv_set_weights (be, call, weight, n_weight, bias, n_bias, error);
 }
 
