@@ -116,9 +116,9 @@ nf_cuda_cond_instance_norm_release (NfCudaBackend *be, NfOpCall *call)
     call->state = st->norm;
     nf_cuda_instance_norm_release (be, call);
   }
-  cudaFree (st->rows);
-  cudaFree (st->mix);
-  cudaFree (st->dgb);
+  nf_cuda_counted_free (st->rows);
+  nf_cuda_counted_free (st->mix);
+  nf_cuda_counted_free (st->dgb);
   cudaGetLastError ();
   g_free (st);
   call->state = NULL;
@@ -143,17 +143,17 @@ nf_cuda_cond_instance_norm_prepare (NfCudaBackend *be, NfOpCall *call, GError **
   st->norm = ok ? (NfCudaNorm *) call->state : NULL;
   call->op = op;
   call->state = st;
-  ok = ok && nf_cuda_ok (cudaMalloc ((void **) &st->rows, 2 * nc * sizeof (float)),
-      "cudaMalloc", error)
-      && nf_cuda_ok (cudaMalloc ((void **) &st->mix, (size_t) op->styles * sizeof (float)),
-      "cudaMalloc", error)
-      && nf_cuda_ok (cudaMalloc ((void **) &st->dgb, 2 * (size_t) op->c * sizeof (float)),
-      "cudaMalloc", error)
+  ok = ok && nf_cuda_ok (nf_cuda_counted_malloc ((void **) &st->rows,
+          2 * nc * sizeof (float)), "cudaMalloc", error)
+      && nf_cuda_ok (nf_cuda_counted_malloc ((void **) &st->mix,
+          (size_t) op->styles * sizeof (float)), "cudaMalloc", error)
+      && nf_cuda_ok (nf_cuda_counted_malloc ((void **) &st->dgb,
+          2 * (size_t) op->c * sizeof (float)), "cudaMalloc", error)
       && nf_cuda_ok (cudaMemcpyAsync (st->rows, op->weight, nc * sizeof (float),
           cudaMemcpyHostToDevice, be->stream), "uploading the style rows", error)
       && nf_cuda_ok (cudaMemcpyAsync (st->rows + nc, op->bias, nc * sizeof (float),
           cudaMemcpyHostToDevice, be->stream), "uploading the style rows", error)
-      && nf_cuda_ok (cudaStreamSynchronize (be->stream), "uploading the style rows", error);
+      && nf_cuda_ok (nf_cuda_counted_sync (be->stream), "uploading the style rows", error);
   if (!ok) {
     g_prefix_error (error, "cond_instance_norm %s: ", op->name ? op->name : "");
     nf_cuda_cond_instance_norm_release (be, call);
