@@ -2,11 +2,11 @@
  *
  *   nf-evaluate sr MODEL.safetensors... [--data DIR] [--split val|train|all]
  *       [--degrade bicubic|blur-bicubic|as-trained] [--blur-sigma S] [--csv FILE] [--save DIR]
- *   nf-evaluate style MODEL.safetensors... [--data DIR] [--style-image IMG]
+ *   nf-evaluate style MODEL.safetensors... [--data DIR] [--style-image IMG] [--style NAME]
  *       [--style-size 256] [--size 256] [--layers relu1_2,relu2_2,relu3_3] [--csv FILE]
  *       [--save DIR]
  *   nf-evaluate flicker MODEL.safetensors... [--clip DIR]... [--data DIR] [--frames 40]
- *       [--size 384] [--noise 1.0] [--jpeg 90] [--csv FILE]
+ *       [--size 384] [--noise 1.0] [--jpeg 90] [--style NAME] [--csv FILE]
  *   common: --val-percent P --exclude NAME --lossnet PATH --backend B --max-images N
  *
  * What it does: picks the images — by default the validation split (FNV-1a name hash,
@@ -22,16 +22,20 @@
  *          preprocessing, photos scaled to --size 256 on the long side), style loss (sum
  *          of Gram MSEs, weights 1, over --layers) of the output and of the unstyled
  *          photo (the baseline), and both against the issue's bars (content <= 1.5e5,
- *          style <= baseline / 3).
+ *          style <= baseline / 3); a multi-style model once per style (or --style's
+ *          only), each against its own painting (nf-evaluate-style.c);
  *   flicker: the static flicker ratio and the warping error (definitions in nf-flicker.h)
  *          of the model's 8-bit output: on each --clip (a folder of frames in name order,
  *          e.g. from gst-launch ... ! pngenc ! multifilesink), else on synthetic static-
  *          camera clips made from the first --max-images (3) held-out photos scaled to
  *          --size on the long side (--frames frames, sensor noise of --noise levels,
  *          JPEG at --jpeg quality); the warping error on the clips' first frames; the
- *          issue's bars (network alone: ratio <= 2.0).
+ *          issue's bars (network alone: ratio <= 2.0); a multi-style model in its first
+ *          style, or --style's (labelled NAME/STYLE).
  * Definitions in nf-eval.h. --csv writes one row per model and image; --save writes the
- * outputs as PNG under DIR/<model name>/.
+ * outputs as PNG under DIR/<model name>/ (DIR/<model name>/<style>/ for a multi-style one).
+ * This file: options, image selection, outputs, sr and flicker; the style task is in
+ * nf-evaluate-style.c (shared declarations in nf-evaluate-private.h).
  * What it does not: train. Exit codes: 0 scored (whether or not a bar is met), 1 a file
  * or model failed, 2 usage error.
  */
@@ -47,16 +51,12 @@
 #include "nf-engine.h"
 #include "nf-error.h"
 #include "nf-eval.h"
+#include "nf-evaluate-private.h"
 #include "nf-flicker.h"
 #include "nf-image.h"
 #include "nf-recipe.h"
 #include "nf-resize.h"
 #include "nf-trainer.h"
-#include "nf-vgg.h"
-
-#define LOSSNET_FILE "vgg16-conv1_1-conv3_3.safetensors"
-#define CONTENT_BAR 1.5e5
-#define STYLE_BAR (1.0 / 3.0)
 
 /* FSRCNN's gain over bicubic on BSD100 (Dong et al. 2016, table 3), the bar. */
 static double
@@ -66,7 +66,7 @@ psnr_bar (int scale)
 }
 
 static char **opt_data, **opt_exclude, *opt_split, *opt_degrade, *opt_csv, *opt_save;
-static char *opt_style, *opt_layers, *opt_lossnet, *opt_backend;
+static char *opt_style, *opt_layers, *opt_lossnet, *opt_backend, *opt_one_style;
 static int opt_val_percent = -1, opt_style_size = 0, opt_size = 256, opt_max = 0;
 static double opt_sigma = -1.0, opt_noise = -1.0;
 static char **opt_clip;
@@ -85,7 +85,11 @@ static GOptionEntry entries[] = {
   {"blur-sigma", 0, 0, G_OPTION_ARG_DOUBLE, &opt_sigma,
       "sr: blur-bicubic's Gaussian sigma (as trained, else 1)", "S"},
   {"style-image", 0, 0, G_OPTION_ARG_FILENAME, &opt_style,
-      "style: the painting (default: the one the model was trained on)", "IMG"},
+      "style: the painting (default: the one the model was trained on; multi-style models: "
+      "with --style only)", "IMG"},
+  {"style", 0, 0, G_OPTION_ARG_STRING, &opt_one_style,
+      "multi-style models: score this style only (a name or an index; style: default every "
+      "style against its own painting, flicker: default the first)", "NAME"},
   {"style-size", 0, 0, G_OPTION_ARG_INT, &opt_style_size,
       "style: long side of the painting for its Gram targets (as trained, else 256)", "N"},
   {"size", 0, 0, G_OPTION_ARG_INT, &opt_size, "style: photos' long side (256)", "N"},
@@ -110,8 +114,8 @@ static GOptionEntry entries[] = {
   {NULL}
 };
 
-static void G_GNUC_PRINTF (1, 2) G_GNUC_NORETURN
-usage_error (const char *fmt, ...)
+void
+nfe_usage_error (const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
@@ -122,24 +126,22 @@ usage_error (const char *fmt, ...)
   exit (2);
 }
 
-static void G_GNUC_NORETURN
-fail (GError *e)
+void
+nfe_fail (GError *e)
 {
   fprintf (stderr, "nf-evaluate: %s\n", e->message);
   g_error_free (e);
   exit (1);
 }
 
-/* The training recipe in a model's metadata (NULL when absent or foreign). */
-static NfRecipe *
-model_recipe (const NfModel *m)
+NfRecipe *
+nfe_model_recipe (const NfModel *m)
 {
   return nf_recipe_from_training_metadata (nf_model_get_metadata (m, "training"), NULL);
 }
 
-/* The files to score for a model. */
-static NfDataset *
-images_for (const NfRecipe *r, gboolean style)
+NfDataset *
+nfe_images_for (const NfRecipe *r, gboolean style)
 {
   char **dirs = opt_data;
   char **own = NULL;
@@ -154,7 +156,7 @@ images_for (const NfRecipe *r, gboolean style)
   }
   NfSplit split = NF_SPLIT_VAL;
   if (opt_split && !nf_split_from_name (opt_split, &split))
-    usage_error ("--split %s: val, train or all", opt_split);
+    nfe_usage_error ("--split %s: val, train or all", opt_split);
   char **excl = opt_exclude ? opt_exclude : r ? r->exclude : NULL;
   NfDatasetOptions o = {.split = split,
     .val_percent = opt_val_percent >= 0 ? opt_val_percent : r ? r->val_percent : 10,
@@ -164,7 +166,7 @@ images_for (const NfRecipe *r, gboolean style)
   NfDataset *ds = nf_dataset_open ((const char *const *) dirs, &o, &e);
   g_strfreev (own);
   if (!ds)
-    fail (e);
+    nfe_fail (e);
   return ds;
 }
 
@@ -174,10 +176,10 @@ base_name (const char *path)
   return g_path_get_basename (path);
 }
 
-static void
-save_output (const char *model_name, const char *image_path, const float *rgb, int w, int h)
+void
+nfe_save_output (const char *model_name, const char *image_path, const float *rgb, int w, int h)
 {
-  if (!opt_save)
+  if (!opt_save || !rgb)
     return;
   char *dir = g_build_filename (opt_save, model_name, NULL);
   g_mkdir_with_parents (dir, 0755);
@@ -190,7 +192,7 @@ save_output (const char *model_name, const char *image_path, const float *rgb, i
   nf_image_from_planar (img, rgb, 0.0f, 255.0f);
   GError *e = NULL;
   if (!nf_image_save (img, path, &e))
-    fail (e);
+    nfe_fail (e);
   nf_image_free (img);
   g_free (path);
   g_free (file);
@@ -208,10 +210,10 @@ eval_sr (char **models, NfBackend *be, FILE *csv)
     GError *e = NULL;
     NfModel *m = nf_model_load (models[mi], &e);
     if (!m)
-      fail (e);
+      nfe_fail (e);
     if (m->task != NF_TASK_SUPERRES)
-      usage_error ("%s is a %s model, not superres", models[mi], nf_task_name (m->task));
-    NfRecipe *r = model_recipe (m);
+      nfe_usage_error ("%s is a %s model, not superres", models[mi], nf_task_name (m->task));
+    NfRecipe *r = nfe_model_recipe (m);
     /* the standard protocol by default; the model's own degradation on request */
     NfDegrade d = {.kind = NF_DEGRADE_BICUBIC,.sigma = 1.0,.scale = m->scale };
     gboolean as_trained = opt_degrade && g_str_equal (opt_degrade, "as-trained");
@@ -220,15 +222,15 @@ eval_sr (char **models, NfBackend *be, FILE *csv)
     if (as_trained && r)
       nf_degrade_kind_from_name (r->degrade, &d.kind);
     else if (as_trained)
-      usage_error ("--degrade as-trained: %s has no training recipe", models[mi]);
+      nfe_usage_error ("--degrade as-trained: %s has no training recipe", models[mi]);
     else if (opt_degrade && !nf_degrade_kind_from_name (opt_degrade, &d.kind))
-      usage_error ("--degrade %s: bicubic, blur-bicubic, video or as-trained", opt_degrade);
+      nfe_usage_error ("--degrade %s: bicubic, blur-bicubic, video or as-trained", opt_degrade);
     if (opt_sigma >= 0)
       d.sigma = opt_sigma;
     d.noise = opt_noise >= 0 ? opt_noise : r ? r->video_noise : 2.0;
     d.jpeg_min = opt_jpeg >= 0 ? opt_jpeg : r ? r->video_jpeg_min : 40;
     d.jpeg_max = opt_jpeg >= 0 ? opt_jpeg : r ? r->video_jpeg_max : 90;
-    NfDataset *ds = images_for (r, FALSE);
+    NfDataset *ds = nfe_images_for (r, FALSE);
     const char *name = nf_model_get_metadata (m, "name");
     name = name ? name : "model";
     int n = nf_dataset_size (ds);
@@ -270,7 +272,7 @@ eval_sr (char **models, NfBackend *be, FILE *csv)
         fprintf (csv, "%s,%s,%d,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n", name, b, s.w, s.h, s.psnr,
             s.ssim, s.psnr_bicubic, s.ssim_bicubic, s.psnr_lanczos, s.ssim_lanczos);
       if (out)
-        save_output (name, nf_dataset_path (ds, i), out, s.w, s.h);
+        nfe_save_output (name, nf_dataset_path (ds, i), out, s.w, s.h);
       char *dir = g_path_get_dirname (nf_dataset_path (ds, i));
       char *folder = g_path_get_basename (dir);
       double *acc = g_hash_table_lookup (folders, folder);
@@ -322,126 +324,6 @@ eval_sr (char **models, NfBackend *be, FILE *csv)
     nf_recipe_free (r);
     nf_model_free (m);
   }
-  return 0;
-}
-
-static char *
-default_lossnet (void)
-{
-  const char *env = g_getenv ("NF_LOSSNET");
-  if (env && *env)
-    return g_strdup (env);
-  char *shared = nf_shared_data_dir ();
-  char *p = g_build_filename (shared, "lossnets", LOSSNET_FILE, NULL);
-  g_free (shared);
-  return p;
-}
-
-static int
-eval_style (char **models, NfBackend *be, FILE *csv)
-{
-  GError *e = NULL;
-  NfPerceptualSpec ps = {.content_layer = "relu2_2",.content_weight = 1.0,.style_weight = 1.0 };
-  if (!nf_perceptual_parse_layers (&ps, opt_layers ? opt_layers : "relu1_2,relu2_2,relu3_3",
-          NULL, &e))
-    usage_error ("--layers: %s", e->message);
-  const char *layers[NF_PERCEPTUAL_MAX_LAYERS + 2];
-  int nl = 0;
-  layers[nl++] = "relu2_2";
-  for (int i = 0; i < ps.n_style; i++)
-    layers[nl++] = ps.style[i].layer;
-  layers[nl] = NULL;
-  char *lossnet = opt_lossnet ? g_strdup (opt_lossnet) : default_lossnet ();
-  NfVggOptions vo = {.pool = NF_VGG_POOL_MAX,.preprocess = NF_VGG_PREPROCESS_AUTO,
-    .layers = layers
-  };
-  NfVgg *vgg = nf_vgg_load (lossnet, &vo, &e);
-  if (!vgg)
-    fail (e);
-  if (csv)
-    fprintf (csv, "model,image,width,height,content,style,unstyled_style\n");
-  for (int mi = 0; models[mi]; mi++) {
-    NfModel *m = nf_model_load (models[mi], &e);
-    if (!m)
-      fail (e);
-    if (m->task != NF_TASK_STYLE)
-      usage_error ("%s is a %s model, not style", models[mi], nf_task_name (m->task));
-    NfRecipe *r = model_recipe (m);
-    const char *style = opt_style ? opt_style : r ? r->style_image : NULL;
-    if (!style)
-      usage_error ("%s does not say which painting it was trained on; give --style-image",
-          models[mi]);
-    int style_size = opt_style_size > 0 ? opt_style_size : r ? r->style_size : 256;
-    int sw, sh;
-    float *sfull = nf_load_planar (style, &sw, &sh, &e);
-    if (!sfull)
-      fail (e);
-    int tw, th;
-    nf_resize_fit (sw, sh, style_size, &tw, &th);
-    float *srgb = nf_alloc_floats ((size_t) 3 * tw * th);
-    nf_resize_planar (sfull, 3, sh, sw, srgb, th, tw);
-    nf_free (sfull);
-    NfPerceptual *p = nf_perceptual_new (vgg, be, &ps, &e);
-    if (!p || !nf_perceptual_set_style (p, srgb, tw, th, &e))
-      fail (e);
-    nf_free (srgb);
-    NfDataset *ds = images_for (r, TRUE);
-    const char *name = nf_model_get_metadata (m, "name");
-    name = name ? name : "model";
-    int n = nf_dataset_size (ds);
-    if (opt_max > 0)
-      n = MIN (n, opt_max);
-    char *sb = base_name (style);
-    printf ("%s (%s), style %s at %d px, %d photos at %d px, loss network %s:\n", models[mi],
-        name, sb, style_size, n, opt_size, vgg->arch);
-    printf ("  %-28s %11s %11s %11s %7s\n", "photo", "content", "style", "unstyled", "ratio");
-    double mc = 0, ms = 0, mu = 0;
-    int scored = 0;
-    for (int i = 0; i < n; i++) {
-      int w, h, ow, oh;
-      float *photo = nf_load_planar (nf_dataset_path (ds, i), &w, &h, &e);
-      NfStyleScores s;
-      float *out = NULL;
-      if (!photo || !nf_eval_style_image (m, be, p, photo, w, h, opt_size, &s,
-              opt_save ? &out : NULL, &ow, &oh, &e)) {
-        fprintf (stderr, "nf-evaluate: skipping %s: %s\n", nf_dataset_path (ds, i), e->message);
-        g_clear_error (&e);
-        nf_free (photo);
-        continue;
-      }
-      char *b = base_name (nf_dataset_path (ds, i));
-      printf ("  %-28s %11.5g %11.5g %11.5g %7.3f\n", b, s.content, s.style, s.unstyled,
-          s.style / s.unstyled);
-      if (csv)
-        fprintf (csv, "%s,%s,%d,%d,%.9g,%.9g,%.9g\n", name, b, s.w, s.h, s.content, s.style,
-            s.unstyled);
-      if (out)
-        save_output (name, nf_dataset_path (ds, i), out, ow, oh);
-      mc += s.content;
-      ms += s.style;
-      mu += s.unstyled;
-      scored++;
-      g_free (b);
-      nf_free (out);
-      nf_free (photo);
-    }
-    if (scored) {
-      mc /= scored;
-      ms /= scored;
-      mu /= scored;
-      printf ("  %-28s %11.5g %11.5g %11.5g %7.3f\n", "mean", mc, ms, mu, ms / mu);
-      printf ("  %s: content loss %.5g (bar <= %.3g: %s); style loss %.5g, unstyled %.5g, "
-          "ratio %.3f (bar <= 1/3: %s)\n", name, mc, CONTENT_BAR, mc <= CONTENT_BAR ? "met"
-          : "NOT met", ms, mu, ms / mu, ms <= STYLE_BAR * mu ? "met" : "NOT met");
-    }
-    g_free (sb);
-    nf_perceptual_free (p);
-    nf_dataset_free (ds);
-    nf_recipe_free (r);
-    nf_model_free (m);
-  }
-  nf_vgg_free (vgg);
-  g_free (lossnet);
   return 0;
 }
 
@@ -560,31 +442,32 @@ eval_flicker (char **models, NfBackend *be, FILE *csv)
   if (opt_jpeg < 0)
     opt_jpeg = 90;
   if (opt_frames < 2 || opt_jpeg > 100)
-    usage_error ("--frames >= 2, --jpeg 0..100");
+    nfe_usage_error ("--frames >= 2, --jpeg 0..100");
   GError *e = NULL;
   if (csv)
     fprintf (csv, "model,clip,input_change,output_change,ratio,warp_translate,warp_zoom\n");
   for (int mi = 0; models[mi]; mi++) {
     NfModel *m = nf_model_load (models[mi], &e);
     if (!m)
-      fail (e);
+      nfe_fail (e);
+    char *name = nfe_select_style (m, models[mi], opt_one_style);
     int k = MAX (m->size_multiple, 1);
     GArray *clips = g_array_new (FALSE, TRUE, sizeof (Clip));
     for (int i = 0; opt_clip && opt_clip[i]; i++) {
       Clip c;
       if (!clip_from_dir (opt_clip[i], k, &c, &e))
-        fail (e);
+        nfe_fail (e);
       g_array_append_val (clips, c);
     }
     if (!opt_clip) {            /* synthetic static clips of held-out photos */
-      NfRecipe *r = m->task == NF_TASK_STYLE ? model_recipe (m) : NULL;
-      NfDataset *ds = images_for (r, TRUE);
+      NfRecipe *r = m->task == NF_TASK_STYLE ? nfe_model_recipe (m) : NULL;
+      NfDataset *ds = nfe_images_for (r, TRUE);
       int n = MIN (nf_dataset_size (ds), opt_max > 0 ? opt_max : 3);
       for (int i = 0; i < n; i++) {
         int w, h, sw, sh;
         float *p = nf_load_planar (nf_dataset_path (ds, i), &w, &h, &e);
         if (!p)
-          fail (e);
+          nfe_fail (e);
         nf_resize_fit (w, h, m->task == NF_TASK_STYLE ? opt_size : opt_size / 2, &sw, &sh);
         float *small = nf_alloc_floats ((size_t) 3 * sw * sh);
         nf_resize_planar (p, 3, h, w, small, sh, sw);
@@ -593,7 +476,7 @@ eval_flicker (char **models, NfBackend *be, FILE *csv)
         c.frames = nf_flicker_static_clip (cropped, c.w, c.h, opt_frames, opt_noise, opt_jpeg,
             1000 + i, &e);
         if (!c.frames)
-          fail (e);
+          nfe_fail (e);
         g_array_append_val (clips, c);
         nf_free (cropped);
         nf_free (small);
@@ -602,8 +485,6 @@ eval_flicker (char **models, NfBackend *be, FILE *csv)
       nf_dataset_free (ds);
       nf_recipe_free (r);
     }
-    const char *name = nf_model_get_metadata (m, "name");
-    name = name ? name : "model";
     printf ("%s (%s): flicker on %u %s clips of %d frames (static: every channel changes by "
         "< 2 levels)%s\n", models[mi], name, clips->len, opt_clip ? "given" : "synthetic "
         "static-camera", opt_frames, opt_clip ? "" : "");
@@ -623,7 +504,7 @@ eval_flicker (char **models, NfBackend *be, FILE *csv)
       if (!nf_flicker_static ((const float *const *) c->frames, c->n, c->w, c->h, 2.0,
               model_filter, &mf, &st, &e)
           || !nf_flicker_warp (c->frames[0], c->w, c->h, 16, model_filter, &mf, &ws, &e))
-        fail (e);
+        nfe_fail (e);
       char size[32], zoom[32] = "-";
       g_snprintf (size, sizeof size, "%dx%d", c->w, c->h);
       if (ws.zoom_error >= 0)
@@ -653,6 +534,7 @@ eval_flicker (char **models, NfBackend *be, FILE *csv)
     g_array_free (clips, TRUE);
     nf_engine_free (mf.eng);
     nf_model_free (m);
+    g_free (name);
   }
   return 0;
 }
@@ -665,20 +547,20 @@ main (int argc, char **argv)
   g_option_context_add_main_entries (ctx, entries, NULL);
   GError *e = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &e))
-    usage_error ("%s", e->message);
+    nfe_usage_error ("%s", e->message);
   g_option_context_free (ctx);
   if (argc < 3)
-    usage_error ("give the task (sr, style or flicker) and at least one model file");
+    nfe_usage_error ("give the task (sr, style or flicker) and at least one model file");
   const char *task = argv[1];
   if (!g_str_equal (task, "sr") && !g_str_equal (task, "style") && !g_str_equal (task,
           "flicker"))
-    usage_error ("unknown task \"%s\" (sr, style or flicker)", task);
+    nfe_usage_error ("unknown task \"%s\" (sr, style or flicker)", task);
   if (opt_size < 16)
-    usage_error ("--size %d: at least 16", opt_size);
+    nfe_usage_error ("--size %d: at least 16", opt_size);
   NfBackend *be = nf_backend_new (opt_backend && !g_str_equal (opt_backend, "auto")
       ? opt_backend : nf_trainer_pick_backend ("auto"), &e);
   if (!be)
-    fail (e);
+    nfe_fail (e);
   FILE *csv = NULL;
   if (opt_csv && !(csv = fopen (opt_csv, "w"))) {
     fprintf (stderr, "nf-evaluate: cannot write %s: %s\n", opt_csv, g_strerror (errno));
@@ -686,7 +568,9 @@ main (int argc, char **argv)
   }
   int rc = g_str_equal (task, "sr") ? eval_sr (argv + 2, be, csv)
       : g_str_equal (task, "flicker") ? eval_flicker (argv + 2, be, csv)
-      : eval_style (argv + 2, be, csv);
+      : nfe_eval_style (argv + 2, be, csv, &(NfeStyleOptions) {.style_image = opt_style,
+        .style = opt_one_style,.layers = opt_layers,.lossnet = opt_lossnet,
+        .style_size = opt_style_size,.size = opt_size,.max_images = opt_max });
   if (csv)
     fclose (csv);
   nf_backend_free (be);

@@ -2,16 +2,24 @@
  *
  *   nf-run -m model.safetensors -i in.png|in.jpg -o out.png|out.jpg
  *          [--backend cpu|cpu-ref] [-v] [--repeat N]
+ *          [--style NAME|INDEX | --style-mix "NAME:W,NAME:W"]
  *
  * What it does: loads the model and the image, maps pixels to the model's input range,
  * pads the image by reflection on the right and bottom up to the model's size multiple
  * (cropping the output back to scale x the original size), runs the network, maps the
  * output range back to pixels and saves. Prints the time per run; with -v also the
  * model's description and a per-op table (shapes, GFLOP, time; ReLUs fused into the op
- * before them are marked).
+ * before them are marked). A multi-style model (cond_instance_norm, nf-model.h) runs its
+ * first style unless --style names one (a name of its "styles" metadata or an index) or
+ * --style-mix gives "name:weight" pairs, the neuralstyle element's style-mix syntax
+ * (gst/nf-style-mix.h: names or indices, styles not listed weigh 0, weights used as
+ * given). The small parse is here: the element's parser lives in the plugin's sources.
  * What it does not: tiling of huge images, video (the GStreamer elements do that).
- * Exit codes: 0 done, 1 a file or the run failed, 2 usage error.
+ * Exit codes: 0 done, 1 a file or the run failed, 2 usage error (also a style the model
+ * lacks, or a style option for a model of one style).
  */
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -75,6 +83,111 @@ print_model (const NfModel *m, const char *path)
       m->scale, m->graph->n_ops, n);
   printf ("  input range %g..%g, output range %g..%g, input sizes multiple of %d\n",
       m->in_lo, m->in_hi, m->out_lo, m->out_hi, m->size_multiple);
+  if (m->n_styles > 0) {
+    char *names = g_strjoinv (", ", m->style_names);
+    printf ("  %d styles: %s\n", m->n_styles, names);
+    g_free (names);
+  }
+}
+
+/* ---- styles of a multi-style model ---------------------------------------------------- */
+
+static gboolean
+style_error (GError **error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+
+static gboolean
+style_error (GError **error, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  char *msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_set_error_literal (error, NF_ERROR, NF_ERROR_ARGUMENT, msg);
+  g_free (msg);
+  return FALSE;
+}
+
+/* The style of name (a name of m or an index), else FALSE + an error listing m's styles. */
+static gboolean
+style_of (const NfModel *m, const char *opt, const char *name, int *index, GError **error)
+{
+  *index = nf_model_style_index (m, name);
+  if (*index >= 0)
+    return TRUE;
+  char *names = g_strjoinv (", ", m->style_names);
+  style_error (error, "%s: the model has no style \"%s\" (its styles: %s; or an index "
+      "0..%d)", opt, name, names, m->n_styles - 1);
+  g_free (names);
+  return FALSE;
+}
+
+/* "name:w, name:w" into w (m->n_styles, zero where not listed). */
+static gboolean
+parse_mix (const NfModel *m, const char *value, float *w, GError **error)
+{
+  char **tok = g_strsplit (value, ",", -1);
+  gboolean *seen = g_new0 (gboolean, m->n_styles), ok = TRUE;
+  memset (w, 0, sizeof (float) * m->n_styles);
+  for (int k = 0; ok && tok[k]; k++) {
+    char *t = g_strstrip (tok[k]), *colon = strrchr (t, ':'), *end = NULL;
+    if (!*t || !colon) {
+      ok = style_error (error, "--style-mix \"%s\": %s%s%s (write name:weight,name:weight, "
+          "e.g. %s:0.5,%s:0.5)", value, *t ? "\"" : "an empty entry", t, *t ?
+          "\" has no weight" : "", m->style_names[0], m->style_names[MIN (1, m->n_styles - 1)]);
+      break;
+    }
+    *colon = '\0';
+    char *name = g_strstrip (t), *ws = g_strstrip (colon + 1);
+    double v = g_ascii_strtod (ws, &end);
+    int i = -1;
+    if (!*name)
+      ok = style_error (error, "--style-mix \"%s\": an entry has no style name", value);
+    else if (!*ws || end == ws || *end || !isfinite (v))
+      ok = style_error (error, "--style-mix \"%s\": the weight \"%s\" of %s is not a finite "
+          "number", value, ws, name);
+    else if (!style_of (m, "--style-mix", name, &i, error))
+      ok = FALSE;
+    else if (seen[i])
+      ok = style_error (error, "--style-mix \"%s\": style %d (%s) is named twice", value, i,
+          m->style_names[i]);
+    if (ok) {
+      seen[i] = TRUE;
+      w[i] = (float) v;
+    }
+  }
+  g_free (seen);
+  g_strfreev (tok);
+  return ok;
+}
+
+/* Sets m's mix from --style or --style-mix (at most one is given); *what receives a
+ * description for the summary line (g_free; NULL for a model of one style). */
+static gboolean
+apply_style (NfModel *m, const char *style, const char *mix, char **what, GError **error)
+{
+  *what = NULL;
+  if (m->n_styles == 0)
+    return !(style || mix) || style_error (error, "%s: the model has one style (no "
+        "cond_instance_norm); --style and --style-mix are for multi-style models",
+        style ? "--style" : "--style-mix");
+  float *w = g_new0 (float, m->n_styles);
+  int i = 0;
+  gboolean ok = mix ? parse_mix (m, mix, w, error)
+      : !style || style_of (m, "--style", style, &i, error);
+  if (ok && !mix)
+    w[i] = 1.0f;
+  ok = ok && nf_model_set_style_mix (m, w, m->n_styles, error);
+  if (ok && mix) {
+    GString *d = g_string_new ("style mix");
+    for (int k = 0; k < m->n_styles; k++)
+      if (w[k] != 0.0f)
+        g_string_append_printf (d, " %s:%g", m->style_names[k], w[k]);
+    *what = g_string_free (d, FALSE);
+  } else if (ok) {
+    *what = g_strdup_printf ("style %s", m->style_names[i]);
+  }
+  g_free (w);
+  return ok;
 }
 
 /* The per-op table of the plan, with times averaged over n_runs. */
@@ -123,6 +236,7 @@ main (int argc, char **argv)
 {
   nf_tool_set_name ("nf-run", NULL);
   char *model_path = NULL, *in_path = NULL, *out_path = NULL, *backend = NULL;
+  char *style = NULL, *style_mix = NULL, *style_desc = NULL;
   gboolean verbose = FALSE;
   int repeat = 1;
   GOptionEntry entries[] = {
@@ -137,19 +251,31 @@ main (int argc, char **argv)
       "Describe the model and print a per-op table of shapes, GFLOP and times", NULL },
     { "repeat", 'r', 0, G_OPTION_ARG_INT, &repeat,
       "Run the network N times (timing; default 1)", "N" },
+    { "style", 's', 0, G_OPTION_ARG_STRING, &style,
+      "Multi-style models: run this style (a name of the model's styles, or an index; "
+      "default: the first)", "NAME" },
+    { "style-mix", 0, 0, G_OPTION_ARG_STRING, &style_mix,
+      "Multi-style models: blend styles, e.g. \"starry_night:0.5,great_wave:0.5\" (styles "
+      "not listed weigh 0; weights used as given)", "NAME:W,..." },
     { NULL }
   };
   GOptionContext *ctx = g_option_context_new ("- run a style or super-resolution model on "
       "an image");
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_context_set_description (ctx,
-      "Example:\n  nf-run -m weights/candy.safetensors -i photo.jpg -o candy.png -v\n");
+      "Examples:\n  nf-run -m weights/candy.safetensors -i photo.jpg -o candy.png -v\n"
+      "  nf-run -m multi.safetensors -i photo.jpg -o mix.png "
+      "--style-mix starry_night:0.7,great_wave:0.3\n");
   nf_tool_parse (ctx, &argc, &argv, TRUE);
   GError *err = NULL;
   if (!model_path || !in_path || !out_path)
     nf_tool_usage_error ("-m MODEL, -i INPUT and -o OUTPUT are all required");
   if (repeat < 1 || repeat > 100000)
     nf_tool_usage_error ("--repeat must be between 1 and 100000, not %d", repeat);
+  if (style && style_mix)
+    nf_tool_usage_error ("give --style or --style-mix, not both");
+  if (style)
+    g_strstrip (style);
   if (!backend)
     backend = g_strdup ("cpu");
   if (!nf_backend_lookup (backend))
@@ -177,6 +303,11 @@ main (int argc, char **argv)
   }
   if (verbose)
     print_model (m, model_path);
+  if (!apply_style (m, style, style_mix, &style_desc, &err)) {
+    fprintf (stderr, "nf-run: %s\nTry 'nf-run --help'.\n", err->message);
+    rc = 2;
+    goto out;
+  }
   img = nf_image_load (in_path, &err);
   if (!img) {
     fprintf (stderr, "nf-run: cannot load the input image: %s\n", err->message);
@@ -256,8 +387,8 @@ main (int argc, char **argv)
     fprintf (stderr, "nf-run: cannot save the output: %s\n", err->message);
     goto out;
   }
-  printf ("%s (%dx%d) -> %s (%dx%d) on %s: %.2f ms per run", in_path, w, h, out_path, ow,
-      oh, backend, sum_ms / repeat);
+  printf ("%s (%dx%d) -> %s (%dx%d) on %s%s%s: %.2f ms per run", in_path, w, h, out_path,
+      ow, oh, backend, style_desc ? ", " : "", style_desc ? style_desc : "", sum_ms / repeat);
   if (repeat > 1)
     printf (" (mean of %d, best %.2f ms)", repeat, min_ms);
   printf (", planning %.2f ms%s\n", plan_ms, verbose ? " (per-op timing on)" : "");
@@ -279,5 +410,8 @@ out:
   g_free (in_path);
   g_free (out_path);
   g_free (backend);
+  g_free (style);
+  g_free (style_mix);
+  g_free (style_desc);
   return rc;
 }
