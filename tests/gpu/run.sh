@@ -17,6 +17,8 @@
 #      bytes);
 #   3c. test-gpu-train-ops: the GPU training arithmetic (losses, Gram, preprocessing,
 #      Adam, fp16 copies, NCCL all-reduce over every GPU) against the host functions;
+#      test-gpu-train-device: the step's device paths (loss values read once, batch-norm
+#      refold and chain rule) against their host twins;
 #   3d. test-gpu-train-step: one training step per architecture, cuda vs CPU (parameters
 #      within 1e-4); 3e. test-gpu-pixopt: the pixel optimiser, cuda vs CPU;
 #   4. test-gpu-convert: the GPU pixel conversions against the CPU ones, every format;
@@ -155,7 +157,7 @@ TARGETS=(tests/gpu/test-gpu-ops tests/gpu/test-gpu-backward tests/gpu/test-gpu-c
          tests/gpu/gpu-bench)
 [ -n "$(ninja -C "$BUILD" -t targets all 2>/dev/null | grep -o '^tests/gpu/test-gpu-elements:')" ] \
   && TARGETS+=(tests/gpu/test-gpu-elements gst/libgstneuralfilter.so)
-for t in test-gpu-train-ops test-gpu-train-step test-gpu-pixopt; do
+for t in test-gpu-train-ops test-gpu-train-device test-gpu-train-step test-gpu-pixopt; do
   [ -n "$(ninja -C "$BUILD" -t targets all 2>/dev/null | grep -o "^tests/gpu/$t:")" ] \
     && TARGETS+=(tests/gpu/$t)
 done
@@ -176,7 +178,8 @@ command -v nvidia-smi > /dev/null && nvidia-smi -L 2>&1 | head -4
 HAVE_GPU=$?
 if [ $HAVE_GPU -ne 0 ]; then
   echo "run.sh: no usable GPU here: skipping steps 3-5, 6 and 7 (exit 77 at the end)"
-  for s in ops-fp32 ops-fp16 backward-fp32 backward-fp16 train-ops train-step pixopt convert \
+  for s in ops-fp32 ops-fp16 backward-fp32 backward-fp16 train-ops train-device \
+      train-step pixopt convert \
       elements bench pad-channels train-bench gatys-512 torch-bench; do
     record $s skip
   done
@@ -195,6 +198,7 @@ if [ $HAVE_GPU -eq 0 ] && [ $CHECK -eq 1 ]; then
   done
   (  # 3c-3e: the training checks (their CPU side is multi-threaded)
     gpu_job train-ops 180 test-gpu-train-ops OMP_NUM_THREADS=4
+    gpu_job train-device 60 test-gpu-train-device OMP_NUM_THREADS=4
     gpu_job train-step 240 test-gpu-train-step OMP_NUM_THREADS=4
     gpu_job pixopt 240 test-gpu-pixopt OMP_NUM_THREADS=4
   ) &
@@ -208,7 +212,8 @@ if [ $HAVE_GPU -eq 0 ] && [ $CHECK -eq 1 ]; then
   PIDS+=($!)
   wait "${PIDS[@]}"
   step "3-5. results"
-  for s in ops-fp32 ops-fp16 backward-fp32 backward-fp16 train-ops train-step pixopt convert \
+  for s in ops-fp32 ops-fp16 backward-fp32 backward-fp16 train-ops train-device \
+      train-step pixopt convert \
       elements; do
     collect $s
   done

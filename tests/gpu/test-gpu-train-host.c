@@ -17,8 +17,8 @@
  *     norm folded in points to its fold, every other to the offsets of its own parameter
  *     views.
  * Exit: 0 pass, 1 a check failed.
- * Does not: run anything on a GPU (test-gpu-train-ops.c runs the kernels against the
- * same host code; test-gpu-train-weights.c the whole step).
+ * Does not: run anything on a GPU (test-gpu-train-device.c runs the kernels against the
+ * same host code; test-gpu-train-step.c the whole step).
  */
 #include <math.h>
 #include <stdio.h>
