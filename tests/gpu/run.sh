@@ -18,7 +18,8 @@
 #   3c. test-gpu-train-ops: the GPU training arithmetic (losses, Gram, preprocessing,
 #      Adam, fp16 copies, NCCL all-reduce over every GPU) against the host functions;
 #      test-gpu-train-device: the step's device paths (loss values read once, batch-norm
-#      refold and chain rule) against their host twins;
+#      refold and chain rule, weights handed to cuda / cuda-fp16 on the device) against
+#      their host twins;
 #   3d. test-gpu-train-step: one training step per architecture, cuda vs CPU (parameters
 #      within 1e-4); 3e. test-gpu-pixopt: the pixel optimiser, cuda vs CPU;
 #   4. test-gpu-convert: the GPU pixel conversions against the CPU ones, every format;

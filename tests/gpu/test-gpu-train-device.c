@@ -1,5 +1,5 @@
 /* test-gpu-train-device.c — the device paths of a GPU training step (issue 18.3, 18.4),
- * piece by piece, on "cuda":
+ * piece by piece, on "cuda" (and "cuda-fp16" for the weights):
  *
  *   values      losses deferred into an NfCudaValues: nothing written and no
  *               synchronisation until nf_cuda_values_read, which synchronises once and
@@ -11,7 +11,19 @@
  *               arithmetic run serially on the host (nf-cuda-bn-fold.h, itself checked
  *               against nf-trainnet.c by test-gpu-train-host): W', b', dW, db, dbeta bit
  *               for bit, dgamma (its sum in another order) within 1e-6, accumulated into
- *               random gradients.
+ *               random gradients;
+ *   weights     NfBackendIface.weights_on_device on cuda and cuda-fp16 for a first layer
+ *               (3 input channels, reflection padding: cuda-fp16 pads it to 8 channels
+ *               with zero weights), a strided conv2d without bias, a conv2d with the
+ *               fused bias + ReLU, a conv_transpose2d, an affine instance_norm and a
+ *               cond_instance_norm: an op prepared with weights A and handed device
+ *               weights B runs as the same op prepared with B (1e-5 of the largest value,
+ *               cuda-fp16 2e-3: the same kernels on the same half weights) and as cpu-ref
+ *               with B (1e-4, cuda-fp16 2e-2); handed A again, as prepared with A; A and
+ *               B give outputs apart by more than 5 % (so a refresh that does nothing
+ *               fails); the call allocates, frees and synchronises nothing
+ *               (nf_cuda_counters) and leaves the device weights as they were; wrong
+ *               counts, host memory, a bias the op lacks, an unprepared call: GErrors.
  * Every device buffer carries 16 sentinel floats after its end (gpu-train-harness.h).
  * Exit: 0 pass, 1 a check failed, 77 no usable GPU (skip, with the reason).
  * Does not: whole training steps (test-gpu-train-step: the device path against the old
@@ -196,6 +208,231 @@ test_bn_fold (int cout, int cin, int k, gboolean transposed, gboolean bias)
     dev_free (devs[i]);
 }
 
+/* ---- weights updated on the device (NfBackendIface.weights_on_device) ------------------ */
+
+/* One op prepared on a backend with the given host weights, its input uploaded. */
+typedef struct {
+  NfBackend *b;
+  NfOp op;
+  NfOpCall call;
+  void *x, *y;
+} OpRun;
+
+static void
+oprun_clear (OpRun *r)
+{
+  if (!r->b)
+    return;
+  if (r->b->iface->release && r->call.state)
+    r->b->iface->release (r->b, &r->call);
+  if (r->x)
+    r->b->iface->free (r->b, r->x);
+  if (r->y)
+    r->b->iface->free (r->b, r->y);
+  memset (r, 0, sizeof *r);
+}
+
+static void
+oprun_init (OpRun *r, NfBackend *b, const NfOp *op, NfShape in, const float *w,
+    const float *bias, const float *x)
+{
+  GError *e = NULL;
+  memset (r, 0, sizeof *r);
+  r->b = b;
+  r->op = *op;
+  r->op.weight = w;
+  r->op.bias = bias;
+  r->call.op = &r->op;
+  r->call.in[0] = in;
+  must (nf_op_output_shape (&r->op, r->call.in, &r->call.out, &e), e, "output shape");
+  r->x = b->iface->alloc (b, in, &e);
+  must (r->x != NULL, e, "input buffer");
+  r->y = b->iface->alloc (b, r->call.out, &e);
+  must (r->y != NULL, e, "output buffer");
+  must (!b->iface->prepare || b->iface->prepare (b, &r->call, &e), e, "prepare");
+  must (b->iface->upload (b, r->x, x, in, &e), e, "upload");
+}
+
+/* The op's output on the host (nf_free). */
+static float *
+oprun_forward (OpRun *r)
+{
+  GError *e = NULL;
+  float *y = nf_alloc_floats (nf_shape_numel (r->call.out));
+  must (r->b->iface->forward[r->op.type] (r->b, &r->call, &r->x, r->y, &e)
+      && r->b->iface->download (r->b, y, r->y, r->call.out, &e), e, "forward");
+  return y;
+}
+
+/* Weight and bias sizes of op, and random values for them (b NULL without a bias):
+ * convolutions +-1/sqrt(cin k k) and +-0.5, norms' scales 0.5..1.5 and shifts +-0.5. */
+static void
+draw_params (const NfOp *op, float **w, size_t *nw, float **b, size_t *nb)
+{
+  gboolean conv = op->type == NF_OP_CONV2D || op->type == NF_OP_CONV_TRANSPOSE2D;
+  if (conv) {
+    float r = 1.0f / sqrtf ((float) op->cin * op->k * op->k);
+    *nw = (size_t) op->cin * op->cout * op->k * op->k;
+    *nb = op->has_bias ? (size_t) op->cout : 0;
+    *w = host_random (*nw, -r, r);
+  } else {
+    *nw = *nb = (size_t) (op->type == NF_OP_COND_INSTANCE_NORM ? op->styles : 1) * op->c;
+    *w = host_random (*nw, 0.5f, 1.5f);
+  }
+  *b = *nb ? host_random (*nb, -0.5f, 0.5f) : NULL;
+}
+
+typedef struct {
+  const char *what;
+  NfOp op;
+  NfShape in;
+} WeightCase;
+
+static void
+test_weights_case (NfBackend *gb, NfBackend *ref, const WeightCase *c, double tol_same,
+    double tol_ref)
+{
+  GError *e = NULL;
+  char w[160];
+  const char *bn = gb->iface->name;
+  float *wa, *ba, *wb, *bb;
+  size_t nw, nb;
+  draw_params (&c->op, &wa, &nw, &ba, &nb);
+  draw_params (&c->op, &wb, &nw, &bb, &nb);
+  float *x = host_random (nf_shape_numel (c->in), -1.0f, 1.0f);
+  float *dwa = dev_up (wa, nw), *dwb = dev_up (wb, nw);
+  float *dba = nb ? dev_up (ba, nb) : NULL, *dbb = nb ? dev_up (bb, nb) : NULL;
+
+  OpRun fa, fb, fr, r;
+  oprun_init (&fa, gb, &c->op, c->in, wa, ba, x);
+  oprun_init (&fb, gb, &c->op, c->in, wb, bb, x);
+  oprun_init (&fr, ref, &c->op, c->in, wb, bb, x);
+  float *ya = oprun_forward (&fa), *yb = oprun_forward (&fb), *yr = oprun_forward (&fr);
+  size_t ny = nf_shape_numel (fa.call.out);
+
+  /* prepared with A, handed B, then A again */
+  oprun_init (&r, gb, &c->op, c->in, wa, ba, x);
+  NfCudaCounters c0, c1;
+  nf_cuda_counters (&c0);
+  must (gb->iface->weights_on_device (gb, &r.call, dwb, nw, dbb, nb, &e), e,
+      "weights_on_device (B)");
+  nf_cuda_counters (&c1);
+  float *y1 = oprun_forward (&r);
+  must (gb->iface->weights_on_device (gb, &r.call, dwa, nw, dba, nb, &e), e,
+      "weights_on_device (A)");
+  float *y2 = oprun_forward (&r);
+
+  char d[96];
+  double ab = norm_err (ya, yb, ny);
+  g_snprintf (d, sizeof d, "%.3f apart", ab);
+  g_snprintf (w, sizeof w, "%s %s: A and B give other outputs", bn, c->what);
+  check (w, ab > 0.05, d);
+  g_snprintf (w, sizeof w, "%s %s: A, handed B = prepared with B", bn, c->what);
+  report (w, norm_err (y1, yb, ny), tol_same);
+  g_snprintf (w, sizeof w, "%s %s: A, handed B = cpu-ref with B", bn, c->what);
+  report (w, norm_err (y1, yr, ny), tol_ref);
+  g_snprintf (w, sizeof w, "%s %s: then handed A = prepared with A", bn, c->what);
+  report (w, norm_err (y2, ya, ny), tol_same);
+  g_snprintf (d, sizeof d, "%" G_GUINT64_FORMAT " / %" G_GUINT64_FORMAT " / %"
+      G_GUINT64_FORMAT, c1.allocs - c0.allocs, c1.frees - c0.frees, c1.syncs - c0.syncs);
+  g_snprintf (w, sizeof w, "%s %s: no alloc / free / sync", bn, c->what);
+  check (w, c1.allocs == c0.allocs && c1.frees == c0.frees && c1.syncs == c0.syncs, d);
+  float *hw = dev_down (dwb, nw, "weights B"), *hb = nb ? dev_down (dbb, nb, "bias B") : NULL;
+  g_snprintf (w, sizeof w, "%s %s: device weights left as they were", bn, c->what);
+  check (w, memcmp (hw, wb, nw * sizeof (float)) == 0
+      && (!nb || memcmp (hb, bb, nb * sizeof (float)) == 0), NULL);
+
+  oprun_clear (&fa);
+  oprun_clear (&fb);
+  oprun_clear (&fr);
+  oprun_clear (&r);
+  float *hosts[] = { wa, ba, wb, bb, x, ya, yb, yr, y1, y2 };
+  for (guint i = 0; i < G_N_ELEMENTS (hosts); i++)
+    nf_free (hosts[i]);
+  g_free (hw);
+  g_free (hb);
+  float *devs[] = { dwa, dwb, dba, dbb };
+  for (guint i = 0; i < G_N_ELEMENTS (devs); i++)
+    dev_free (devs[i]);
+}
+
+/* Calls the entry must refuse (on be, fp32). */
+static void
+test_weights_errors (const WeightCase *conv, const WeightCase *cond)
+{
+  GError *e = NULL;
+  float *w, *b, *cw, *cb;
+  size_t nw, nb, ncw, ncb;
+  draw_params (&conv->op, &w, &nw, &b, &nb);
+  draw_params (&cond->op, &cw, &ncw, &cb, &ncb);
+  float *x = host_random (nf_shape_numel (conv->in), -1.0f, 1.0f);
+  float *xc = host_random (nf_shape_numel (cond->in), -1.0f, 1.0f);
+  float *dw = dev_up (w, nw), *db = dev_up (b, nb), *dcw = dev_up (cw, ncw);
+  float *dcb = dev_up (cb, ncb);
+  OpRun r, rc;
+  oprun_init (&r, be, &conv->op, conv->in, w, b, x);
+  oprun_init (&rc, be, &cond->op, cond->in, cw, cb, xc);
+  const NfBackendIface *i = be->iface;
+  must_fail ("weights_on_device: one weight too few",
+      i->weights_on_device (be, &r.call, dw, nw - 1, db, nb, &e), &e);
+  must_fail ("weights_on_device: no bias for an op with one",
+      i->weights_on_device (be, &r.call, dw, nw, NULL, 0, &e), &e);
+  must_fail ("weights_on_device: host memory",
+      i->weights_on_device (be, &r.call, w, nw, db, nb, &e), &e);
+  must_fail ("weights_on_device: cond_instance_norm rows too few",
+      i->weights_on_device (be, &rc.call, dcw, ncw - 1, dcb, ncb, &e), &e);
+  NfOpCall unprepared = r.call;
+  unprepared.state = NULL;
+  must_fail ("weights_on_device: a call not prepared",
+      i->weights_on_device (be, &unprepared, dw, nw, db, nb, &e), &e);
+  NfOp relu = {.type = NF_OP_RELU,.n_in = 1 };
+  NfOpCall rcall = {.op = &relu,.in = { conv->in },.out = conv->in };
+  check ("weights_on_device: an op without weights and none given",
+      i->weights_on_device (be, &rcall, NULL, 0, NULL, 0, &e), e ? e->message : NULL);
+  g_clear_error (&e);
+  must_fail ("weights_on_device: weights for an op without any",
+      i->weights_on_device (be, &rcall, dw, nw, NULL, 0, &e), &e);
+  oprun_clear (&r);
+  oprun_clear (&rc);
+  float *hosts[] = { w, b, cw, cb, x, xc };
+  for (guint k = 0; k < G_N_ELEMENTS (hosts); k++)
+    nf_free (hosts[k]);
+  float *devs[] = { dw, db, dcw, dcb };
+  for (guint k = 0; k < G_N_ELEMENTS (devs); k++)
+    dev_free (devs[k]);
+}
+
+static void
+test_weights (NfBackend *fp16)
+{
+  GError *e = NULL;
+  static const float mix[3] = { 0.5f, -0.2f, 0.7f };
+  const WeightCase cases[] = {
+    {"conv2d 3->16 k9 reflect", {.type = NF_OP_CONV2D,.name = "op",.n_in = 1,.k = 9,
+            .stride = 1,.padding = 4,.pad_mode = NF_PAD_REFLECT,.cin = 3,.cout = 16,
+            .has_bias = TRUE}, {2, 3, 20, 17}},
+    {"conv2d 16->8 k3 s2 no bias", {.type = NF_OP_CONV2D,.name = "op",.n_in = 1,.k = 3,
+            .stride = 2,.padding = 1,.cin = 16,.cout = 8}, {1, 16, 15, 13}},
+    {"conv2d 8->12 k3 bias+relu", {.type = NF_OP_CONV2D,.name = "op",.n_in = 1,.k = 3,
+            .stride = 1,.padding = 1,.cin = 8,.cout = 12,.has_bias = TRUE,
+            .fuse_relu = TRUE}, {2, 8, 9, 11}},
+    {"conv_transpose2d 8->4 k3 s2", {.type = NF_OP_CONV_TRANSPOSE2D,.name = "op",.n_in = 1,
+            .k = 3,.stride = 2,.padding = 1,.output_padding = 1,.cin = 8,.cout = 4,
+            .has_bias = TRUE}, {2, 8, 9, 7}},
+    {"instance_norm 16", {.type = NF_OP_INSTANCE_NORM,.name = "op",.n_in = 1,.c = 16,
+            .eps = 1e-5f,.affine = TRUE}, {2, 16, 11, 9}},
+    {"cond_instance_norm 3x13", {.type = NF_OP_COND_INSTANCE_NORM,.name = "op",.n_in = 1,
+            .c = 13,.eps = 1e-5f,.styles = 3,.mix = mix}, {2, 13, 10, 8}},
+  };
+  NfBackend *ref = nf_backend_new ("cpu-ref", &e);
+  must (ref != NULL, e, "cpu-ref");
+  for (guint k = 0; k < G_N_ELEMENTS (cases); k++)
+    test_weights_case (be, ref, &cases[k], 1e-5, 1e-4);
+  for (guint k = 0; fp16 && k < G_N_ELEMENTS (cases); k++)
+    test_weights_case (fp16, ref, &cases[k], 2e-3, 2e-2);
+  test_weights_errors (&cases[0], &cases[5]);
+  nf_backend_free (ref);
+}
 
 int
 main (void)
@@ -203,10 +440,14 @@ main (void)
   GError *e = NULL;
   if (nf_gpu_test_probe () == 0)
     return 77;
-  /* a GPU is there: everything from here on must work (failures, not skips) */
+  /* a GPU is there: everything from here on must work (failures, not skips); heuristic
+   * algorithms, so that two prepares of one op pick the same */
   NfCudaConfig cfg = {.precision = NF_CUDA_FP32,.device = 0,.heuristic_algos = TRUE };
   must ((be = nf_cuda_backend_new (&cfg, &e)) != NULL, e, "nf_cuda_backend_new");
   must ((ct = nf_cuda_train_new (be, &e)) != NULL, e, "nf_cuda_train_new");
+  cfg.precision = NF_CUDA_FP16;
+  NfBackend *fp16 = nf_cuda_backend_new (&cfg, &e);
+  must (fp16 != NULL, e, "nf_cuda_backend_new (fp16)");
   nf_rng_seed (&rng, 20240611);
 
   test_values ();
@@ -215,7 +456,9 @@ main (void)
   test_bn_fold (64, 64, 3, TRUE, FALSE);
   test_bn_fold (6, 3, 3, TRUE, TRUE);
   test_bn_fold (300, 1, 1, FALSE, TRUE);
+  test_weights (fp16);
 
+  nf_backend_free (fp16);
   nf_cuda_train_free (ct);
   nf_backend_free (be);
   printf ("\n%d checks, %d failed\n", n_cases, n_failed);

@@ -30,7 +30,8 @@
  * three steps with the weights refreshed on the device (the default) against three
  * with the old host round trip (NF_GPU_TRAIN_REPREPARE=1: download, host refold, every
  * op re-prepared; batch-norm chain rule on the host), sr-johnson also with statistics
- * from data (uploaded to the device for the refold):
+ * from data (uploaded to the device for the refold), style-rt-multi (one style) for the
+ * cond_instance_norm rows:
  *   losses of every step                           relative error <= 1e-6 (fp16: 1e-2)
  *   parameters and Adam's m after three steps      as above, 1e-5 (fp16: 5e-3), the
  *     parameters with a noise-level gradient within 3 steps x 2 lr
@@ -445,6 +446,7 @@ main (void)
     {"sr", "sr-subpixel", 2, "mix", NULL},
     {"sr", "sr-johnson", 4, "perceptual", NULL},
     {"sr", "sr-johnson", 4, "perceptual", "data"},
+    {"style", "style-rt-multi", 1, NULL, NULL},       /* cond_instance_norm rows */
   };
   gint64 t0 = g_get_monotonic_time ();
   for (guint i = 0; i < G_N_ELEMENTS (paths); i++) {
