@@ -65,11 +65,17 @@ nf_cuda_values_free (NfCudaValues *v)
     g_warning ("nf_cuda_values_free: %s", e->message);
     g_clear_error (&e);
   }
-  /* a queued copy may still write the page-locked slots */
-  nf_cuda_counted_sync (v->cb->stream);
-  nf_cuda_counted_free (v->d_slots);
-  if (v->h_slots)
-    nf_cuda_counted_host_free (v->h_slots);
+  /* a queued copy may still write the page-locked slots; a free has nowhere to return
+   * an error, so failures are warnings */
+  const char *what[3] = { "cudaStreamSynchronize", "cudaFree", "cudaFreeHost" };
+  cudaError_t st[3] = {
+    nf_cuda_counted_sync (v->cb->stream),
+    nf_cuda_counted_free (v->d_slots),
+    v->h_slots ? nf_cuda_counted_host_free (v->h_slots) : cudaSuccess,
+  };
+  for (int i = 0; i < 3; i++)
+    if (st[i] != cudaSuccess)
+      g_warning ("nf_cuda_values_free: %s: %s", what[i], cudaGetErrorString (st[i]));
   cudaGetLastError ();
   g_free (v);
 }
