@@ -19,8 +19,9 @@
  *     din[0], or for a staged input with beta = 0 into a staged gradient in scratch
  *     that nf_cuda_launch_reflect_fold adds back onto the pixels it was copied from;
  *     conv_transpose2d cudnnConvolutionForward (dout, w) with beta = 1 into din[0].
- * The weights are the forward state's (uploaded at prepare), so a backward uses the
- * weights its forward ran with.
+ * The weights are the forward state's (uploaded at prepare, refreshed in place by
+ * nf_cuda_conv_set_weights only after an optimiser step, before the next forward), so a
+ * backward uses the weights its forward ran with.
  * Decision (when the backward state is made): prepare cannot tell an inference plan
  * from a training one (the engine passes no such flag), and choosing three more
  * algorithms and a larger scratch arena for every inference plan would cost planning
