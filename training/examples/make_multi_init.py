@@ -17,11 +17,7 @@ import json
 import struct
 import sys
 
-
-def read(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        return json.loads(f.read(n)), f.read()
+from make_sr_init_for_scale import read     # (header, data) of a safetensors file
 
 
 def main(trained, seeded, out):
