@@ -1,13 +1,15 @@
 /* nf-jsonw.c — JSON strings and numbers into a GString (see nf-jsonw.h).
  *
  * What it does: escaping per RFC 8259 (quote, backslash, control characters as \uXXXX),
- * shortest round-trip doubles in the C locale.
+ * shortest round-trip doubles in the C locale (with an exponent where an integer-looking
+ * text would read back as a different integer).
  * What it does not: anything else.
  */
 #include "nf-jsonw.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 void
 nf_jsonw_string (GString *s, const char *text)
@@ -44,6 +46,18 @@ nf_jsonw_double (GString *s, double v)
     g_ascii_formatd (buf, sizeof buf, fmt, v);
     if (g_ascii_strtod (buf, NULL) == v)
       break;
+  }
+  /* An integral value at or beyond 2^53 printed without a point or an exponent reads
+   * back as a JSON integer that the double only approximates (11927117396445243 is
+   * stored as 11927117396445244): write it with an exponent, so it reads as a double. */
+  if (fabs (v) >= 9007199254740992.0 && !strpbrk (buf, ".eE")) {
+    for (int prec = 0; prec <= 16; prec++) {
+      char fmt[8];
+      g_snprintf (fmt, sizeof fmt, "%%.%de", prec);
+      g_ascii_formatd (buf, sizeof buf, fmt, v);
+      if (g_ascii_strtod (buf, NULL) == v)
+        break;
+    }
   }
   g_string_append (s, buf);
 }
