@@ -39,6 +39,7 @@ struct NfStyleMix {
   guint done_serial;
   gfloat *applied;              /* the mix written into it (applied_n), or NULL */
   gint applied_n;
+  NfModel *told_single;         /* the single-style model already warned about */
 };
 
 static void
@@ -343,7 +344,10 @@ nf_style_mix_apply (NfStyleMix * s, NfModel * m, GError ** error)
   s->done_serial = serial;
   g_clear_pointer (&s->applied, g_free);
   if (m->n_styles == 0) {
-    if (k != KIND_NONE) {
+    /* one warning per single-style model, not one per value (an animated
+     * style-position would otherwise warn on every frame) */
+    if (k != KIND_NONE && s->told_single != m) {
+      s->told_single = m;
       bad (error, "%s: the model has one style (no conditional instance norm); %s is "
           "ignored", kind_name (k), kind_name (k));
       res = NF_STYLE_MIX_IGNORED;
