@@ -10,7 +10,8 @@
  * GPU is usable. superres without a model setting: nothing is loaded until the owner
  * knows the scale and calls nf_model_runner_choose with the names to try.
  * What it does not: post anything on a GStreamer bus (the owner does, from the
- * events), convert pixels, or know any device context (NfDeviceContextFuncs).
+ * events), convert pixels, know any device context (NfDeviceContextFuncs), or look
+ * for the files (nf-model-find.c).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -110,86 +111,6 @@ same_choice (const NfDeviceChoice * a, const NfDeviceChoice * b)
 {
   return a->device == b->device && a->precision == b->precision
       && a->cuda_device_id == b->cuda_device_id;
-}
-
-/* ---- finding the file ------------------------------------------------------------ */
-
-static gboolean
-is_file (const gchar * path)
-{
-  return g_file_test (path, G_FILE_TEST_IS_REGULAR);
-}
-
-/* The folders a bare model name is looked up in: $NEURALFILTER_MODEL_PATH's, then
- * weights_dir. */
-static GPtrArray *
-model_dirs (const gchar * weights_dir)
-{
-  GPtrArray *dirs = g_ptr_array_new_with_free_func (g_free);
-  const gchar *env = g_getenv ("NEURALFILTER_MODEL_PATH");
-  if (env) {
-    gchar **parts = g_strsplit (env, G_SEARCHPATH_SEPARATOR_S, -1);
-    for (gchar ** p = parts; *p; p++)
-      if (**p)
-        g_ptr_array_add (dirs, g_strdup (*p));
-    g_strfreev (parts);
-  }
-  g_ptr_array_add (dirs, g_strdup (weights_dir));
-  return dirs;
-}
-
-gchar *
-nf_model_find_file (const gchar * value, const gchar * weights_dir, GError ** error)
-{
-  if (value == NULL || value[0] == '\0') {
-    g_set_error (error, NF_RUNNER_ERROR, NF_RUNNER_ERROR_NO_MODEL,
-        "No model is set: set the model property to a .safetensors model file "
-        "or to the name of a model shipped in %s.", weights_dir);
-    return NULL;
-  }
-
-  gchar *with_ext = g_str_has_suffix (value, ".safetensors") ? NULL
-      : g_strconcat (value, ".safetensors", NULL);
-  GString *tried = g_string_new (NULL);
-  gchar *found = NULL;
-
-  const gchar *direct[2] = { value, with_ext };
-  for (int i = 0; i < 2 && !found; i++) {
-    if (!direct[i])
-      continue;
-    if (is_file (direct[i]))
-      found = g_strdup (direct[i]);
-    else
-      g_string_append_printf (tried, "%s%s", tried->len ? ", " : "", direct[i]);
-  }
-
-  /* A bare name (no directory part) is also looked up in the model folders. */
-  if (!found && !strchr (value, G_DIR_SEPARATOR)) {
-    GPtrArray *dirs = model_dirs (weights_dir);
-    for (guint d = 0; d < dirs->len && !found; d++) {
-      for (int i = 0; i < 2 && !found; i++) {
-        if (!direct[i])
-          continue;
-        gchar *p = g_build_filename (g_ptr_array_index (dirs, d), direct[i], NULL);
-        if (is_file (p))
-          found = p;
-        else {
-          g_string_append_printf (tried, ", %s", p);
-          g_free (p);
-        }
-      }
-    }
-    g_ptr_array_unref (dirs);
-  }
-
-  if (!found)
-    g_set_error (error, NF_RUNNER_ERROR, NF_RUNNER_ERROR_NOT_FOUND,
-        "Could not find the model \"%s\" (looked for %s). Set the model property to "
-        "an existing .safetensors file, or to the name of a model in a folder of "
-        "$NEURALFILTER_MODEL_PATH or in %s.", value, tried->str, weights_dir);
-  g_string_free (tried, TRUE);
-  g_free (with_ext);
-  return found;
 }
 
 /* ---- device choice --------------------------------------------------------------- */
@@ -639,7 +560,7 @@ nf_model_runner_choose (NfModelRunner * r, const gchar * const *names,
   const gchar *const *list = cpu_only && cpu_names ? cpu_names : names;
   const gchar *name = first_found (list);
   if (!name) {
-    GPtrArray *dirs = model_dirs (NF_WEIGHTS_DIR);
+    GPtrArray *dirs = nf_model_dirs (NF_WEIGHTS_DIR);
     g_ptr_array_add (dirs, NULL);
     gchar *tried = g_strjoinv (", ", (gchar **) list);
     gchar *where = g_strjoinv (", ", (gchar **) dirs->pdata);

@@ -118,10 +118,8 @@ NfModelRunner *nf_model_runner_new (NfTask task, gpointer owner,
 /* Waits for loads in flight; no events. */
 void nf_model_runner_free (NfModelRunner * r);
 
-/* "a file, or a name in $NEURALFILTER_MODEL_PATH or weights_dir": the file for a model
- * setting, or NULL + error (NF_RUNNER_ERROR_NO_MODEL / _NOT_FOUND, listing where it
- * looked). */
-gchar *nf_model_find_file (const gchar * value, const gchar * weights_dir, GError ** error);
+/* Finding a model setting's file: nf_model_find_file, nf_model_dirs. */
+#include "nf-model-find.h"
 /* The folder of the shipped models (<datadir>/neuralfilter/weights). */
 const gchar *nf_model_weights_dir (void);
 
