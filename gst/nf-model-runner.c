@@ -536,8 +536,9 @@ first_found (const gchar * const *names)
 {
   for (guint i = 0; names && names[i]; i++) {
     gchar *path = nf_model_find_file (names[i], NF_WEIGHTS_DIR, NULL);
+    gboolean found = path != NULL;
     g_free (path);
-    if (path)
+    if (found)
       return names[i];
   }
   return NULL;
