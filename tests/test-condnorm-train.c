@@ -28,6 +28,7 @@
 #include "nf-trainer.h"
 #include "nf-trainer-styles.h"
 #include "nf-vgg.h"
+#include "nf-test-files.h"
 
 static int failures = 0;
 
@@ -100,35 +101,13 @@ make_fixtures (void)
   paint[1] = g_build_filename (root, "stripes_blue.png", NULL);
   write_painting (paint[0], 0);
   write_painting (paint[1], 1);
-  int convs[2] = { 2, 2 }, widths[2] = { 8, 12 };
-  NfVgg *v = nf_vgg_new_random (2, convs, widths, NULL, 5, &e);
-  vgg_path = g_build_filename (root, "vgg-random.safetensors", NULL);
-  if (!v || !nf_model_save (v->model, vgg_path, NF_DTYPE_F32, &e)) {
+  if (!(vgg_path = nf_test_write_random_vgg (root, &e))) {
     printf ("FAIL random VGG: %s\n", e->message);
     return FALSE;
   }
-  nf_vgg_free (v);
   return TRUE;
 }
 
-static void
-rm_tree (const char *p)
-{
-  if (g_file_test (p, G_FILE_TEST_IS_DIR)) {
-    GDir *d = g_dir_open (p, 0, NULL);
-    const char *n;
-    while (d && (n = g_dir_read_name (d))) {
-      char *c = g_build_filename (p, n, NULL);
-      rm_tree (c);
-      g_free (c);
-    }
-    if (d)
-      g_dir_close (d);
-    g_rmdir (p);
-  } else {
-    g_unlink (p);
-  }
-}
 
 /* A two-style recipe through the option parser, as nf-train reads its command line. */
 static NfRecipe *
@@ -386,7 +365,7 @@ main (void)
   test_recipe ();
   test_training ();
   test_stability ();
-  rm_tree (root);
+  nf_test_rm_tree (root);
   if (failures) {
     printf ("%d failure(s)\n", failures);
     return 1;

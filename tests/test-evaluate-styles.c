@@ -34,6 +34,7 @@
 #include "nf-image.h"
 #include "nf-model.h"
 #include "nf-vgg.h"
+#include "nf-test-files.h"
 
 static int failures = 0;
 
@@ -151,12 +152,8 @@ make_fixtures (void)
     g_free (n);
   }
   g_free (styles);
-  int convs[2] = { 2, 2 }, widths[2] = { 8, 12 };
-  NfVgg *v = nf_vgg_new_random (2, convs, widths, NULL, 5, &e);
-  vgg = g_build_filename (root, "vgg-random.safetensors", NULL);
-  if (!v || !nf_model_save (v->model, vgg, NF_DTYPE_F32, &e))
+  if (!(vgg = nf_test_write_random_vgg (root, &e)))
     g_error ("random VGG: %s", e->message);
-  nf_vgg_free (v);
   const char *names[] = { style_names[0], style_names[1], NULL };
   const char *lost[] = { style_names[0], "nowhere", NULL };
   m_multi = make_model ("multi.safetensors", -1, names);
@@ -165,24 +162,6 @@ make_fixtures (void)
   m_twin[1] = make_model ("twin1.safetensors", 1, NULL);
 }
 
-static void
-rm_tree (const char *p)
-{
-  if (g_file_test (p, G_FILE_TEST_IS_DIR)) {
-    GDir *d = g_dir_open (p, 0, NULL);
-    const char *n;
-    while (d && (n = g_dir_read_name (d))) {
-      char *c = g_build_filename (p, n, NULL);
-      rm_tree (c);
-      g_free (c);
-    }
-    if (d)
-      g_dir_close (d);
-    g_rmdir (p);
-  } else {
-    g_unlink (p);
-  }
-}
 
 /* ---- running the tool --------------------------------------------------------------------- */
 
@@ -388,7 +367,7 @@ main (int argc, char **argv)
   test_style_one ();
   test_errors ();
   test_flicker ();
-  rm_tree (root);
+  nf_test_rm_tree (root);
   g_free (root);
   g_free (shared);
   g_free (photos);

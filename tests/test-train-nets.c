@@ -42,6 +42,7 @@
 #include "nf-trainer.h"
 #include "nf-trainnet.h"
 #include "nf-vgg.h"
+#include "nf-test-files.h"
 
 static int failures = 0;
 
@@ -103,35 +104,13 @@ make_fixtures (void)
     }
   nf_image_save (st, style_png, NULL);
   nf_image_free (st);
-  int convs[2] = { 2, 2 }, widths[2] = { 8, 12 };
-  NfVgg *v = nf_vgg_new_random (2, convs, widths, NULL, 5, &e);
-  vgg_path = g_build_filename (root, "vgg-random.safetensors", NULL);
-  if (!v || !nf_model_save (v->model, vgg_path, NF_DTYPE_F32, &e)) {
+  if (!(vgg_path = nf_test_write_random_vgg (root, &e))) {
     printf ("FAIL random VGG: %s\n", e->message);
     return FALSE;
   }
-  nf_vgg_free (v);
   return TRUE;
 }
 
-static void
-rm_tree (const char *p)
-{
-  if (g_file_test (p, G_FILE_TEST_IS_DIR)) {
-    GDir *d = g_dir_open (p, 0, NULL);
-    const char *n;
-    while (d && (n = g_dir_read_name (d))) {
-      char *c = g_build_filename (p, n, NULL);
-      rm_tree (c);
-      g_free (c);
-    }
-    if (d)
-      g_dir_close (d);
-    g_rmdir (p);
-  } else {
-    g_unlink (p);
-  }
-}
 
 static NfRecipe *
 recipe (const char *task, const char *arch, int scale, const char *run)
@@ -726,7 +705,7 @@ main (void)
   test_resume ("style", "style-slim", 1, 3);
   test_resume ("sr", "sr-johnson", 4, 3);
   test_resume ("sr", "sr-johnson", 4, 0);     /* before the batch-norm statistics exist */
-  rm_tree (root);
+  nf_test_rm_tree (root);
   if (failures) {
     printf ("%d check(s) failed\n", failures);
     return 1;

@@ -58,6 +58,7 @@
 #include "nf-recipe.h"
 #include "nf-trainer.h"
 #include "nf-vgg.h"
+#include "../nf-test-files.h"
 
 #define LR 1e-3
 
@@ -110,35 +111,13 @@ make_fixtures (void)
   }
   style_png = g_build_filename (root, "style.png", NULL);
   write_pattern (style_png, 48, 40, 7);
-  int convs[2] = { 2, 2 }, widths[2] = { 8, 12 };
-  NfVgg *v = nf_vgg_new_random (2, convs, widths, NULL, 5, &e);
-  vgg_path = g_build_filename (root, "vgg-random.safetensors", NULL);
-  if (!v || !nf_model_save (v->model, vgg_path, NF_DTYPE_F32, &e)) {
+  if (!(vgg_path = nf_test_write_random_vgg (root, &e))) {
     printf ("FAIL random VGG: %s\n", e->message);
     return FALSE;
   }
-  nf_vgg_free (v);
   return TRUE;
 }
 
-static void
-rm_tree (const char *p)
-{
-  if (g_file_test (p, G_FILE_TEST_IS_DIR)) {
-    GDir *d = g_dir_open (p, 0, NULL);
-    const char *n;
-    while (d && (n = g_dir_read_name (d))) {
-      char *c = g_build_filename (p, n, NULL);
-      rm_tree (c);
-      g_free (c);
-    }
-    if (d)
-      g_dir_close (d);
-    g_rmdir (p);
-  } else {
-    g_unlink (p);
-  }
-}
 
 /* ---- one step on one backend --------------------------------------------------------- */
 
@@ -460,7 +439,7 @@ main (void)
   if (why16)
     printf ("cuda-fp16 not tested: %s\n", why16);
   g_free (why16);
-  rm_tree (root);
+  nf_test_rm_tree (root);
   if (failures) {
     printf ("%d check(s) failed\n", failures);
     return 1;
