@@ -5,7 +5,7 @@
  * of styles the graph's cond_instance_norm ops hold, keeps the names and the mix vector
  * those ops read at every run (nf-graph.h), sets the mix (any finite weights, one-hot by
  * default) and looks styles up by name or index.
- * What it does not: parse the element's "name:weight,..." mix strings (gst/nf-style-mix.c),
+ * What it does not: parse the element's "name:weight,..." mix strings (inference/nf-style-mix.c),
  * run anything, or lock: the mix is set between runs by the thread that runs the model.
  */
 #include "nf-model.h"

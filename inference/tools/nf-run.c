@@ -12,7 +12,7 @@
  * before them are marked). A multi-style model (cond_instance_norm, nf-model.h) runs its
  * first style unless --style names one (a name of its "styles" metadata or an index) or
  * --style-mix gives "name:weight" pairs, the neuralstyle element's style-mix syntax
- * (gst/nf-style-mix.h: names or indices, styles not listed weigh 0, weights used as
+ * (inference/nf-style-mix.h: names or indices, styles not listed weigh 0, weights used as
  * given). The small parse is here: the element's parser lives in the plugin's sources.
  * What it does not: tiling of huge images, video (the GStreamer elements do that).
  * Exit codes: 0 done, 1 a file or the run failed, 2 usage error (also a style the model
@@ -29,6 +29,7 @@
 #include "nf-error.h"
 #include "nf-image.h"
 #include "nf-model.h"
+#include "nf-style-mix.h"
 #include "nf-tool-options.h"
 
 
@@ -121,45 +122,6 @@ style_of (const NfModel *m, const char *opt, const char *name, int *index, GErro
   return FALSE;
 }
 
-/* "name:w, name:w" into w (m->n_styles, zero where not listed). */
-static gboolean
-parse_mix (const NfModel *m, const char *value, float *w, GError **error)
-{
-  char **tok = g_strsplit (value, ",", -1);
-  gboolean *seen = g_new0 (gboolean, m->n_styles), ok = TRUE;
-  memset (w, 0, sizeof (float) * m->n_styles);
-  for (int k = 0; ok && tok[k]; k++) {
-    char *t = g_strstrip (tok[k]), *colon = strrchr (t, ':'), *end = NULL;
-    if (!*t || !colon) {
-      ok = style_error (error, "--style-mix \"%s\": %s%s%s (write name:weight,name:weight, "
-          "e.g. %s:0.5,%s:0.5)", value, *t ? "\"" : "an empty entry", t, *t ?
-          "\" has no weight" : "", m->style_names[0], m->style_names[MIN (1, m->n_styles - 1)]);
-      break;
-    }
-    *colon = '\0';
-    char *name = g_strstrip (t), *ws = g_strstrip (colon + 1);
-    double v = g_ascii_strtod (ws, &end);
-    int i = -1;
-    if (!*name)
-      ok = style_error (error, "--style-mix \"%s\": an entry has no style name", value);
-    else if (!*ws || end == ws || *end || !isfinite (v))
-      ok = style_error (error, "--style-mix \"%s\": the weight \"%s\" of %s is not a finite "
-          "number", value, ws, name);
-    else if (!style_of (m, "--style-mix", name, &i, error))
-      ok = FALSE;
-    else if (seen[i])
-      ok = style_error (error, "--style-mix \"%s\": style %d (%s) is named twice", value, i,
-          m->style_names[i]);
-    if (ok) {
-      seen[i] = TRUE;
-      w[i] = (float) v;
-    }
-  }
-  g_free (seen);
-  g_strfreev (tok);
-  return ok;
-}
-
 /* Sets m's mix from --style or --style-mix (at most one is given); *what receives a
  * description for the summary line (g_free; NULL for a model of one style). */
 static gboolean
@@ -172,7 +134,8 @@ apply_style (NfModel *m, const char *style, const char *mix, char **what, GError
         style ? "--style" : "--style-mix");
   float *w = g_new0 (float, m->n_styles);
   int i = 0;
-  gboolean ok = mix ? parse_mix (m, mix, w, error)
+  /* the element's style-mix syntax and checks (nf-style-mix.h) */
+  gboolean ok = mix ? nf_style_mix_parse_for_model (mix, m, w, error)
       : !style || style_of (m, "--style", style, &i, error);
   if (ok && !mix)
     w[i] = 1.0f;

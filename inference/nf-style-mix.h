@@ -18,7 +18,7 @@
  * the setting or the model changed (so a frame costs a comparison); reports a setting
  * the model cannot take (an unknown name, a model of one style) once per setting and
  * model, leaving the mix as it was.
- * What it does not: GObject properties or bus messages (gstneuralstyle-mix.c turns
+ * What it does not: GObject properties or bus messages (gst/gstneuralstyle-mix.c turns
  * results into those), or any network arithmetic (a new mix needs no replanning: the
  * cond_instance_norm ops read it at the next run).
  * Threads: setters and getters from any thread; apply from the thread that runs the

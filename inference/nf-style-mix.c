@@ -6,7 +6,7 @@
  * model's thread, resolves names against the model and writes its mix when the serial or
  * the model changed, remembering the mix written (a model freed and another loaded at
  * the same address is then noticed by its mix) and reporting each failure once.
- * What it does not: post bus messages or know GObject (gstneuralstyle-mix.c).
+ * What it does not: post bus messages or know GObject (gst/gstneuralstyle-mix.c).
  */
 #include "nf-style-mix.h"
 
