@@ -13,7 +13,7 @@
  * first style unless --style names one (a name of its "styles" metadata or an index) or
  * --style-mix gives "name:weight" pairs, the neuralstyle element's style-mix syntax
  * (inference/nf-style-mix.h: names or indices, styles not listed weigh 0, weights used as
- * given). The small parse is here: the element's parser lives in the plugin's sources.
+ * given; the same parser, nf_style_mix_parse_for_model).
  * What it does not: tiling of huge images, video (the GStreamer elements do that).
  * Exit codes: 0 done, 1 a file or the run failed, 2 usage error (also a style the model
  * lacks, or a style option for a model of one style).
