@@ -443,9 +443,11 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
   if (r->extend_at < 0 || !(r->extend_lr >= 0))
     return bad (error, "recipe extend-at %d / extend-lr %g: not negative", r->extend_at,
         r->extend_lr);
-  if (!(r->lr_min >= 0) || !(r->lr_gamma > 0))   /* else the rate goes negative */
-    return bad (error, "--lr-min %g --lr-gamma %g: lr-min not negative, lr-gamma positive",
-        r->lr_min, r->lr_gamma);
+  /* a negative gamma flips the rate's sign; one above 1 grows it without bound (to
+   * infinity over a long run) */
+  if (!(r->lr_min >= 0) || !(r->lr_gamma > 0 && r->lr_gamma <= 1))
+    return bad (error, "--lr-min %g --lr-gamma %g: lr-min not negative, lr-gamma in (0, 1] "
+        "(a step schedule decays the rate)", r->lr_min, r->lr_gamma);
   if (g_str_equal (r->anneal, "step") && r->lr_step < 1)
     r->lr_step = MAX (1, r->iters * 3 / 4);
   if (!(r->beta1 >= 0 && r->beta1 < 1 && r->beta2 >= 0 && r->beta2 < 1 && r->adam_eps > 0))
