@@ -6,13 +6,6 @@
  *    (superres overrides transform_caps); set_info checks format, interlacing and the
  *    output size for the model's scale, and picks the pixel layout and, for I420/NV12,
  *    each side's Y'CbCr matrix and range;
- *  - between two frames (submit_input_buffer): a model loaded in the background is
- *    swapped in (nf-model-runner.c) before the base class looks at the reconfigure
- *    flag, so a new superres scale (gstneuralfilter.c marks the source pad for
- *    reconfiguration) renegotiates before the next frame; then a frame that would
- *    reach the sink too late is skipped before any work (gstneuralfilter-live.c);
- *    controlled properties (strength) follow their control sources
- *    (before_transform);
  *  - a frame on the CPU (transform_frame): begin (sizes against the model, strength,
  *    stabilize, preserve-color; strength 0 copies the input) -> plan (for the size
  *    padded to the model's multiple) -> unpack (nf-convert.c; reflection padding) ->
@@ -25,15 +18,12 @@
  *    flush (gstneuralfilter-live.c), a new model (gstneuralfilter.c), a strength of 0,
  *    and a DISCONT buffer whose timestamp jumps back or by more than a second (not
  *    after a short gap: a leaky queue marks DISCONT after each frame it drops);
- *  - latency queries: this element's latency (measured in gstneuralfilter-live.c) is
- *    added to the answer; serialized queries wait for a frame the output thread is
- *    pushing (gstneuralfilter-output.c);
  *  - a failure in a frame is an element error a user can act on (out of GPU memory with
  *    its own hint), never a skipped or black frame.
  * What it does not: find, load, swap or place models (nf-model-runner.c), properties
- * and state changes (gstneuralfilter.c), the GPU copies and kernels
- * (gstneuralfilter-cuda.c), timing frames and deciding which to skip
- * (gstneuralfilter-live.c).
+ * and state changes (gstneuralfilter.c), what happens between frames and the queries
+ * (gstneuralfilter-stream.c), the GPU copies and kernels (gstneuralfilter-cuda.c),
+ * timing frames and deciding which to skip (gstneuralfilter-live.c).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -205,74 +195,6 @@ bad_size:
   return FALSE;
 }
 
-/* ---- between frames -------------------------------------------------------------- */
-
-/* Longest jump in timestamps across a DISCONT buffer that keeps the stabilisation. */
-#define TEMPORAL_MAX_GAP GST_SECOND
-
-void
-gst_neural_filter_frame_reset_temporal (GstNeuralFilter * self)
-{
-  g_atomic_int_set (&gst_neural_filter_get_priv (self)->temporal_reset, TRUE);
-}
-
-/* A DISCONT buffer resets the stabilisation when the stream jumps: backwards, by more
- * than TEMPORAL_MAX_GAP, or without timestamps. A short gap does not: a leaky queue
- * marks the frame after every one it drops DISCONT (the live webcam pipeline), and
- * the stabiliser compares with its reference input, not with the frame before, so
- * whatever moved during the gap counts as motion. */
-static void
-temporal_follow (GstNeuralFilter * self, GstBuffer * input)
-{
-  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
-  GstClockTime pts = GST_BUFFER_PTS (input), last = priv->temporal_pts;
-
-  if (GST_BUFFER_IS_DISCONT (input) && (!GST_CLOCK_TIME_IS_VALID (pts)
-          || !GST_CLOCK_TIME_IS_VALID (last) || pts < last
-          || pts - last > TEMPORAL_MAX_GAP)) {
-    GST_DEBUG_OBJECT (self, "discontinuity at %" GST_TIME_FORMAT " after %"
-        GST_TIME_FORMAT ": stabilisation starts afresh", GST_TIME_ARGS (pts),
-        GST_TIME_ARGS (last));
-    gst_neural_filter_frame_reset_temporal (self);
-  }
-  priv->temporal_pts = pts;
-}
-
-static GstFlowReturn
-gst_neural_filter_submit_input_buffer (GstBaseTransform * trans,
-    gboolean is_discont, GstBuffer * input)
-{
-  GstNeuralFilter *self = GST_NEURAL_FILTER (trans);
-  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
-
-  /* Before the base class looks at the reconfigure flag (see the header). */
-  nf_model_runner_swap (priv->runner);
-  temporal_follow (self, input);
-  if (gst_neural_filter_live_skip (self, input)) {
-    gst_buffer_unref (input);
-    return GST_BASE_TRANSFORM_FLOW_DROPPED;
-  }
-  /* With the output thread on, GstBaseTransform no longer marks gaps, and must not
-   * renegotiate while a frame is being pushed. */
-  if (gst_neural_filter_output_is_on (self)) {
-    if (GST_BUFFER_IS_DISCONT (input))
-      priv->out_discont = TRUE;
-    if (gst_pad_needs_reconfigure (GST_BASE_TRANSFORM_SRC_PAD (trans)))
-      gst_neural_filter_output_drain (self);
-  }
-  return PARENT_TRANSFORM_CLASS->submit_input_buffer (trans, is_discont, input);
-}
-
-/* Controlled properties (strength) follow their control sources frame by frame. */
-static void
-gst_neural_filter_before_transform (GstBaseTransform * trans, GstBuffer * buf)
-{
-  GstClockTime ts = gst_segment_to_stream_time (&trans->segment, GST_FORMAT_TIME,
-      GST_BUFFER_PTS (buf));
-  if (GST_CLOCK_TIME_IS_VALID (ts))
-    gst_object_sync_values (GST_OBJECT (trans), ts);
-}
-
 /* ---- one frame: begin and plan (both devices) ------------------------------------ */
 
 /* What a frame needs to know of the model and the sizes, on either device. */
@@ -373,6 +295,13 @@ blend_coefficients (const FrameJob * job, gfloat * ya, gfloat * xa, gfloat * b)
   *ya = (gfloat) (job->strength * 255.0 / (ohi - olo));
   *xa = job->s == 1 ? (gfloat) ((1.0 - job->strength) * 255.0 / (ihi - ilo)) : 0.0f;
   *b = -*ya * olo - *xa * ilo;
+}
+
+/* Any thread: the next frame's stabilisation starts afresh. */
+void
+gst_neural_filter_frame_reset_temporal (GstNeuralFilter * self)
+{
+  g_atomic_int_set (&gst_neural_filter_get_priv (self)->temporal_reset, TRUE);
 }
 
 /* Whether this frame's stabilisation starts afresh (clears the request). */
@@ -668,30 +597,6 @@ gst_neural_filter_transform (GstBaseTransform * trans, GstBuffer * inbuf,
   return PARENT_TRANSFORM_CLASS->transform (trans, inbuf, outbuf);
 }
 
-/* ---- queries ----------------------------------------------------------------------- */
-
-static gboolean
-gst_neural_filter_query (GstBaseTransform * trans, GstPadDirection direction,
-    GstQuery * query)
-{
-  GstNeuralFilter *self = GST_NEURAL_FILTER (trans);
-  gboolean ret;
-
-#ifdef NF_HAVE_GST_CUDA
-  GstNeuralFilterPrivate *priv = gst_neural_filter_get_priv (self);
-  if (GST_QUERY_TYPE (query) == GST_QUERY_CONTEXT
-      && nf_gst_cuda_handle_context_query (priv->cuda, GST_ELEMENT (self), query))
-    return TRUE;
-#endif
-  /* Serialized queries (allocation, drain) must not overtake the frame in flight. */
-  if (direction == GST_PAD_SINK && GST_QUERY_IS_SERIALIZED (query))
-    gst_neural_filter_output_drain (self);
-  ret = PARENT_TRANSFORM_CLASS->query (trans, direction, query);
-  if (ret && direction == GST_PAD_SRC && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY)
-    gst_neural_filter_live_latency_query (self, query);
-  return ret;
-}
-
 void
 gst_neural_filter_frame_class_init (GstNeuralFilterClass * klass)
 {
@@ -699,14 +604,10 @@ gst_neural_filter_frame_class_init (GstNeuralFilterClass * klass)
   GstVideoFilterClass *vfilter_class = GST_VIDEO_FILTER_CLASS (klass);
 
   trans_class->transform_caps = GST_DEBUG_FUNCPTR (gst_neural_filter_transform_caps);
-  trans_class->submit_input_buffer =
-      GST_DEBUG_FUNCPTR (gst_neural_filter_submit_input_buffer);
-  trans_class->before_transform =
-      GST_DEBUG_FUNCPTR (gst_neural_filter_before_transform);
   trans_class->transform = GST_DEBUG_FUNCPTR (gst_neural_filter_transform);
-  trans_class->query = GST_DEBUG_FUNCPTR (gst_neural_filter_query);
   vfilter_class->set_info = GST_DEBUG_FUNCPTR (gst_neural_filter_set_info);
   vfilter_class->transform_frame =
       GST_DEBUG_FUNCPTR (gst_neural_filter_transform_frame);
+  gst_neural_filter_stream_class_init (klass);
   gst_neural_filter_live_class_init (klass);
 }

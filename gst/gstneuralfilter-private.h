@@ -3,7 +3,8 @@
  *
  * What it does: declares GstNeuralFilterPrivate, the accessors of the private data and
  * of the parent class (defined with the type in gstneuralfilter.c), the frame path's
- * entry points (gstneuralfilter-frame.c), the live behaviour's
+ * entry points (gstneuralfilter-frame.c), the stream's (gstneuralfilter-stream.c), the
+ * live behaviour's
  * (gstneuralfilter-live.c) and the output thread's (gstneuralfilter-output.c).
  * What it does not: hold any logic. Not installed; only the plugin's own files
  * include it.
@@ -87,13 +88,18 @@ GstNeuralFilterPrivate *gst_neural_filter_get_priv (GstNeuralFilter * self);
 GstVideoFilterClass *gst_neural_filter_get_parent_class (void);
 
 /* gstneuralfilter-frame.c */
-/* Installs the frame path's vfuncs: caps, the swap between frames, the transforms,
- * latency queries. */
+/* Installs the frame path's vfuncs (caps, the transforms), then the stream's and the
+ * live ones. */
 void gst_neural_filter_frame_class_init (GstNeuralFilterClass * klass);
 /* Drops the frame buffers (stop, finalize). */
 void gst_neural_filter_frame_free (GstNeuralFilterPrivate * priv);
 /* The next frame's stabilisation starts afresh (any thread: flushes, a new model). */
 void gst_neural_filter_frame_reset_temporal (GstNeuralFilter * self);
+
+/* gstneuralfilter-stream.c */
+/* Installs its vfuncs: the swap and discontinuities between frames, control sync,
+ * queries. */
+void gst_neural_filter_stream_class_init (GstNeuralFilterClass * klass);
 
 /* gstneuralfilter-live.c */
 /* Installs its vfuncs (upstream events, flushes, the timing of each frame). */

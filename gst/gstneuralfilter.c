@@ -26,9 +26,10 @@
  *    message) which GPU it runs on;
  *  - nothing here aborts the process.
  * What it does not: the frame path (caps, conversions, the network on each frame:
- * gstneuralfilter-frame.c), live behaviour (timing, latency, skipping late frames:
- * gstneuralfilter-live.c; the output thread: gstneuralfilter-output.c), caps
- * transformation (superres), the strength property (neuralstyle), tiling.
+ * gstneuralfilter-frame.c; between frames and queries: gstneuralfilter-stream.c),
+ * live behaviour (timing, latency, skipping late frames: gstneuralfilter-live.c; the
+ * output thread: gstneuralfilter-output.c), caps transformation (superres), the
+ * strength property (neuralstyle), tiling.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

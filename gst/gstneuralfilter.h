@@ -5,7 +5,8 @@
  * state changes, errors and warnings about the model on the bus),
  * gstneuralfilter-frame.c (caps and the frame path: pixels -> planar float -> network
  * -> pixels, blending with the input, temporal stabilisation and the input's colours
- * when a subclass asks), gstneuralfilter-live.c (in
+ * when a subclass asks), gstneuralfilter-stream.c (between frames: the model swap,
+ * discontinuities, control sync, queries), gstneuralfilter-live.c (in
  * live pipelines: processing time, latency, skipping frames that would be late),
  * gstneuralfilter-output.c (pushing frames from a thread of their own when live),
  * nf-model-runner.c
