@@ -177,6 +177,25 @@ float *nf_cpu_scratch (float **buf, size_t *n, size_t need, GError **error);
 /* Zeros the padded channel lanes of row y of image n (nChw8c with c % 8 != 0). */
 void nf_cpu_zero_pad_lanes_row (const NfCpuView *v, int n, int y);
 
+/* ---- forward ops that are not convolutions ---------------------------------------- */
+
+/* The backend table's forward entries (nf-cpu-fast.c); shapes are call->in[j] and
+ * call->out. */
+#define NF_CPU_FWD(name) gboolean name (NfBackend *be, NfOpCall *call, void *const *in, \
+    void *out, GError **error)
+/* nf-cpu-fast-ops.c */
+NF_CPU_FWD (nf_cpu_relu);               /* x (N, C, H, W) -> y (N, C, H, W) */
+NF_CPU_FWD (nf_cpu_add);                /* a, b (N, C, H, W) -> y (N, C, H, W) */
+NF_CPU_FWD (nf_cpu_tanh_scale);         /* x (N, C, H, W) -> y (N, C, H, W) */
+NF_CPU_FWD (nf_cpu_clamp);              /* x (N, C, H, W) -> y (N, C, H, W) */
+NF_CPU_FWD (nf_cpu_concat);             /* x_i (N, C_i, H, W) -> y (N, sum C_i, H, W) */
+NF_CPU_FWD (nf_cpu_upsample_nearest);   /* x (N, C, H, W) -> y (N, C, H*f, W*f) */
+NF_CPU_FWD (nf_cpu_pixel_shuffle);      /* x (N, C*r*r, H, W) -> y (N, C, H*r, W*r) */
+NF_CPU_FWD (nf_cpu_pool2d);             /* x (N, C, H, W) -> y (N, C, Ho, Wo), k x k
+                                         * windows at stride s, no padding */
+/* nf-cpu-fast-norm.c */
+NF_CPU_FWD (nf_cpu_instance_norm);      /* x (N, C, H, W) -> y (N, C, H, W) */
+
 /* ---- bf16 (nf-cpu-bf16.c) ------------------------------------------------------ */
 
 /* Whether oneDNN runs bf16 natively here (avx512_core_bf16 or AMX; NF_CPU_NO_BF16=1 says
