@@ -24,6 +24,11 @@
  * the "training" metadata of a weight file holds them in portable form instead
  * (nf-portable-path.h: relative to the source root, else the file name).
  *
+ * The files: nf-recipe.c (defaults, copy, free), nf-recipe-fields.c (the table, the path
+ * fields, the option entries; nf-recipe-fields.h is what they share), nf-recipe-json.c
+ * (writer and reader), nf-recipe-finalize.c (derived values and checks),
+ * nf-recipe-schedule.c (the learning rate at a step).
+ *
  * What it does not: run anything (nf-trainer.h).
  */
 #pragma once
