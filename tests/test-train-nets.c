@@ -378,6 +378,34 @@ test_stability (void)
   printf ("stability term: MSE %.4g at initialisation, total %.6g = %.6g + %g x MSE\n",
       L1.stability, L1.total, L0.total, w);
 
+  /* with a still weight too, every other crop is still (noise, no shift) and weighted by
+   * it: the batch of 2 has one of each; the still crop's MSE is the noise's alone,
+   * smaller */
+  double w2 = 300.0;
+  NfTrainLosses L2 = { 0 }, L3 = { 0 };
+  for (int both = 0; both < 2; both++) {
+    NfRecipe *r = recipe ("style", "style-rt", 1, both ? "stability-both" : "stability-off2");
+    r->stability_weight = both ? w : 0.0;
+    r->stability_still_weight = both ? w2 : 0.0;
+    NfTrainer *t = trainer (r, NULL);
+    GError *e = NULL;
+    if (t && !nf_trainer_loss_on_batch (t, 1000, both ? &L3 : &L2, &e)) {
+      printf ("FAIL stability loss: %s\n", e->message);
+      failures++;
+      g_clear_error (&e);
+    }
+    nf_trainer_free (t);
+    nf_recipe_free (r);
+  }
+  CHECK (L3.stability > 0 && L3.stability_still > 0 && L3.stability_still < L3.stability
+      && L2.stability_still == 0, "still MSE %g, shifted %g (off: %g)", L3.stability_still,
+      L3.stability, L2.stability_still);
+  CHECK (fabs (L3.total - (L2.total + w * L3.stability + w2 * L3.stability_still))
+      <= 1e-6 * L3.total, "total %.9g = %.9g + %g x %.9g + %g x %.9g", L3.total, L2.total, w,
+      L3.stability, w2, L3.stability_still);
+  printf ("with a still part: shifted MSE %.4g, still MSE %.4g\n", L3.stability,
+      L3.stability_still);
+
   /* trained on alone (no content or style), the network learns to commute with shifts */
   NfRecipe *r = recipe ("style", "style-rt", 1, "stability-alone");
   r->stability_weight = 1e3;
@@ -406,16 +434,19 @@ test_stability (void)
   const struct {
     double w, noise;
     int shift;
-  } bad[] = { {-1, 4, 4}, {1, 4, 33}, {1, -1, 4}, {1, 0, 0} };
+    double still;
+  } bad[] = { {-1, 4, 4, 0}, {1, 4, 33, 0}, {1, -1, 4, 0}, {1, 0, 0, 0}, {0, 4, 4, -1},
+    {0, 0, 4, 1} };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
     r = recipe ("style", "style-rt", 1, "stability-bad");
     r->stability_weight = bad[i].w;
     r->stability_noise = bad[i].noise;
     r->stability_shift = bad[i].shift;
+    r->stability_still_weight = bad[i].still;
     GError *e = NULL;
     CHECK (!nf_recipe_finalize (r, &e) && e && strstr (e->message, "stability"),
-        "stability weight %g shift %d noise %g accepted", bad[i].w, bad[i].shift,
-        bad[i].noise);
+        "stability weight %g shift %d noise %g still %g accepted", bad[i].w, bad[i].shift,
+        bad[i].noise, bad[i].still);
     g_clear_error (&e);
     nf_recipe_free (r);
   }

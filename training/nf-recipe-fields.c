@@ -98,6 +98,10 @@ const Field nf_recipe_fields[] = {
       "style: the stability term's largest shift in pixels (4)", "N"},
   {"stability-noise", F_DOUBLE, OFF (stability_noise), G_RECIPE,
       "style: the stability term's largest noise sigma in levels (4)", "S"},
+  {"stability-still-weight", F_DOUBLE, OFF (stability_still_weight), G_RECIPE,
+      "style: weight of the stability term's still part: crops run with noise and no shift, "
+      "mean (f(x + n) - f(x))^2 added (a static camera's noise); with --stability-weight "
+      "every other crop is still, else all (0: off)", "W"},
   {"video-noise", F_DOUBLE, OFF (video_noise), G_RECIPE,
       "sr video degradation: largest Gaussian noise sigma, levels (2)", "S"},
   {"video-jpeg-min", F_INT, OFF (video_jpeg_min), G_RECIPE,

@@ -171,6 +171,10 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
             && r->stability_noise == 0))
       return bad (error, "--stability-weight >= 0, --stability-shift 0..32, --stability-noise "
           ">= 0, and a shift or noise when the weight is on");
+    if (!(r->stability_still_weight >= 0)
+        || (r->stability_still_weight > 0 && !(r->stability_noise > 0)))
+      return bad (error, "--stability-still-weight %g: at least 0, and its still crops need "
+          "noise (--stability-noise above 0)", r->stability_still_weight);
     r->pixel_weight = 0.0;
   } else {
     if (!one_of (r->loss, losses))

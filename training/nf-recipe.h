@@ -80,6 +80,7 @@ typedef struct {
   double stability_weight;      /* style: weight of the stability term (nf-stability.h) */
   int stability_shift;          /* its largest shift, pixels */
   double stability_noise;       /* its largest noise sigma, levels */
+  double stability_still_weight;        /* style: weight of its still part (noise only) */
   double video_noise;           /* video degradation: largest noise sigma (levels) */
   int video_jpeg_min, video_jpeg_max;   /* video degradation: JPEG quality range */
   char *bn_stats;               /* data | unit */

@@ -12,6 +12,11 @@
  * ("Characterizing and improving stability in neural style transfer"), Wang et al. 2020
  * ("Consistent video style transfer via compound regularization"): a network that
  * commutes with small motions and ignores noise does not flicker on video.
+ * The still part (stability_still_weight): crops drawn with max_shift 0 see noise alone,
+ * x' = x + n, and their mean (f(x + n) - f(x))^2 is weighted on its own - the shifted
+ * pairs' MSE is mostly the network's response to motion and would drown a static
+ * camera's noise, which is what the static flicker ratio measures (nf-trainer.c picks
+ * every other crop as still when both weights are on).
  * One draw per crop, from a seed, so a resumed run repeats it.
  *
  * What it does not: run networks (nf-trainer.c does, on the doubled batch), or rotate

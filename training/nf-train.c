@@ -129,6 +129,8 @@ open_log (NfTrainer *t, gboolean resumed)
     fprintf (f, "step,lr,total,content,style,tv,pixel");
     if (r->stability_weight > 0)
       fprintf (f, ",stability");
+    if (r->stability_still_weight > 0)
+      fprintf (f, ",stability_still");
     for (const char *const *l = nf_trainer_style_layer_names (t); *l; l++)
       fprintf (f, ",style_%s", *l);
     fprintf (f, ",images_per_s,elapsed_s\n");
@@ -154,6 +156,7 @@ window_add (Window *w, const NfTrainLosses *L)
   w->sum.tv += L->tv;
   w->sum.pixel += L->pixel;
   w->sum.stability += L->stability;
+  w->sum.stability_still += L->stability_still;
   w->sum.n_style = L->n_style;
   for (int i = 0; i < L->n_style; i++)
     w->sum.style_layer[i] += L->style_layer[i];
@@ -285,6 +288,8 @@ run (NfTrainer *t, gboolean resumed)
           lw.sum.tv / n, lw.sum.pixel / n);
       if (r->stability_weight > 0)
         fprintf (log, ",%.9g", lw.sum.stability / n);
+      if (r->stability_still_weight > 0)
+        fprintf (log, ",%.9g", lw.sum.stability_still / n);
       for (int i = 0; i < lw.sum.n_style; i++)
         fprintf (log, ",%.9g", lw.sum.style_layer[i] / n);
       fprintf (log, ",%.4g,%.1f\n", n * r->batch / dt, nf_trainer_elapsed (t));
@@ -309,6 +314,10 @@ run (NfTrainer *t, gboolean resumed)
       if (r->stability_weight > 0)
         g_string_append_printf (terms, " stability %.4g (mse %.3g)",
             r->stability_weight * pw.sum.stability / n, pw.sum.stability / n);
+      if (r->stability_still_weight > 0)
+        g_string_append_printf (terms, " still %.4g (mse %.3g)",
+            r->stability_still_weight * pw.sum.stability_still / n,
+            pw.sum.stability_still / n);
       printf ("step %" G_GUINT64_FORMAT "/%d  loss %.5g (%s )  lr %.3g  %.2f img/s  ETA %s\n",
           s, r->iters, pw.sum.total / n, terms->str + 1, nf_trainer_last_lr (t),
           r->batch / sps, eta);

@@ -85,7 +85,16 @@ nf_trainer_free (NfTrainer *t)
 static gboolean
 stability_on (const NfTrainer *t)
 {
-  return t->style && t->r->stability_weight > 0;
+  return t->style && (t->r->stability_weight > 0 || t->r->stability_still_weight > 0);
+}
+
+/* Whether crop k of the run (batch index x batch + i) is a still one: noise without a
+ * shift, weighted by stability_still_weight. With both weights every other crop is;
+ * with the still weight alone all are. */
+static gboolean
+stability_still (const NfRecipe *r, guint64 k)
+{
+  return r->stability_still_weight > 0 && (r->stability_weight <= 0 || k % 2 == 1);
 }
 
 /* ---- building blocks ------------------------------------------------------------------ */
@@ -449,7 +458,8 @@ nf_trainer_new (const NfRecipe *recipe, const char *resume_from, GError **error)
   t->dy = nf_alloc_floats (k * nf_shape_numel (t->out_shape));
   if (stability_on (t) && !g_str_equal (t->device->name, "cpu")) {
     g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED, "the stability term runs on the CPU "
-        "trainer only so far (--device cpu, or --stability-weight 0 on the %s device)",
+        "trainer only so far (--device cpu, or --stability-weight 0 and "
+        "--stability-still-weight 0 on the %s device)",
         t->device->name);
     goto fail;
   }
@@ -505,18 +515,27 @@ fail:
 
 
 /* The stability term of batch b (nf-stability.h): the second half of t->y255 holds
- * f(T(x) + n) for the draws d; adds its gradient to t->dy (both halves) when grad. */
-static double
-stability_loss (NfTrainer *t, const NfStabilityDraw *d, gboolean grad)
+ * f(T(x) + n) for the draws d, still[i] saying which crops had no shift; the shifted and
+ * the still crops' means go to L->stability and L->stability_still, each weighted by its
+ * own weight; adds their gradients to t->dy (both halves) when grad. */
+static void
+stability_loss (NfTrainer *t, const NfStabilityDraw *d, const gboolean *still,
+    gboolean grad, NfTrainLosses *L)
 {
-  int n = t->out_shape.n, c = t->out_shape.h;
+  int n = t->out_shape.n, c = t->out_shape.h, n_still = 0;
   size_t per = (size_t) 3 * c * c, half = per * n;
-  double sum = 0;
+  double sum[2] = { 0, 0 };
   for (int i = 0; i < n; i++)
-    sum += nf_stability_loss (t->y255 + per * i, t->y255 + half + per * i, c, c, &d[i],
-        STABILITY_MARGIN, t->r->stability_weight / n, grad ? t->dy + per * i : NULL,
-        grad ? t->dy + half + per * i : NULL);
-  return sum / n;
+    n_still += still[i] ? 1 : 0;
+  for (int i = 0; i < n; i++) {
+    int s = still[i] ? 1 : 0, m = s ? n_still : n - n_still;
+    double w = s ? t->r->stability_still_weight : t->r->stability_weight;
+    sum[s] += nf_stability_loss (t->y255 + per * i, t->y255 + half + per * i, c, c, &d[i],
+        STABILITY_MARGIN, w / m, grad ? t->dy + per * i : NULL,
+        grad ? t->dy + half + per * i : NULL) / m;
+  }
+  L->stability = sum[0];
+  L->stability_still = sum[1];
 }
 
 /* Forward and losses of batch b; with grad, also dL/dy into t->dy and the network's
@@ -539,14 +558,18 @@ nf_trainer_host_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
   NfShape run_in = t->in_shape;
   size_t k = 1;
   NfStabilityDraw *draws = NULL;
+  gboolean *still = NULL;
   if (stability_on (t)) {
     int c = t->in_shape.h;
     size_t per = (size_t) 3 * c * c;
     float *tx = nf_alloc_floats (per);
     draws = g_new0 (NfStabilityDraw, b->n);
+    still = g_new0 (gboolean, b->n);
     for (int i = 0; i < b->n; i++) {
-      nf_stability_draw (t->spec.seed * 1000003u + b->index * (guint64) b->n + i,
-          r->stability_shift, r->stability_noise, &draws[i]);
+      guint64 k = b->index * (guint64) b->n + i;
+      still[i] = stability_still (r, k);
+      nf_stability_draw (t->spec.seed * 1000003u + k, still[i] ? 0 : r->stability_shift,
+          r->stability_noise, &draws[i]);
       nf_stability_input (b->hr + per * i, c, c, &draws[i], tx);
       nf_trainer_to_input (t->model, tx, t->x + nin + per * i, per);   // (N..2N, 3, c, c)
     }
@@ -556,6 +579,7 @@ nf_trainer_host_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
   }
   if (!nf_trainnet_forward (t->net, run_in, t->x, t->y, error)) {
     g_free (draws);
+    g_free (still);
     return FALSE;
   }
   nf_trainer_from_output (t->model, t->y, t->y255, k * nout);
@@ -568,6 +592,7 @@ nf_trainer_host_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
     NfPerceptualLosses pl;
     if (!nf_perceptual_eval (t->loss, t->out_shape, t->y255, target, dy, &pl, error)) {
       g_free (draws);
+      g_free (still);
       return FALSE;
     }
     L.content = pl.content;
@@ -588,10 +613,12 @@ nf_trainer_host_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
     L.total += w * L.tv;
   }
   if (k == 2) {
-    L.stability = stability_loss (t, draws, grad);
-    L.total += r->stability_weight * L.stability;
+    stability_loss (t, draws, still, grad, &L);
+    L.total += r->stability_weight * L.stability
+        + r->stability_still_weight * L.stability_still;
   }
   g_free (draws);
+  g_free (still);
   *out = L;
   if (!isfinite (L.total)) {
     g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,

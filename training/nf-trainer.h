@@ -59,6 +59,7 @@ typedef struct {
   double total;                 /* the weighted loss that was minimised */
   double content, style, tv, pixel;     /* unweighted: MSEs, sum_l w_l Gram MSE, mean TV */
   double stability;             /* unweighted mean (f(T x + n) - T f(x))^2 (nf-stability.h) */
+  double stability_still;       /* the same over the still crops: mean (f(x + n) - f(x))^2 */
   int n_style;
   double style_layer[NF_PERCEPTUAL_MAX_LAYERS];         /* unweighted Gram MSE per layer */
 } NfTrainLosses;

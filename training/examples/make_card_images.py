@@ -166,15 +166,26 @@ def style_card(name, run, title, style_copy, note):
                 "`cpu-bf16` backend (bf16 convolutions with fp32 accumulation and fp32 "
                 "master weights)"}.get(backend, f"`{backend}` backend")
     stab = re.search(r"--stability-weight (\S+)", cmd)
+    still = re.search(r"--stability-still-weight (\S+)", cmd)
+    stab_w = float(stab.group(1)) if stab else 0.0
+    still_w = float(still.group(1)) if still else 0.0
+    shift = re.search(r"--stability-shift (\d+)", cmd)
+    noise = re.search(r"--stability-noise (\S+)", cmd)
+    shift = shift.group(1) if shift else "4"
+    noise = noise.group(1) if noise else "4"
     stabdesc = ""
-    if stab and float(stab.group(1)) > 0:
-        shift = re.search(r"--stability-shift (\d+)", cmd)
-        noise = re.search(r"--stability-noise (\S+)", cmd)
-        stabdesc = (f" + the stability term (weight {stab.group(1)}): each crop is also run "
-                    f"shifted by up to {shift.group(1) if shift else 4} px with Gaussian noise "
-                    f"of sigma up to {noise.group(1) if noise else 4} levels, and the mean "
+    if stab_w > 0:
+        stabdesc = (f" + the stability term (weight {stab.group(1)}): "
+                    f"{'every other' if still_w > 0 else 'each'} crop is also run "
+                    f"shifted by up to {shift} px with Gaussian noise "
+                    f"of sigma up to {noise} levels, and the mean "
                     "squared difference between f(T x + n) and T f(x) (0..255 units) is added "
                     "(`training/nf-stability.h`)")
+    if still_w > 0:
+        stabdesc += (f" + its still part (weight {still.group(1)}): "
+                     f"{'the other crops are' if stab_w > 0 else 'each crop is'} also run with "
+                     f"noise of sigma up to {noise} levels and no shift, and the mean squared "
+                     "difference between f(x + n) and f(x) is added (a static camera's noise)")
     text = f"""# {name} — fast style transfer, {title} ({arch})
 
 **Status: {"meets both of the project's style bars" if met else "DOES NOT meet the project's style bars"} on held-out photos** (below), after a short CPU run. {note}
