@@ -186,6 +186,13 @@ def style_card(name, run, title, style_copy, note):
                      f"{'the other crops are' if stab_w > 0 else 'each crop is'} also run with "
                      f"noise of sigma up to {noise} levels and no shift, and the mean squared "
                      "difference between f(x + n) and f(x) is added (a static camera's noise)")
+    lr_m = re.search(r"--lr (\S+)", cmd)
+    lr_s = lr_m.group(1) if lr_m else "1e-3"
+    warm_m = re.search(r"--warmup (\d+)", cmd)
+    warm_s = f" with {warm_m.group(1)} warm-up steps" if warm_m else ""
+    init_m = re.search(r"--init (\S+)", cmd)
+    init_s = (f" Started from `{init_m.group(1)}` as it was then (fine-tuning; see the note) "
+              "instead of random weights." if init_m else "")
     text = f"""# {name} — fast style transfer, {title} ({arch})
 
 **Status: {"meets both of the project's style bars" if met else "DOES NOT meet the project's style bars"} on held-out photos** (below), after a short CPU run. {note}
@@ -210,7 +217,7 @@ Validation previews after {steps} steps (held-out photos | output):
 - Loss (VGG16 conv1_1–conv3_3, Caffe preprocessing, max pooling): content MSE at relu2_2
   (weight 1) + style Gram MSE at relu1_2, relu2_2, relu3_3 (weight 0.5; painting's Gram
   targets at 256 px on the long side) + total variation (Johnson's tv_strength 1e-6){stabdesc}.
-- Adam lr 1e-3, cosine to 1e-5, batch {batch}, {steps} steps = **{steps * batch:,} crops seen**.
+- Adam lr {lr_s}{warm_s}, cosine to 1e-5, batch {batch}, {steps} steps = **{steps * batch:,} crops seen**.{init_s}
 - Hardware and time: {THREADS} core(s) of an AMD EPYC (AVX-512, AVX512_BF16) machine, {backdesc}, {secs} s
   of training (about {steps * batch / secs:.1f} crops/s{SHARING}).
 - Final training losses (step {steps}): {losses} (on {crop} px crops; the evaluation below
