@@ -1,8 +1,9 @@
 /* nf-test-files.h — fixture files the training tests share: a small random VGG loss
- * network written to a folder, and removing a temporary folder tree.
+ * network written to a folder, and removing a temporary folder tree (nf-test-tree.h).
  *
  * Header only (static inline), so each test executable takes what it uses without a
- * library of its own. What it does not: photos or paintings (each test draws its own).
+ * library of its own. Also two small synthetic paintings of different texture and colour
+ * for the multi-style tests. What it does not: photos (each test draws its own).
  */
 #ifndef NF_TEST_FILES_H
 #define NF_TEST_FILES_H
@@ -10,7 +11,9 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include "nf-image.h"
 #include "nf-model.h"
+#include "nf-test-tree.h"
 #include "nf-vgg.h"
 
 /* A two-block VGG (2 + 2 convs, 8 and 12 channels, seed 5) saved as
@@ -30,24 +33,22 @@ nf_test_write_random_vgg (const char *dir, GError **error)
   return path;
 }
 
-/* Removes p, a file or a folder with everything below it. */
+/* A 48x40 painting at path: a fine red/cyan checker (kind 0) or broad yellow/blue
+ * stripes (kind 1). */
 static inline void
-nf_test_rm_tree (const char *p)
+nf_test_write_painting (const char *path, int kind)
 {
-  if (g_file_test (p, G_FILE_TEST_IS_DIR)) {
-    GDir *d = g_dir_open (p, 0, NULL);
-    const char *n;
-    while (d && (n = g_dir_read_name (d))) {
-      char *c = g_build_filename (p, n, NULL);
-      nf_test_rm_tree (c);
-      g_free (c);
+  NfImage *img = nf_image_new (48, 40);
+  for (int y = 0; y < 40; y++)
+    for (int x = 0; x < 48; x++) {
+      uint8_t *px = img->rgb + ((size_t) y * 48 + x) * 3;
+      gboolean on = kind == 0 ? ((x / 2 + y / 2) % 2) : ((y / 6) % 2);
+      px[0] = kind == 0 ? (on ? 230 : 20) : (on ? 240 : 30);
+      px[1] = kind == 0 ? (on ? 20 : 220) : (on ? 220 : 40);
+      px[2] = kind == 0 ? (on ? 40 : 230) : (on ? 30 : 200);
     }
-    if (d)
-      g_dir_close (d);
-    g_rmdir (p);
-  } else {
-    g_unlink (p);
-  }
+  nf_image_save (img, path, NULL);
+  nf_image_free (img);
 }
 
 #endif

@@ -61,24 +61,6 @@ write_photo (const char *path, int w, int h, guint64 seed)
   nf_image_free (img);
 }
 
-/* Two paintings of different texture and colour: a fine red/cyan checker, broad
- * yellow/blue stripes. */
-static void
-write_painting (const char *path, int kind)
-{
-  NfImage *img = nf_image_new (48, 40);
-  for (int y = 0; y < 40; y++)
-    for (int x = 0; x < 48; x++) {
-      uint8_t *px = img->rgb + ((size_t) y * 48 + x) * 3;
-      gboolean on = kind == 0 ? ((x / 2 + y / 2) % 2) : ((y / 6) % 2);
-      px[0] = kind == 0 ? (on ? 230 : 20) : (on ? 240 : 30);
-      px[1] = kind == 0 ? (on ? 20 : 220) : (on ? 220 : 40);
-      px[2] = kind == 0 ? (on ? 40 : 230) : (on ? 30 : 200);
-    }
-  nf_image_save (img, path, NULL);
-  nf_image_free (img);
-}
-
 static gboolean
 make_fixtures (void)
 {
@@ -99,8 +81,8 @@ make_fixtures (void)
   }
   paint[0] = g_build_filename (root, "checker_red.png", NULL);
   paint[1] = g_build_filename (root, "stripes_blue.png", NULL);
-  write_painting (paint[0], 0);
-  write_painting (paint[1], 1);
+  nf_test_write_painting (paint[0], 0);
+  nf_test_write_painting (paint[1], 1);
   if (!(vgg_path = nf_test_write_random_vgg (root, &e))) {
     printf ("FAIL random VGG: %s\n", e->message);
     return FALSE;

@@ -109,23 +109,6 @@ write_photo (const char *path, int w, int h, int seed)
   nf_image_free (img);
 }
 
-/* A fine red/cyan checker (kind 0), broad yellow/blue stripes (kind 1). */
-static void
-write_painting (const char *path, int kind)
-{
-  NfImage *img = nf_image_new (48, 40);
-  for (int y = 0; y < 40; y++)
-    for (int x = 0; x < 48; x++) {
-      uint8_t *px = img->rgb + ((size_t) y * 48 + x) * 3;
-      gboolean on = kind == 0 ? ((x / 2 + y / 2) % 2) : ((y / 6) % 2);
-      px[0] = kind == 0 ? (on ? 230 : 20) : (on ? 240 : 30);
-      px[1] = kind == 0 ? (on ? 20 : 220) : (on ? 220 : 40);
-      px[2] = kind == 0 ? (on ? 40 : 230) : (on ? 30 : 200);
-    }
-  nf_image_save (img, path, NULL);
-  nf_image_free (img);
-}
-
 static void
 make_fixtures (void)
 {
@@ -148,7 +131,7 @@ make_fixtures (void)
   for (int s = 0; s < 2; s++) {
     char *n = g_strconcat (style_names[s], ".png", NULL);
     paint[s] = g_build_filename (styles, n, NULL);
-    write_painting (paint[s], s);
+    nf_test_write_painting (paint[s], s);
     g_free (n);
   }
   g_free (styles);

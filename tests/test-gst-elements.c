@@ -26,6 +26,7 @@
 #include "nf-backend.h"
 #include "nf-graph.h"
 #include "nf-model.h"
+#include "nf-test-tree.h"
 
 static gchar *model_dir;
 static gchar *m_identity, *m_identity4, *m_negate, *m_sr2, *m_sr4, *m_corrupt,
@@ -964,21 +965,6 @@ neuralfilter_suite (void)
   return s;
 }
 
-static void
-remove_dir (const gchar * dir)
-{
-  GDir *d = g_dir_open (dir, 0, NULL);
-  const gchar *name;
-  while (d && (name = g_dir_read_name (d))) {
-    gchar *p = g_build_filename (dir, name, NULL);
-    g_unlink (p);
-    g_free (p);
-  }
-  if (d)
-    g_dir_close (d);
-  g_rmdir (dir);
-}
-
 int
 main (int argc, char **argv)
 {
@@ -997,10 +983,10 @@ main (int argc, char **argv)
   else {
     g_printerr ("the neuralfilter plugin was not found: set GST_PLUGIN_PATH_1_0 to "
         "the build's gst/ folder (meson test does)\n");
-    remove_dir (model_dir);
+    nf_test_rm_tree (model_dir);
     return 1;
   }
   failed = gst_check_run_suite (neuralfilter_suite (), "neuralfilter", __FILE__);
-  remove_dir (model_dir);
+  nf_test_rm_tree (model_dir);
   return failed ? 1 : 0;
 }

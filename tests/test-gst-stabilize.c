@@ -31,6 +31,7 @@
 
 #include "nf-graph.h"
 #include "nf-model.h"
+#include "nf-test-tree.h"
 
 static gchar *model_dir, *m_identity, *m_negate;
 
@@ -609,21 +610,6 @@ stabilize_suite (void)
   return s;
 }
 
-static void
-remove_dir (const gchar * dir)
-{
-  GDir *d = g_dir_open (dir, 0, NULL);
-  const gchar *name;
-  while (d && (name = g_dir_read_name (d))) {
-    gchar *p = g_build_filename (dir, name, NULL);
-    g_unlink (p);
-    g_free (p);
-  }
-  if (d)
-    g_dir_close (d);
-  g_rmdir (dir);
-}
-
 int
 main (int argc, char **argv)
 {
@@ -637,11 +623,11 @@ main (int argc, char **argv)
   if (!f) {
     g_printerr ("the neuralfilter plugin was not found: set GST_PLUGIN_PATH_1_0 to the "
         "build's gst/ folder (meson test does)\n");
-    remove_dir (model_dir);
+    nf_test_rm_tree (model_dir);
     return 1;
   }
   gst_object_unref (f);
   gint failed = gst_check_run_suite (stabilize_suite (), "neuralstyle-stabilize", __FILE__);
-  remove_dir (model_dir);
+  nf_test_rm_tree (model_dir);
   return failed ? 1 : 0;
 }

@@ -25,6 +25,7 @@
 
 #include "nf-graph.h"
 #include "nf-model.h"
+#include "nf-test-tree.h"
 
 static gchar *model_dir, *x2_only_dir, *light_dir;
 
@@ -332,21 +333,6 @@ superres_auto_suite (void)
   return s;
 }
 
-static void
-remove_dir (const gchar * dir)
-{
-  GDir *d = g_dir_open (dir, 0, NULL);
-  const gchar *name;
-  while (d && (name = g_dir_read_name (d))) {
-    gchar *p = g_build_filename (dir, name, NULL);
-    g_unlink (p);
-    g_free (p);
-  }
-  if (d)
-    g_dir_close (d);
-  g_rmdir (dir);
-}
-
 int
 main (int argc, char **argv)
 {
@@ -367,8 +353,8 @@ main (int argc, char **argv)
     g_printerr ("the neuralfilter plugin was not found: set GST_PLUGIN_PATH_1_0 to "
         "the build's gst/ folder (meson test does)\n");
   }
-  remove_dir (model_dir);
-  remove_dir (x2_only_dir);
-  remove_dir (light_dir);
+  nf_test_rm_tree (model_dir);
+  nf_test_rm_tree (x2_only_dir);
+  nf_test_rm_tree (light_dir);
   return failed ? 1 : 0;
 }
