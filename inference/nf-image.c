@@ -487,3 +487,20 @@ nf_image_from_planar (NfImage *img, const float *src, float lo, float hi)
     p[2] = to_u8 (src[2 * plane + i], lo, scale);
   }
 }
+
+gboolean
+nf_image_jpeg_round_trip_planar (float *planar, int w, int h, int quality, const char *what,
+    GError **error)
+{
+  NfImage *img = nf_image_new (w, h);
+  nf_image_from_planar (img, planar, 0.0f, 255.0f);
+  gsize len = 0;
+  guint8 *jpg = nf_image_encode_jpeg (img, quality, &len, error);
+  NfImage *dec = jpg ? nf_image_load_bytes (jpg, len, what, error) : NULL;
+  if (dec)
+    nf_image_to_planar (dec, planar, 0.0f, 255.0f);
+  g_free (jpg);
+  nf_image_free (dec);
+  nf_image_free (img);
+  return dec != NULL;
+}

@@ -33,5 +33,9 @@ void nf_image_free (NfImage *img);
 void nf_image_to_planar (const NfImage *img, float *dst, float lo, float hi);
 /* Inverse, rounding and clamping to 0..255. */
 void nf_image_from_planar (NfImage *img, const float *src, float lo, float hi);
+/* planar (3, h, w) 0..255 values replaced by their JPEG round trip at quality 1..100
+ * (libjpeg, 4:2:0): what a frame of a compressed stream is. `what` names it in errors. */
+gboolean nf_image_jpeg_round_trip_planar (float *planar, int w, int h, int quality,
+    const char *what, GError **error);
 
 G_END_DECLS

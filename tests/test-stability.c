@@ -38,23 +38,36 @@ main (void)
   NfStabilityDraw d, d2;
   int null_shift = 0, out_of_range = 0;
   for (guint64 s = 1; s < 500; s++) {
-    nf_stability_draw (s, 3, 4.0, &d);
+    nf_stability_draw (s, 3, 4.0, 0, &d);
     null_shift += d.dx == 0 && d.dy == 0;
     out_of_range += abs (d.dx) > 3 || abs (d.dy) > 3 || d.sigma < 0 || d.sigma > 4.0f;
   }
   CHECK (!null_shift && !out_of_range, "draws: %d null shifts, %d out of range", null_shift,
       out_of_range);
-  nf_stability_draw (42, 3, 4.0, &d);
-  nf_stability_draw (42, 3, 4.0, &d2);
+  nf_stability_draw (42, 3, 4.0, 0, &d);
+  nf_stability_draw (42, 3, 4.0, 0, &d2);
   CHECK (memcmp (&d, &d2, sizeof d) == 0, "the same seed, the same draw");
+  /* JPEG: quality in [jpeg_min, 95], drawn after the rest (shift and sigma unchanged) */
+  int q_out = 0, changed = 0, q_lo = 100, q_hi = 0;
+  for (guint64 s = 1; s < 500; s++) {
+    nf_stability_draw (s, 3, 4.0, 0, &d);
+    nf_stability_draw (s, 3, 4.0, 60, &d2);
+    q_out += d.quality != 0 || d2.quality < 60 || d2.quality > 95;
+    changed += d.dx != d2.dx || d.dy != d2.dy || d.sigma != d2.sigma
+        || d.noise_seed != d2.noise_seed;
+    q_lo = MIN (q_lo, d2.quality);
+    q_hi = MAX (q_hi, d2.quality);
+  }
+  CHECK (!q_out && !changed && q_lo <= 62 && q_hi >= 93, "JPEG draws: %d out of range, "
+      "%d changed the rest, qualities %d..%d", q_out, changed, q_lo, q_hi);
 
   size_t n = (size_t) 3 * H * W;
   float x[3 * H * W], t[3 * H * W], y2[3 * H * W];
   fill (x, H, W, 0);
   for (size_t i = 0; i < n; i++)
     x[i] = rintf (x[i]);
-  d = (NfStabilityDraw) { 2, -1, 0.0f, 5 };
-  nf_stability_input (x, H, W, &d, t);
+  d = (NfStabilityDraw) { .dx = 2, .dy = -1, .sigma = 0.0f, .noise_seed = 5 };
+  nf_stability_input (x, H, W, &d, t, NULL);
   int bad = 0;
   for (int c = 0; c < 3; c++)
     for (int y = 1; y < H; y++)
@@ -65,21 +78,41 @@ main (void)
   CHECK (nf_stability_loss (x, t, H, W, &d, 2, 1.0, NULL, NULL) == 0.0,
       "identity network, no noise: zero term");
   d.sigma = 2.0f;
-  nf_stability_input (x, H, W, &d, y2);
+  nf_stability_input (x, H, W, &d, y2, NULL);
   double e2 = 0;
   for (size_t i = 0; i < n; i++)
     e2 += (y2[i] - t[i]) * (y2[i] - t[i]);
   CHECK (sqrt (e2 / n) > 1.6 && sqrt (e2 / n) < 2.4, "noise sigma 2: RMS %.3f",
       sqrt (e2 / n));
 
+  /* the JPEG round trip: no shift, no noise, quality 50: a codec's small change, whole
+   * levels, the same on a second run */
+  float j1[3 * H * W], j2[3 * H * W];
+  d = (NfStabilityDraw) { .quality = 50, .noise_seed = 3 };
+  GError *err = NULL;
+  gboolean ok1 = nf_stability_input (x, H, W, &d, j1, &err);
+  gboolean ok2 = nf_stability_input (x, H, W, &d, j2, &err);
+  double ej = 0;
+  int frac = 0;
+  for (size_t i = 0; i < n; i++) {
+    ej += (j1[i] - x[i]) * (j1[i] - x[i]);
+    frac += j1[i] != rintf (j1[i]) || j1[i] < 0 || j1[i] > 255;
+  }
+  ej = sqrt (ej / n);
+  CHECK (ok1 && ok2 && ej > 0.3 && ej < 8 && !frac && memcmp (j1, j2, sizeof j1) == 0,
+      "JPEG quality 50: ok %d %d, RMS change %.3f, %d non-levels (%s)", ok1, ok2, ej, frac,
+      err ? err->message : "");
+  g_clear_error (&err);
+  printf ("JPEG quality 50 round trip of the test crop: RMS change %.2f levels\n", ej);
+
   /* a net that adds a pattern anchored to the pixel grid, under an odd shift: every
    * valid difference is +-10 */
   float g1[3 * H * W], g2[3 * H * W];
-  d = (NfStabilityDraw) { 1, 0, 0.0f, 1 };
+  d = (NfStabilityDraw) { .dx = 1, .dy = 0, .sigma = 0.0f, .noise_seed = 1 };
   fill (x, H, W, 0);
   for (size_t i = 0; i < n; i++)
     x[i] = rintf (x[i]);
-  nf_stability_input (x, H, W, &d, t);
+  nf_stability_input (x, H, W, &d, t, NULL);
   for (int c = 0; c < 3; c++)
     for (int y = 0; y < H; y++)
       for (int i = 0; i < W; i++) {

@@ -435,18 +435,20 @@ test_stability (void)
     double w, noise;
     int shift;
     double still;
-  } bad[] = { {-1, 4, 4, 0}, {1, 4, 33, 0}, {1, -1, 4, 0}, {1, 0, 0, 0}, {0, 4, 4, -1},
-    {0, 0, 4, 1} };
+    int jpeg;
+  } bad[] = { {-1, 4, 4, 0, 0}, {1, 4, 33, 0, 0}, {1, -1, 4, 0, 0}, {1, 0, 0, 0, 0},
+    {0, 4, 4, -1, 0}, {0, 0, 4, 1, 0}, {1, 4, 4, 0, -1}, {1, 4, 4, 0, 96} };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
     r = recipe ("style", "style-rt", 1, "stability-bad");
     r->stability_weight = bad[i].w;
     r->stability_noise = bad[i].noise;
     r->stability_shift = bad[i].shift;
     r->stability_still_weight = bad[i].still;
+    r->stability_jpeg = bad[i].jpeg;
     GError *e = NULL;
     CHECK (!nf_recipe_finalize (r, &e) && e && strstr (e->message, "stability"),
-        "stability weight %g shift %d noise %g still %g accepted", bad[i].w, bad[i].shift,
-        bad[i].noise, bad[i].still);
+        "stability weight %g shift %d noise %g still %g jpeg %d accepted", bad[i].w,
+        bad[i].shift, bad[i].noise, bad[i].still, bad[i].jpeg);
     g_clear_error (&e);
     nf_recipe_free (r);
   }

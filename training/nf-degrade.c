@@ -103,17 +103,7 @@ nf_degrade_planar (const NfDegrade *d, const float *hr, int c, int h, int w, flo
     lr[i] = CLAMP (rintf (lr[i] + (float) sigma * nf_rng_normal (&rng)), 0.0f, 255.0f);
   if (q == 0)
     return TRUE;
-  NfImage *img = nf_image_new (w / s, h / s);
-  nf_image_from_planar (img, lr, 0.0f, 255.0f);
-  gsize len = 0;
-  guint8 *jpg = nf_image_encode_jpeg (img, q, &len, error);
-  NfImage *dec = jpg ? nf_image_load_bytes (jpg, len, "video degradation", error) : NULL;
-  if (dec)
-    nf_image_to_planar (dec, lr, 0.0f, 255.0f);
-  g_free (jpg);
-  nf_image_free (dec);
-  nf_image_free (img);
-  return dec != NULL;
+  return nf_image_jpeg_round_trip_planar (lr, w / s, h / s, q, "video degradation", error);
 }
 
 gboolean

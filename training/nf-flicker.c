@@ -219,7 +219,6 @@ nf_flicker_static_clip (const float *img, int w, int h, int n, double sigma, int
   }
   size_t plane = (size_t) w * h;
   float **frames = g_new0 (float *, n);
-  NfImage *im = nf_image_new (w, h);
   NfRng rng;
   nf_rng_seed (&rng, seed);
   for (int t = 0; t < n; t++) {
@@ -227,23 +226,13 @@ nf_flicker_static_clip (const float *img, int w, int h, int n, double sigma, int
     for (size_t i = 0; i < 3 * plane; i++)
       frames[t][i] = CLAMP (rintf (img[i] + (float) sigma * nf_rng_normal (&rng)), 0.0f,
           255.0f);
-    if (!quality)
-      continue;
-    nf_image_from_planar (im, frames[t], 0.0f, 255.0f);
-    gsize len = 0;
-    guint8 *jpg = nf_image_encode_jpeg (im, quality, &len, error);
-    NfImage *dec = jpg ? nf_image_load_bytes (jpg, len, "static clip frame", error) : NULL;
-    g_free (jpg);
-    if (!dec) {
+    if (quality && !nf_image_jpeg_round_trip_planar (frames[t], w, h, quality,
+            "static clip frame", error)) {
       for (int k = 0; k <= t; k++)
         nf_free (frames[k]);
       g_free (frames);
-      nf_image_free (im);
       return NULL;
     }
-    nf_image_to_planar (dec, frames[t], 0.0f, 255.0f);
-    nf_image_free (dec);
   }
-  nf_image_free (im);
   return frames;
 }

@@ -102,6 +102,9 @@ const Field nf_recipe_fields[] = {
       "style: weight of the stability term's still part: crops run with noise and no shift, "
       "mean (f(x + n) - f(x))^2 added (a static camera's noise); with --stability-weight "
       "every other crop is still, else all (0: off)", "W"},
+  {"stability-jpeg", F_INT, OFF (stability_jpeg), G_RECIPE,
+      "style: the stability term's noisy copies are also JPEG round-tripped at a quality "
+      "drawn in [Q, 95], as frames of a compressed stream (0: off)", "Q"},
   {"video-noise", F_DOUBLE, OFF (video_noise), G_RECIPE,
       "sr video degradation: largest Gaussian noise sigma, levels (2)", "S"},
   {"video-jpeg-min", F_INT, OFF (video_jpeg_min), G_RECIPE,

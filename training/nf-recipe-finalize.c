@@ -175,6 +175,9 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
         || (r->stability_still_weight > 0 && !(r->stability_noise > 0)))
       return bad (error, "--stability-still-weight %g: at least 0, and its still crops need "
           "noise (--stability-noise above 0)", r->stability_still_weight);
+    if (r->stability_jpeg < 0 || r->stability_jpeg > 95)
+      return bad (error, "--stability-jpeg %d: a lowest JPEG quality 1..95 (0: off)",
+          r->stability_jpeg);
     r->pixel_weight = 0.0;
   } else {
     if (!one_of (r->loss, losses))

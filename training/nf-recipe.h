@@ -81,6 +81,7 @@ typedef struct {
   int stability_shift;          /* its largest shift, pixels */
   double stability_noise;       /* its largest noise sigma, levels */
   double stability_still_weight;        /* style: weight of its still part (noise only) */
+  int stability_jpeg;           /* its lowest JPEG quality (0: no JPEG round trip) */
   double video_noise;           /* video degradation: largest noise sigma (levels) */
   int video_jpeg_min, video_jpeg_max;   /* video degradation: JPEG quality range */
   char *bn_stats;               /* data | unit */

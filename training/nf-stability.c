@@ -8,9 +8,12 @@
 
 #include <math.h>
 
+#include "nf-image.h"
+
 
 void
-nf_stability_draw (guint64 seed, int max_shift, double max_noise, NfStabilityDraw *d)
+nf_stability_draw (guint64 seed, int max_shift, double max_noise, int jpeg_min,
+    NfStabilityDraw *d)
 {
   NfRng rng;
   nf_rng_seed (&rng, seed ^ 0x9e3779b97f4a7c15ull);
@@ -20,11 +23,17 @@ nf_stability_draw (guint64 seed, int max_shift, double max_noise, NfStabilityDra
     d->dy = (int) floorf (nf_rng_uniform (&rng) * (2 * max_shift + 1)) - max_shift;
   }
   d->sigma = (float) (max_noise * nf_rng_uniform (&rng));
+  d->quality = 0;
+  if (jpeg_min > 0) {
+    int lo = MIN (jpeg_min, 95);
+    d->quality = MIN (95, lo + (int) (nf_rng_uniform (&rng) * (96 - lo)));
+  }
   d->noise_seed = seed * 6364136223846793005ull + 1442695040888963407ull;
 }
 
-void
-nf_stability_input (const float *x, int h, int w, const NfStabilityDraw *d, float *out)
+gboolean
+nf_stability_input (const float *x, int h, int w, const NfStabilityDraw *d, float *out,
+    GError **error)
 {
   NfRng rng;
   nf_rng_seed (&rng, d->noise_seed);
@@ -37,6 +46,8 @@ nf_stability_input (const float *x, int h, int w, const NfStabilityDraw *d, floa
           v += d->sigma * nf_rng_normal (&rng);
         out[((size_t) c * h + y) * w + i] = CLAMP (rintf (v), 0.0f, 255.0f);
       }
+  return d->quality <= 0 || nf_image_jpeg_round_trip_planar (out, w, h, d->quality,
+      "stability crop", error);
 }
 
 double

@@ -17,6 +17,11 @@
  * pairs' MSE is mostly the network's response to motion and would drown a static
  * camera's noise, which is what the static flicker ratio measures (nf-trainer.c picks
  * every other crop as still when both weights are on).
+ * JPEG (stability_jpeg Q > 0): x' is also round-tripped through JPEG at a quality drawn
+ * in [Q, 95], as each frame of a compressed stream is; a static camera's frames then
+ * differ by noise AND by where the codec's quantisation falls, which is what the
+ * static flicker ratio's clips (nf-flicker.h: noise + JPEG per frame) and real video
+ * carry - Gaussian noise alone misses the codec's 8x8-block structure.
  * One draw per crop, from a seed, so a resumed run repeats it.
  *
  * What it does not: run networks (nf-trainer.c does, on the doubled batch), or rotate
@@ -33,15 +38,20 @@ G_BEGIN_DECLS
 typedef struct {
   int dx, dy;                   /* T(x)(y, x) = x(y - dy, x - dx) */
   float sigma;                  /* noise sigma, levels */
+  int quality;                  /* JPEG round trip at this quality (0: none) */
   guint64 noise_seed;
 } NfStabilityDraw;
 
 /* One draw per crop: shifts in [-max_shift, max_shift] (not both 0 when max_shift > 0),
- * sigma in [0, max_noise]. */
-void nf_stability_draw (guint64 seed, int max_shift, double max_noise, NfStabilityDraw *d);
+ * sigma in [0, max_noise], JPEG quality in [jpeg_min, 95] when jpeg_min > 0 (drawn after
+ * the rest, so a draw without JPEG is what it was before the option existed). */
+void nf_stability_draw (guint64 seed, int max_shift, double max_noise, int jpeg_min,
+    NfStabilityDraw *d);
 
-/* x (3, h, w) -> out (3, h, w) = T(x) + n, rounded and clamped to 0..255 as a frame. */
-void nf_stability_input (const float *x, int h, int w, const NfStabilityDraw *d, float *out);
+/* x (3, h, w) -> out (3, h, w) = T(x) + n, rounded and clamped to 0..255 as a frame,
+ * then JPEG round-tripped when d->quality > 0 (FALSE + error only if that fails). */
+gboolean nf_stability_input (const float *x, int h, int w, const NfStabilityDraw *d,
+    float *out, GError **error);
 
 /* The term for one crop: mean of (y2 - T(y1))^2 over the valid pixels (see above), times
  * weight; with dy1/dy2 non-NULL, ADDS its gradient (weight included) to them. Returns

@@ -301,7 +301,8 @@ nf_trainer_recipe_from_checkpoint (const char *path, GError **error)
 }
 
 /* --init: every tensor of the seeded model replaced by the same-named, same-shaped
- * tensor of a weight file of the same architecture (fine-tuning a shipped model). */
+ * tensor of a weight file of the same architecture (fine-tuning a shipped model); a
+ * tensor missing from the file, one of another shape or one too many is an error. */
 static gboolean
 init_from_file (NfModel *m, const char *path, GError **error)
 {
@@ -321,9 +322,9 @@ init_from_file (NfModel *m, const char *path, GError **error)
       numel *= (size_t) dst->dims[d];
     }
     if (!same) {
-      g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "--init %s: its tensor %s %s the "
-          "network's (not the same architecture, width, blocks or scale?)", path,
-          (const char *) key, from ? "has another shape than" : "is missing from; it has not");
+      g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "--init %s: %s %s (not the same "
+          "architecture, width, blocks or scale?)", path, (const char *) key,
+          from ? "has another shape there than in the network" : "is not in the file");
       ok = FALSE;
       break;
     }
@@ -569,8 +570,13 @@ nf_trainer_host_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
       guint64 k = b->index * (guint64) b->n + i;
       still[i] = stability_still (r, k);
       nf_stability_draw (t->spec.seed * 1000003u + k, still[i] ? 0 : r->stability_shift,
-          r->stability_noise, &draws[i]);
-      nf_stability_input (b->hr + per * i, c, c, &draws[i], tx);
+          r->stability_noise, r->stability_jpeg, &draws[i]);
+      if (!nf_stability_input (b->hr + per * i, c, c, &draws[i], tx, error)) {
+        nf_free (tx);
+        g_free (draws);
+        g_free (still);
+        return FALSE;
+      }
       nf_trainer_to_input (t->model, tx, t->x + nin + per * i, per);   // (N..2N, 3, c, c)
     }
     nf_free (tx);

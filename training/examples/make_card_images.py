@@ -281,7 +281,11 @@ def sr_card(name, run, title, note):
     lr_m = re.search(r"--lr (\S+)", cmd)
     warm = re.search(r"--warmup (\d+)", cmd)
     init = re.search(r"--init (\S+)", cmd)
-    datas = re.findall(r"--data (\S+)", cmd) or ["../shared/data/sr-train"]
+    datas = list(dict.fromkeys(re.findall(r"--data (\S+)", cmd))) or ["../shared/data/sr-train"]
+    batch_m = re.search(r"--batch (\d+)", cmd)
+    batch = int(batch_m.group(1)) if batch_m else 4          # nf-train's default
+    threads_m = re.search(r"OMP_NUM_THREADS=(\d+)", cmd)
+    cores = f"{threads_m.group(1)} core{'s' if threads_m.group(1) != '1' else ''}" if threads_m else f"{THREADS} cores"
     degrade = re.search(r"--degrade (\S+)", cmd)
     degrade = degrade.group(1) if degrade else "bicubic"     # nf-train's default
     lrdesc = {"bicubic": f"plain antialiased bicubic ×1/{scale} (MATLAB imresize semantics, the standard SR benchmark degradation)",
@@ -338,9 +342,9 @@ protocol), then upscaled back: input (nearest), bicubic, this model, the origina
 - Data: {", ".join("`" + d + "`" for d in datas)}, training split (files whose FNV-1a name
   hash mod 100 ≥ 10; {data[len("data: "):]}). Random {crop}×{crop} HR crops with flips; LR
   made by {lrdesc}, rounded to 8 bit.
-- Loss: {lossdesc}. Adam lr {lr_m.group(1) if lr_m else "1e-3"} with {warm.group(1) if warm else 500} warm-up steps, cosine to 1e-5, batch 4,
-  {steps} steps = **{steps * 4:,} crops seen**.
-- Hardware and time: 2 cores of an AMD EPYC (AVX-512, AVX512_BF16) machine, {backdesc}, {secs} s
+- Loss: {lossdesc}. Adam lr {lr_m.group(1) if lr_m else "1e-3"} with {warm.group(1) if warm else 500} warm-up steps, cosine to 1e-5, batch {batch},
+  {steps} steps = **{steps * batch:,} crops seen**.
+- Hardware and time: {cores} of an AMD EPYC (AVX-512, AVX512_BF16) machine, {backdesc}, {secs} s
   of training{SHARING}.
 - Last progress line: `{last.strip()}`.
 - The full recipe is in the file's `training` metadata (`nf-run -v`).
