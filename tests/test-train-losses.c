@@ -104,6 +104,58 @@ test_content (NfRng *rng)
   nf_free (g);
 }
 
+/* ---- pixel loss with a chroma weight ------------------------------------------------ */
+
+static double chroma_w;
+
+static double
+chroma_loss (gpointer c)
+{
+  Ctx *x = c;
+  return nf_loss_pixel_chroma (x->f, x->p, x->s, chroma_w, 1.0, NULL);
+}
+
+/* weight 1: nf_loss_content exactly (up to rounding); weight 0: the mean squared BT.601
+ * luma difference over the unit luma vector, 3 values per pixel; the gradient against
+ * finite differences at 0.25 */
+static void
+test_pixel_chroma (NfRng *rng)
+{
+  NfShape s = { 2, 3, 5, 7 };
+  size_t n = nf_shape_numel (s), hw = 35;
+  Ctx c = { nf_alloc_floats (n), nf_alloc_floats (n), n, s };
+  fill (rng, c.f, n, 0, 255);
+  fill (rng, c.p, n, 0, 255);
+  double plain = nf_loss_content (c.f, c.p, n, 1.0, NULL);
+  double one = nf_loss_pixel_chroma (c.f, c.p, s, 1.0, 1.0, NULL);
+  double luma = 0, len2 = 0.299 * 0.299 + 0.587 * 0.587 + 0.114 * 0.114;
+  for (int b = 0; b < 2; b++)
+    for (size_t i = 0; i < hw; i++) {
+      const float *f = c.f + b * 3 * hw + i, *p = c.p + b * 3 * hw + i;
+      double y = 0.299 * (f[0] - p[0]) + 0.587 * (f[hw] - p[hw]) + 0.114 * (f[2 * hw]
+          - p[2 * hw]);
+      luma += y * y / len2;
+    }
+  luma /= (double) n;
+  double zero = nf_loss_pixel_chroma (c.f, c.p, s, 0.0, 1.0, NULL);
+  CHECK (fabs (one - plain) < 1e-9 * plain && fabs (zero - luma) < 1e-6 * luma,
+      "chroma weight 1: %.9g vs MSE %.9g; 0: %.9g vs luma %.9g", one, plain, zero, luma);
+  float *g = nf_alloc_floats (n);
+  memset (g, 0, n * sizeof (float));
+  chroma_w = 0.25;
+  double w = 0.5;
+  nf_loss_pixel_chroma (c.f, c.p, s, chroma_w, w, g);
+  for (size_t i = 0; i < n; i++)
+    g[i] /= (float) w;
+  double err = fd_error (chroma_loss, &c, c.f, n, g, 1e-1, 200);
+  printf ("pixel loss, chroma weight 0.25: gradient vs finite differences %.2e (threshold "
+      "1e-3); weight 1 = MSE, 0 = luma part\n", err);
+  CHECK (err < 1e-3, "chroma-weighted pixel gradient error %.2e", err);
+  nf_free (c.f);
+  nf_free (c.p);
+  nf_free (g);
+}
+
 /* ---- Gram ------------------------------------------------------------------------- */
 
 static double
@@ -418,6 +470,7 @@ main (void)
   NfRng rng;
   nf_rng_seed (&rng, 20240521);
   test_content (&rng);
+  test_pixel_chroma (&rng);
   test_gram (&rng);
   test_tv (&rng);
   test_preprocess (&rng);

@@ -30,6 +30,35 @@ nf_loss_content (const float *f, const float *p, size_t n, double weight, float 
   return acc / n;
 }
 
+double
+nf_loss_pixel_chroma (const float *f, const float *p, NfShape s, double chroma_weight,
+    double weight, float *grad)
+{
+  const double n0 = 0.299, n1 = 0.587, n2 = 0.114;
+  const double len = sqrt (n0 * n0 + n1 * n1 + n2 * n2);
+  const double u[3] = { n0 / len, n1 / len, n2 / len };
+  size_t hw = (size_t) s.h * s.w, total = (size_t) s.n * 3 * hw;
+  double acc = 0.0, g = 2.0 * weight / (double) total;
+  for (int b = 0; b < s.n; b++) {
+    const float *fb = f + (size_t) b * 3 * hw, *pb = p + (size_t) b * 3 * hw;   // (3, HW)
+    float *gb = grad ? grad + (size_t) b * 3 * hw : NULL;
+    for (size_t i = 0; i < hw; i++) {
+      double d[3], ud = 0, dd = 0;
+      for (int c = 0; c < 3; c++) {
+        d[c] = (double) fb[c * hw + i] - pb[c * hw + i];
+        ud += u[c] * d[c];
+        dd += d[c] * d[c];
+      }
+      acc += ud * ud + chroma_weight * (dd - ud * ud);
+      if (gb)
+        for (int c = 0; c < 3; c++)
+          gb[c * hw + i] += (float) (g * (chroma_weight * d[c] + (1.0 - chroma_weight) * ud
+                  * u[c]));
+    }
+  }
+  return acc / (double) total;
+}
+
 /* ---- Gram matrices ---------------------------------------------------------------- */
 
 void

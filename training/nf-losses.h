@@ -27,6 +27,15 @@ G_BEGIN_DECLS
 /* f, p, grad: n floats. */
 double nf_loss_content (const float *f, const float *p, size_t n, double weight, float *grad);
 
+/* The pixel MSE of RGB images f, p (N, 3, H, W) with the chroma part of each pixel's
+ * difference weighted by chroma_weight: with u the unit vector along BT.601 luma
+ * (0.299, 0.587, 0.114)/|.| and d = f - p per pixel,
+ *     L = mean over N*3*H*W of  [ (u.d)^2 + chroma_weight * (|d|^2 - (u.d)^2) ] (x 1/3 per
+ *         channel, so that chroma_weight 1 is exactly nf_loss_content's MSE),
+ * the luma part being what PSNR-Y measures. ADDS weight * dL/df to grad when non-NULL. */
+double nf_loss_pixel_chroma (const float *f, const float *p, NfShape s, double chroma_weight,
+    double weight, float *grad);
+
 /* f (N, C, H, W) -> g (N, C, C). */
 void nf_gram_ref (const float *f, NfShape s, float *g);
 gboolean nf_gram (const float *f, NfShape s, float *g, GError **error);

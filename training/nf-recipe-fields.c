@@ -84,6 +84,9 @@ const Field nf_recipe_fields[] = {
       "sr: perceptual (relu2_2) | pixel (MSE) | mix (pixel + 0.001 x perceptual)", "L"},
   {"pixel-weight", F_DOUBLE, OFF (pixel_weight), G_RECIPE,
       "sr: pixel MSE weight, 0..255 units (from --loss)", "W"},
+  {"chroma-weight", F_DOUBLE, OFF (chroma_weight), G_RECIPE,
+      "sr: weight of the chroma part of the pixel loss, the luma (BT.601) part weighing 1: "
+      "what PSNR-Y measures gets the network's capacity (1: plain RGB MSE; 0..1)", "W"},
   {"degrade", F_STR, OFF (degrade), G_RECIPE,
       "sr: bicubic (antialiased, MATLAB imresize: the standard benchmark degradation; default) | "
       "blur-bicubic (Gaussian sigma, then bicubic; Johnson) | video (bicubic, noise, JPEG)",

@@ -188,6 +188,8 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
         || r->video_jpeg_min > r->video_jpeg_max)
       return bad (error, "--video-noise >= 0 and 1 <= --video-jpeg-min <= --video-jpeg-max "
           "<= 100");
+    if (!(r->chroma_weight >= 0 && r->chroma_weight <= 1))
+      return bad (error, "--chroma-weight %g: 0..1 (1: plain RGB MSE)", r->chroma_weight);
     gboolean pix = g_str_equal (r->loss, "pixel"), mix = g_str_equal (r->loss, "mix");
     if (r->pixel_weight < 0)
       r->pixel_weight = pix || mix ? 1.0 : 0.0;

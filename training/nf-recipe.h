@@ -75,6 +75,7 @@ typedef struct {
   double tv_strength;           /* < 0: from --loss (sr) */
   char *loss;                   /* sr: pixel | perceptual | mix */
   double pixel_weight;          /* < 0: from --loss */
+  double chroma_weight;         /* sr: the pixel loss's chroma part's weight (1: plain MSE) */
   char *degrade;                /* bicubic | blur-bicubic */
   double blur_sigma;
   double stability_weight;      /* style: weight of the stability term (nf-stability.h) */

@@ -165,6 +165,16 @@ make_ranks (NfTrainer *t, GError **error)
 gboolean
 nf_trainer_gpu_setup (NfTrainer *t, GError **error)
 {
+  /* terms the device step does not compute: refused, never silently dropped */
+  const NfRecipe *r = t->r;
+  const char *host_only = r->stability_weight > 0 ? "--stability-weight"
+      : r->stability_still_weight > 0 ? "--stability-still-weight"
+      : r->chroma_weight != 1.0 ? "--chroma-weight" : NULL;
+  if (host_only) {
+    g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED, "%s: the GPU trainer does not compute "
+        "this term yet; train on the CPU (--device cpu)", host_only);
+    return FALSE;
+  }
   if (!check_backward (t->be, t->model->graph, "the network", error)
       || (t->vgg && !check_backward (t->be, t->vgg->model->graph, "the loss network", error)))
     return FALSE;

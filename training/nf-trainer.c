@@ -610,7 +610,10 @@ nf_trainer_host_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
     }
   }
   if (r->pixel_weight > 0) {
-    L.pixel = nf_loss_content (t->y255, target, nout, r->pixel_weight, dy);
+    L.pixel = r->chroma_weight == 1.0
+        ? nf_loss_content (t->y255, target, nout, r->pixel_weight, dy)
+        : nf_loss_pixel_chroma (t->y255, target, t->out_shape, r->chroma_weight,
+        r->pixel_weight, dy);
     L.total += r->pixel_weight * L.pixel;
   }
   if (r->tv_strength > 0) {
