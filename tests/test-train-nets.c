@@ -594,6 +594,13 @@ test_recipe (void)
   r->crop = 30;
   CHECK (nf_recipe_finalize (r, &e), "finalize: %s", e ? e->message : "");
   g_clear_error (&e);
+  /* the terms only the CPU trainer computes: named, so the GPU trainer can refuse them */
+  CHECK (nf_recipe_host_only_term (r) == NULL, "plain sr recipe: host-only term %s",
+      nf_recipe_host_only_term (r));
+  r->chroma_weight = 0.5;
+  const char *term = nf_recipe_host_only_term (r);
+  CHECK (term && g_str_equal (term, "--chroma-weight"), "chroma weight 0.5: %s", term);
+  r->chroma_weight = 1.0;
   char *j1 = nf_recipe_to_json (r, TRUE);
   NfRecipe *r2 = nf_recipe_new ("sr", NULL);
   CHECK (nf_recipe_update_from_json (r2, j1, &e), "parse back");

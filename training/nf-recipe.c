@@ -119,3 +119,11 @@ nf_shared_data_dir (void)
     return g_strdup (env);
   return g_build_filename (NF_SOURCE_ROOT, "..", "shared", "data", NULL);
 }
+
+const char *
+nf_recipe_host_only_term (const NfRecipe *r)
+{
+  return r->stability_weight > 0 ? "--stability-weight"
+      : r->stability_still_weight > 0 ? "--stability-still-weight"
+      : r->pixel_weight > 0 && r->chroma_weight != 1.0 ? "--chroma-weight" : NULL;
+}

@@ -107,6 +107,11 @@ NfRecipe *nf_recipe_copy (const NfRecipe *r);
  * names the option. */
 gboolean nf_recipe_finalize (NfRecipe *r, GError **error);
 
+/* The option of a loss term only the CPU trainer computes (the stability term and its
+ * still part, the chroma-weighted pixel loss), or NULL: the GPU trainer refuses such a
+ * recipe and --device auto trains it on the CPU. */
+const char *nf_recipe_host_only_term (const NfRecipe *r);
+
 /* JSON: the recipe group only, with portable paths (what the "training" metadata holds),
  * or every field with the paths as they are (checkpoints). */
 char *nf_recipe_to_json (const NfRecipe *r, gboolean with_run_settings);

@@ -166,10 +166,7 @@ gboolean
 nf_trainer_gpu_setup (NfTrainer *t, GError **error)
 {
   /* terms the device step does not compute: refused, never silently dropped */
-  const NfRecipe *r = t->r;
-  const char *host_only = r->stability_weight > 0 ? "--stability-weight"
-      : r->stability_still_weight > 0 ? "--stability-still-weight"
-      : r->chroma_weight != 1.0 ? "--chroma-weight" : NULL;
+  const char *host_only = nf_recipe_host_only_term (t->r);
   if (host_only) {
     g_set_error (error, NF_ERROR, NF_ERROR_UNSUPPORTED, "%s: the GPU trainer does not compute "
         "this term yet; train on the CPU (--device cpu)", host_only);

@@ -408,8 +408,18 @@ nf_trainer_new (const NfRecipe *recipe, const char *resume_from, GError **error)
   }
   if (!make_spec (t, error))
     goto fail;
+  /* --device auto with a term only the CPU trainer computes: the CPU, saying why */
+  const char *host_only = nf_recipe_host_only_term (r);
+  gboolean auto_dev = !r->device || g_str_equal (r->device, "auto");
+  gboolean auto_be = !r->backend || g_str_equal (r->backend, "auto");
   const char *bname = nf_trainer_choose_backend (r->device, r->backend, &t->device_note,
       error);
+  if (bname && g_str_has_prefix (bname, "cuda") && host_only && auto_dev && auto_be) {
+    bname = nf_trainer_pick_backend ("auto");
+    g_free (t->device_note);
+    t->device_note = g_strdup_printf ("device auto: %s is computed by the CPU trainer only; "
+        "training on the CPU (backend %s)", host_only, bname);
+  }
   if (!bname || !(t->be = nf_backend_new (bname, error))
       || !(t->device = nf_train_device_for (t->be, error)))
     goto fail;
