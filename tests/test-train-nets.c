@@ -598,9 +598,15 @@ test_recipe (void)
   CHECK (nf_recipe_host_only_term (r) == NULL, "plain sr recipe: host-only term %s",
       nf_recipe_host_only_term (r));
   r->chroma_weight = 0.5;
+  CHECK (r->pixel_weight > 0 || nf_recipe_host_only_term (r) == NULL,
+      "chroma weight without a pixel loss counted");
+  double pw = r->pixel_weight;
+  r->pixel_weight = 1.0;
   const char *term = nf_recipe_host_only_term (r);
-  CHECK (term && g_str_equal (term, "--chroma-weight"), "chroma weight 0.5: %s", term);
+  CHECK (term && g_str_equal (term, "--chroma-weight"), "chroma weight 0.5: %s",
+      term ? term : "none");
   r->chroma_weight = 1.0;
+  r->pixel_weight = pw;
   char *j1 = nf_recipe_to_json (r, TRUE);
   NfRecipe *r2 = nf_recipe_new ("sr", NULL);
   CHECK (nf_recipe_update_from_json (r2, j1, &e), "parse back");
