@@ -41,9 +41,6 @@
 GST_DEBUG_CATEGORY_EXTERN (gst_neural_filter_debug);
 #define GST_CAT_DEFAULT gst_neural_filter_debug
 
-#define PARENT_TRANSFORM_CLASS \
-  GST_BASE_TRANSFORM_CLASS (gst_neural_filter_get_parent_class ())
-
 /* ---- caps -------------------------------------------------------------------------- */
 
 gboolean

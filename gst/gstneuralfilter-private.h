@@ -86,6 +86,9 @@ typedef struct {
 /* gstneuralfilter.c */
 GstNeuralFilterPrivate *gst_neural_filter_get_priv (GstNeuralFilter * self);
 GstVideoFilterClass *gst_neural_filter_get_parent_class (void);
+/* GstBaseTransform's class of the parent, for chaining up from the element's files. */
+#define PARENT_TRANSFORM_CLASS \
+  GST_BASE_TRANSFORM_CLASS (gst_neural_filter_get_parent_class ())
 
 /* gstneuralfilter-frame.c */
 /* Installs the frame path's vfuncs (caps, the transforms), then the stream's and the

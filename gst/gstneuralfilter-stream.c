@@ -27,9 +27,6 @@
 GST_DEBUG_CATEGORY_EXTERN (gst_neural_filter_debug);
 #define GST_CAT_DEFAULT gst_neural_filter_debug
 
-#define PARENT_TRANSFORM_CLASS \
-  GST_BASE_TRANSFORM_CLASS (gst_neural_filter_get_parent_class ())
-
 /* ---- between frames -------------------------------------------------------------- */
 
 /* Longest jump in timestamps across a DISCONT buffer that keeps the stabilisation. */
