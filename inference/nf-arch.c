@@ -17,7 +17,7 @@
 
 static const char *const arch_names[] = {
   "style-full", "style-slim", "style-rt", "style-rt-multi", "sr-johnson", "sr-subpixel",
-  "sr-light", NULL
+  "sr-light", "sr-light-y", NULL
 };
 
 const char *const *
@@ -105,6 +105,43 @@ upsample (NfGraphBuilder *b, int in, int factor, const char *out_name)
 
 /* ---- the architectures ------------------------------------------------------ */
 
+static int
+input_blur_k (double sigma)
+{
+  return 2 * (int) ceil (2.0 * sigma) + 1;
+}
+
+/* The style networks' input: x itself, or x through the fixed Gaussian input blur. */
+static int
+style_input (NfGraphBuilder *b, double blur)
+{
+  if (blur <= 0)
+    return 0;
+  return conv (b, NF_ARCH_INPUT_BLUR, 0, 3, 3, input_blur_k (blur), 1, NF_PAD_REFLECT,
+      FALSE);                                                   // (N, 3, H, W)
+}
+
+gboolean
+nf_arch_op_is_fixed (const NfOp *op)
+{
+  return op->name && (g_str_equal (op->name, NF_ARCH_INPUT_BLUR)
+      || g_str_equal (op->name, NF_ARCH_RGB_TO_Y) || g_str_equal (op->name, NF_ARCH_Y_TO_RGB));
+}
+
+void
+nf_arch_fill_input_blur (float *t, int k, double sigma)
+{
+  double g[32], sum = 0;
+  int r = k / 2;
+  for (int i = 0; i < k && i < 32; i++)
+    sum += g[i] = exp (-0.5 * (i - r) * (i - r) / (sigma * sigma));
+  memset (t, 0, sizeof (float) * 9 * k * k);
+  for (int c = 0; c < 3; c++)   // weight (cout 3, cin 3, k, k): diagonal in channels
+    for (int y = 0; y < k; y++)
+      for (int x = 0; x < k; x++)
+        t[((size_t) (c * 3 + c) * k + y) * k + x] = (float) (g[y] * g[x] / (sum * sum));
+}
+
 /* TransformerNet's residual block i on v with c channels: conv-IN-ReLU-conv-IN + v. */
 static int
 style_res_block (NfGraphBuilder *b, int v, int c, int i, int styles)
@@ -126,10 +163,10 @@ style_res_block (NfGraphBuilder *b, int v, int c, int i, int styles)
 
 /* TransformerNet (fast_neural_style) layout, widths w/2w/4w. */
 static NfGraph *
-build_style (int w, int n_res)
+build_style (int w, int n_res, double blur)
 {
   NfGraphBuilder *b = nf_graph_builder_new ("x");
-  int v = 0;                    /* the input value id */
+  int v = style_input (b, blur);        /* (N, 3, H, W) */
   v = relu (b, inorm (b, "in1", conv (b, "conv1", v, 3, w, 9, 1, NF_PAD_REFLECT, TRUE), w),
       "in1");                                                   // (N, w, H, W)
   v = relu (b, inorm (b, "in2", conv (b, "conv2", v, w, 2 * w, 3, 2, NF_PAD_REFLECT, TRUE),
@@ -156,11 +193,12 @@ build_style (int w, int n_res)
  * layer). 4.9 GFLOP per 640x360 frame at w = 16 (style-slim: 15.3). Instance norm and
  * reflection padding as in TransformerNet. */
 static NfGraph *
-build_style_rt (int w, int n_res, int styles)
+build_style_rt (int w, int n_res, int styles, double blur)
 {
   int q = 3 * w;                /* the quarter-resolution width */
   NfGraphBuilder *b = nf_graph_builder_new ("x");
-  int v = relu (b, snorm (b, "in1", conv (b, "conv1", 0, 3, w, 5, 2, NF_PAD_REFLECT, TRUE), w,
+  int v = style_input (b, blur);        /* (N, 3, H, W) */
+  v = relu (b, snorm (b, "in1", conv (b, "conv1", v, 3, w, 5, 2, NF_PAD_REFLECT, TRUE), w,
           styles), "in1");                                      // (N, w, H/2, W/2)
   v = relu (b, snorm (b, "in2", conv (b, "conv2", v, w, q, 3, 2, NF_PAD_REFLECT, TRUE),
           q, styles), "in2");                                   // (N, 3w, H/4, W/4)
@@ -271,6 +309,56 @@ build_sr_light (int scale, int w, int n_body)
   return nf_graph_builder_finish (b, v);
 }
 
+/* sr-light on luma only (the capacity PSNR-Y measures; the input is still RGB, so every
+ * engine, element path and tool runs it as any RGB network): a fixed 1x1 conv makes
+ * BT.601 luma Y = 0.299 R + 0.587 G + 0.114 B at the input resolution, the sr-light
+ * body runs on that one channel (5x5 conv 1 -> w, n 3x3 convs of w, 3x3 conv to s*s
+ * sub-pixel channels), a fixed 1x1 conv copies each sub-pixel channel to R, G and B
+ * (adding the same dY to R, G and B changes Y by dY and leaves the colour differences
+ * R - Y and B - Y alone), and the pixel shuffle adds it to the nearest-upsampled input.
+ * The chroma is thus the input's, nearest-upsampled; the network's compute is all luma. */
+static NfGraph *
+build_sr_light_y (int scale, int w, int n_body)
+{
+  int ss = scale * scale;
+  NfGraphBuilder *b = nf_graph_builder_new ("x");
+  int v = conv (b, NF_ARCH_RGB_TO_Y, 0, 3, 1, 1, 1, NF_PAD_ZERO, FALSE);   // (N, 1, H, W)
+  v = relu (b, conv (b, "conv1", v, 1, w, 5, 1, NF_PAD_REFLECT, TRUE), "conv1");
+                                                                // (N, w, H, W)
+  for (int i = 1; i <= n_body; i++) {
+    char *p = g_strdup_printf ("body%d", i);
+    v = relu (b, conv (b, p, v, w, w, 3, 1, NF_PAD_REFLECT, TRUE), p);  // (N, w, H, W)
+    g_free (p);
+  }
+  v = conv (b, "conv_up", v, w, ss, 3, 1, NF_PAD_REFLECT, TRUE);       // (N, s*s, H, W)
+  v = conv (b, NF_ARCH_Y_TO_RGB, v, ss, 3 * ss, 1, 1, NF_PAD_ZERO, FALSE);
+                                                                // (N, 3*s*s, H, W)
+  NfOp ps = { .type = NF_OP_PIXEL_SHUFFLE, .factor = scale };
+  v = nf_graph_builder_add (b, &ps, NULL, &v, 1, "shuffle");    // (N, 3, sH, sW): dY x 3
+  int skip = upsample (b, 0, scale, "x.up");                    // (N, 3, sH, sW)
+  v = add (b, v, skip, "sum");
+  NfOp cl = { .type = NF_OP_CLAMP, .min = 0.0f, .max = 1.0f };
+  v = nf_graph_builder_add (b, &cl, NULL, &v, 1, "y");          // (N, 3, sH, sW) in 0..1
+  return nf_graph_builder_finish (b, v);
+}
+
+/* The fixed weights of sr-light-y's colour convs (weights (cout, cin, 1, 1)). */
+static void
+fill_luma_convs (NfModel *m, int scale)
+{
+  NfModelTensor *t = nf_model_tensor (m, NF_ARCH_RGB_TO_Y ".weight");
+  t->data[0] = 0.299f;
+  t->data[1] = 0.587f;
+  t->data[2] = 0.114f;
+  int ss = scale * scale;
+  t = nf_model_tensor (m, NF_ARCH_Y_TO_RGB ".weight");
+  memset (t->data, 0, sizeof (float) * 3 * ss * ss);
+  /* the pixel shuffle reads channel c * s*s + k as sub-pixel k of colour c */
+  for (int c = 0; c < 3; c++)
+    for (int k = 0; k < ss; k++)
+      t->data[(size_t) (c * ss + k) * ss + k] = 1.0f;
+}
+
 NfGraph *
 nf_arch_build_graph (const NfArchSpec *spec, GError **error)
 {
@@ -282,19 +370,28 @@ nf_arch_build_graph (const NfArchSpec *spec, GError **error)
     return NULL;
   }
   gboolean multi = g_str_equal (a, "style-rt-multi");
+  double blur = spec->input_blur;
+  if (!(blur >= 0 && blur <= NF_ARCH_INPUT_BLUR_MAX)
+      || (blur > 0 && !g_str_has_prefix (a, "style-"))) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "architecture %s: input blur sigma %g "
+        "(%s)", a, blur, g_str_has_prefix (a, "style-") ? "0 for none, else up to 3"
+        : "only the style networks have one");
+    return NULL;
+  }
   if (spec->styles < 0 || spec->styles > 1024 || (spec->styles && !multi)) {
     g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "architecture %s: %d styles (%s)", a,
         spec->styles, multi ? "1..1024" : "only style-rt-multi holds several styles");
     return NULL;
   }
   if (g_str_equal (a, "style-full"))
-    return build_style (w ? w : 32, n_res ? n_res : 5);
+    return build_style (w ? w : 32, n_res ? n_res : 5, blur);
   if (g_str_equal (a, "style-slim"))
-    return build_style (w ? w : 16, n_res ? n_res : 3);
+    return build_style (w ? w : 16, n_res ? n_res : 3, blur);
   if (g_str_equal (a, "style-rt"))
-    return build_style_rt (w ? w : 16, n_res ? n_res : 3, 0);
+    return build_style_rt (w ? w : 16, n_res ? n_res : 3, 0, blur);
   if (multi)
-    return build_style_rt (w ? w : 16, n_res ? n_res : 3, spec->styles ? spec->styles : 8);
+    return build_style_rt (w ? w : 16, n_res ? n_res : 3, spec->styles ? spec->styles : 8,
+        blur);
   if (g_str_equal (a, "sr-johnson")) {
     if (scale != 2 && scale != 4) {
       g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
@@ -318,6 +415,14 @@ nf_arch_build_graph (const NfArchSpec *spec, GError **error)
       return NULL;
     }
     return build_sr_light (scale, w ? w : scale == 4 ? 32 : 16, n_res ? n_res : 2);
+  }
+  if (g_str_equal (a, "sr-light-y")) {
+    if (scale < 2 || scale > 4) {
+      g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT,
+          "sr-light-y upsamples by 2, 3 or 4, not %d", scale);
+      return NULL;
+    }
+    return build_sr_light_y (scale, w ? w : 16, n_res ? n_res : 4);
   }
   char *known = g_strjoinv (", ", (char **) arch_names);
   g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "unknown architecture \"%s\" (known: %s)",
@@ -393,6 +498,16 @@ nf_arch_new_model (const NfArchSpec *spec, guint64 seed, GError **error)
     m->in_hi = m->out_hi = 1.0f;
   }
   nf_arch_init_weights (m, seed);
+  if (g_str_equal (spec->arch, "sr-light-y"))
+    fill_luma_convs (m, spec->scale);
+  if (spec->input_blur > 0) {
+    NfModelTensor *t = nf_model_tensor (m, NF_ARCH_INPUT_BLUR ".weight");
+    nf_arch_fill_input_blur (t->data, (int) t->dims[3], spec->input_blur);
+    char *s = g_strdup_printf ("%g", spec->input_blur);
+    nf_model_set_metadata (m, "input_blur", s);
+    g_free (s);
+  }
+  nf_model_bind (m, NULL);
   nf_model_set_metadata (m, "arch", spec->arch);
   nf_model_set_metadata (m, "name", spec->arch);
   char *seed_s = g_strdup_printf ("untrained: seeded random weights (seed %" G_GUINT64_FORMAT

@@ -20,6 +20,12 @@
  *                input, clamp. Scale 2, 3 or 4; defaults w = 16 (x2, x3) or 32 (x4),
  *                n_res = 2 (here the number of body convolutions, not blocks).
  *                Input/output 0..1.
+ *   sr-light-y   sr-light on BT.601 luma only: fixed 1x1 convs RGB -> Y in front and
+ *                dY -> (dY, dY, dY) before the shuffle; 1-channel first layer, s*s
+ *                sub-pixel channels; the chroma is the nearest-upsampled input's.
+ *                Defaults w = 16, n = 4. Input/output RGB 0..1.
+ *
+ * Style architectures may start with a fixed Gaussian input blur (input_blur > 0, below).
  *
  * What it does: graphs with the op and tensor names the model files use, and
  * seeded random initialisation (He-uniform convs, unit norms) for training starts
@@ -38,7 +44,27 @@ typedef struct {
   int width;                    /* base channels (0: default of the arch) */
   int n_res;                    /* residual blocks (sr-light: body convs; 0: default) */
   int styles;                   /* style-rt-multi: styles (0: 8); other archs: 0 */
+  double input_blur;            /* style archs: sigma of a fixed Gaussian the input goes
+                                 * through first (0: none; see NF_ARCH_INPUT_BLUR) */
 } NfArchSpec;
+
+/* The op name of the style networks' optional input filter: a 3 -> 3 conv (no bias) whose
+ * weights are a per-channel Gaussian of sigma input_blur, in a (2 ceil(2 sigma) + 1)^2
+ * window, reflection padded. It low-passes the sensor and compression noise of video
+ * before the first strided conv can alias it into texture (issue 14). The trainer never
+ * changes it (nf_arch_op_is_fixed); the engines run it as any conv. */
+#define NF_ARCH_INPUT_BLUR "input_blur"
+/* sr-light-y's fixed colour convs: RGB -> BT.601 luma, and each luma sub-pixel channel
+ * copied to R, G and B. */
+#define NF_ARCH_RGB_TO_Y "rgb_to_y"
+#define NF_ARCH_Y_TO_RGB "y_to_rgb"
+#define NF_ARCH_INPUT_BLUR_MAX 3.0
+
+/* Ops whose weights are part of the design, not learned (the input blur, sr-light-y's
+ * colour convs). */
+gboolean nf_arch_op_is_fixed (const NfOp *op);
+/* Fills t, (3, 3, k, k), with the input blur of sigma (k from t's shape). */
+void nf_arch_fill_input_blur (float *t, int k, double sigma);
 
 NfGraph *nf_arch_build_graph (const NfArchSpec *spec, GError **error);
 /* Graph + seeded random weights + metadata (task, scale, ranges, arch). */

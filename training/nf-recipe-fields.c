@@ -13,11 +13,15 @@ const Field nf_recipe_fields[] = {
   {"task", F_STR, OFF (task), G_RECIPE, NULL, NULL},
   {"arch", F_STR, OFF (arch), G_RECIPE,
       "Architecture: style-full|style-slim|style-rt|style-rt-multi (style), "
-      "sr-johnson|sr-subpixel|sr-light (sr)", "A"},
+      "sr-johnson|sr-subpixel|sr-light|sr-light-y (sr)", "A"},
   {"scale", F_INT, OFF (scale), G_RECIPE, "SR upscale factor (4; sr-johnson: 2 or 4)", "S"},
   {"width", F_INT, OFF (width), G_RECIPE, "Base channels (0: the architecture's default)", "N"},
   {"res-blocks", F_INT, OFF (n_res), G_RECIPE,
-      "Residual blocks (sr-light: body convolutions; 0: default)", "N"},
+      "Residual blocks (sr-light, sr-light-y: body convolutions; 0: default)", "N"},
+  {"input-blur", F_DOUBLE, OFF (input_blur), G_RECIPE,
+      "style: a fixed (never trained) Gaussian of this sigma in pixels that the input goes "
+      "through first, so that video noise is low-passed before the first strided conv (0: "
+      "none; up to 3)", "S"},
   {"data", F_STRV, OFF (data), G_RECIPE,
       "Training image folder, searched recursively (repeatable; default "
       "$NF_SHARED_DATA/photos for style, .../sr-train for sr)", "DIR"},
@@ -86,7 +90,8 @@ const Field nf_recipe_fields[] = {
       "sr: pixel MSE weight, 0..255 units (from --loss)", "W"},
   {"chroma-weight", F_DOUBLE, OFF (chroma_weight), G_RECIPE,
       "sr: weight of the chroma part of the pixel loss, the luma (BT.601) part weighing 1: "
-      "what PSNR-Y measures gets the network's capacity (1: plain RGB MSE; 0..1)", "W"},
+      "what PSNR-Y measures gets the network's capacity (1: plain RGB MSE, the default; 0..1; "
+      "sr-light-y: 0, as it changes luma only)", "W"},
   {"degrade", F_STR, OFF (degrade), G_RECIPE,
       "sr: bicubic (antialiased, MATLAB imresize: the standard benchmark degradation; default) | "
       "blur-bicubic (Gaussian sigma, then bicubic; Johnson) | video (bicubic, noise, JPEG)",

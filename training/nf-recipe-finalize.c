@@ -100,7 +100,9 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
   static const char *const style_archs[] = { "style-full", "style-slim", "style-rt",
     "style-rt-multi", NULL
   };
-  static const char *const sr_archs[] = { "sr-johnson", "sr-subpixel", "sr-light", NULL };
+  static const char *const sr_archs[] = { "sr-johnson", "sr-subpixel", "sr-light", "sr-light-y",
+    NULL
+  };
   static const char *const splits[] = { "train", "val", "all", NULL };
   static const char *const modes[] = { "short", "native", NULL };
   static const char *const anneals[] = { "none", "step", "cosine", NULL };
@@ -112,7 +114,7 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
   if (!one_of (r->arch, style ? style_archs : sr_archs))
     return bad (error, "--arch %s: a %s network is one of %s", r->arch, r->task,
         style ? "style-full, style-slim, style-rt, style-rt-multi"
-        : "sr-johnson, sr-subpixel, sr-light");
+        : "sr-johnson, sr-subpixel, sr-light, sr-light-y");
   if (style)
     r->scale = 1;
   else if (g_str_equal (r->arch, "sr-johnson") ? (r->scale != 2 && r->scale != 4)
@@ -178,8 +180,15 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
     if (r->stability_jpeg < 0 || r->stability_jpeg > 95)
       return bad (error, "--stability-jpeg %d: a lowest JPEG quality 1..95 (0: off)",
           r->stability_jpeg);
+    if (!(r->input_blur >= 0 && r->input_blur <= 3))
+      return bad (error, "--input-blur %g: a Gaussian sigma 0..3 pixels (0: none)",
+          r->input_blur);
     r->pixel_weight = 0.0;
+    if (r->chroma_weight == -1.0)
+      r->chroma_weight = 1.0;   /* unused by style recipes */
   } else {
+    if (r->input_blur != 0)
+      return bad (error, "--input-blur: only the style networks have an input blur");
     if (!one_of (r->loss, losses))
       return bad (error, "--loss %s: perceptual, pixel or mix", r->loss);
     if (!one_of (r->degrade, degrades))
@@ -188,6 +197,10 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
         || r->video_jpeg_min > r->video_jpeg_max)
       return bad (error, "--video-noise >= 0 and 1 <= --video-jpeg-min <= --video-jpeg-max "
           "<= 100");
+    /* sr-light-y can only change luma (its dY goes to R, G and B alike): a loss on the
+     * chroma would pull its dY towards the plain RGB mean of the errors */
+    if (r->chroma_weight == -1.0)
+      r->chroma_weight = g_str_equal (r->arch, "sr-light-y") ? 0.0 : 1.0;
     if (!(r->chroma_weight >= 0 && r->chroma_weight <= 1))
       return bad (error, "--chroma-weight %g: 0..1 (1: plain RGB MSE)", r->chroma_weight);
     gboolean pix = g_str_equal (r->loss, "pixel"), mix = g_str_equal (r->loss, "mix");

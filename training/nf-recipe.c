@@ -63,7 +63,8 @@ nf_recipe_new (const char *task, GError **error)
   r->stability_noise = 4.0;
   r->stability_still_weight = 0.0;
   r->stability_jpeg = 0;
-  r->chroma_weight = 1.0;
+  r->input_blur = 0.0;
+  r->chroma_weight = -1.0;       /* from the arch (finalize) */
   r->video_noise = 2.0;
   r->video_jpeg_min = 40;
   r->video_jpeg_max = 90;

@@ -43,6 +43,7 @@ typedef struct {
   char *arch;                   /* style-*, sr-johnson, sr-subpixel, sr-light */
   int scale;                    /* sr upscale factor */
   int width, n_res;             /* 0: the architecture's default */
+  double input_blur;            /* style: sigma of the fixed input blur (0: none; nf-arch.h) */
   char **data;                  /* image folders */
   char *split;                  /* train | val | all */
   int val_percent;

@@ -107,3 +107,7 @@ nf_trainer_from_output (const NfModel *m, const float *y, float *rgb, size_t n)
   for (size_t i = 0; i < n; i++)
     rgb[i] = (y[i] - b) * a;
 }
+
+/* --init (nf-trainer-init.c): m's tensors from the weight file at path (same
+ * architecture; see there), then m rebound. */
+gboolean nf_trainer_init_from_file (NfModel *m, const char *path, GError **error);

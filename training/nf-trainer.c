@@ -300,46 +300,6 @@ nf_trainer_recipe_from_checkpoint (const char *path, GError **error)
   return r;
 }
 
-/* --init: every tensor of the seeded model replaced by the same-named, same-shaped
- * tensor of a weight file of the same architecture (fine-tuning a shipped model); a
- * tensor missing from the file, one of another shape or one too many is an error. */
-static gboolean
-init_from_file (NfModel *m, const char *path, GError **error)
-{
-  NfModel *src = nf_model_load (path, error);
-  if (!src)
-    return FALSE;
-  gboolean ok = TRUE;
-  GHashTableIter it;
-  gpointer key, val;
-  g_hash_table_iter_init (&it, m->tensors);
-  while (ok && g_hash_table_iter_next (&it, &key, &val)) {
-    NfModelTensor *dst = val, *from = g_hash_table_lookup (src->tensors, key);
-    gboolean same = from && from->ndim == dst->ndim;
-    size_t numel = 1;
-    for (int d = 0; same && d < dst->ndim; d++) {
-      same = from->dims[d] == dst->dims[d];
-      numel *= (size_t) dst->dims[d];
-    }
-    if (!same) {
-      g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "--init %s: %s %s (not the same "
-          "architecture, width, blocks or scale?)", path, (const char *) key,
-          from ? "has another shape there than in the network" : "is not in the file");
-      ok = FALSE;
-      break;
-    }
-    memcpy (dst->data, from->data, sizeof (float) * numel);
-  }
-  if (ok && g_hash_table_size (src->tensors) != g_hash_table_size (m->tensors)) {
-    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "--init %s: %u tensors where the network "
-        "has %u (not the same architecture?)", path, g_hash_table_size (src->tensors),
-        g_hash_table_size (m->tensors));
-    ok = FALSE;
-  }
-  nf_model_free (src);
-  return ok && nf_model_bind (m, error);
-}
-
 static gboolean
 restore (NfTrainer *t, const char *path, GError **error)
 {
@@ -425,10 +385,10 @@ nf_trainer_new (const NfRecipe *recipe, const char *resume_from, GError **error)
     goto fail;
 
   NfArchSpec as = {.arch = r->arch,.scale = r->scale,.width = r->width,.n_res = r->n_res,
-    .styles = nf_recipe_n_styles (r) };
+    .styles = nf_recipe_n_styles (r),.input_blur = r->input_blur };
   if (!(t->model = nf_arch_new_model (&as, (guint64) r->seed, error)))
     goto fail;
-  if (r->init && !resume_from && !init_from_file (t->model, r->init, error))
+  if (r->init && !resume_from && !nf_trainer_init_from_file (t->model, r->init, error))
     goto fail;
   if (!(t->net = nf_trainnet_new (t->model, t->be, error)))
     goto fail;
@@ -496,7 +456,7 @@ nf_trainer_replica_new (NfTrainer *t0, int rank, NfBackend *be, GError **error)
   t->be = be;
   t->device = t0->device;
   NfArchSpec as = {.arch = r->arch,.scale = r->scale,.width = r->width,.n_res = r->n_res,
-    .styles = nf_recipe_n_styles (r) };
+    .styles = nf_recipe_n_styles (r),.input_blur = r->input_blur };
   if (!(t->model = nf_arch_new_model (&as, (guint64) r->seed, error))
       || !(t->net = nf_trainnet_new (t->model, t->be, error))
       || !nf_trainnet_copy_state (t->net, t0->net, error))

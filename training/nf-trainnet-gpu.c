@@ -33,6 +33,7 @@
 
 #include <string.h>
 
+#include "nf-arch.h"
 #include "nf-error.h"
 
 #define NO_VIEW ((size_t) -1)
@@ -92,8 +93,8 @@ nf_trainnet_weight_sources (NfTrainNet *t, int *n, GError **error)
     gboolean conv = op->type == NF_OP_CONV2D || op->type == NF_OP_CONV_TRANSPOSE2D;
     gboolean norm = op->type == NF_OP_INSTANCE_NORM && op->affine;
     gboolean cond = op->type == NF_OP_COND_INSTANCE_NORM;
-    if (!conv && !norm && !cond && !op->weight && !op->bias)
-      continue;
+    if ((!conv && !norm && !cond && !op->weight && !op->bias) || nf_arch_op_is_fixed (op))
+      continue;                 /* a fixed op (the input blur) keeps what its plan uploaded */
     const char *name = op->name ? op->name : "";
     NfTrainWeightSource s = {.op = i,.fold = -1,.w = NO_VIEW,.b = NO_VIEW };
     if (conv) {

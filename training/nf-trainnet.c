@@ -19,6 +19,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "nf-arch.h"
 #include "nf-engine.h"
 #include "nf-error.h"
 
@@ -40,10 +41,12 @@ tensor2 (NfModel *m, const char *prefix, const char *suffix)
   return t;
 }
 
+/* Every named conv and norm, but the ops whose weights are part of the design (the
+ * style networks' fixed input blur, nf-arch.h). */
 static gboolean
 is_trainable (const NfOp *op)
 {
-  return op->name && (op->type == NF_OP_CONV2D || op->type == NF_OP_CONV_TRANSPOSE2D
+  return op->name && !nf_arch_op_is_fixed (op) && (op->type == NF_OP_CONV2D || op->type == NF_OP_CONV_TRANSPOSE2D
       || (op->type == NF_OP_INSTANCE_NORM && op->affine) || op->type == NF_OP_BATCH_NORM
       || op->type == NF_OP_COND_INSTANCE_NORM);
 }
