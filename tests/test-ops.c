@@ -99,6 +99,12 @@ test_convs (NfTestBe *ref, NfTestBe *fast)
     { 40, 4, 9, 1, 4, NF_PAD_REFLECT, FALSE, FALSE, FALSE },
     { 8, 4, 3, 2, 1, NF_PAD_REFLECT, TRUE, TRUE, FALSE },
     { 5, 6, 3, 1, 1, NF_PAD_REFLECT, FALSE, TRUE, FALSE },
+    /* sr-light-y's: RGB -> luma (1x1, planar source), 5x5 from one channel, the copy to
+     * R, G and B */
+    { 3, 1, 1, 1, 0, NF_PAD_ZERO, FALSE, FALSE, TRUE },
+    { 3, 2, 1, 1, 0, NF_PAD_ZERO, TRUE, TRUE, FALSE },
+    { 1, 16, 5, 1, 2, NF_PAD_REFLECT, TRUE, TRUE, FALSE },
+    { 4, 12, 1, 1, 0, NF_PAD_ZERO, FALSE, FALSE, FALSE },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cs); i++) {
     if (generic_pass && cs[i].cin > 4 && cs[i].cout > 4)    /* oneDNN */

@@ -161,6 +161,25 @@ direct_row_generic (const DirectConv *d, const float *src, size_t row, size_t pl
 {
   const int k = d->k, s = d->stride, vec = d->vec;
   const size_t wco = (size_t) d->planes * k * k * vec;
+  if (k == 1 && s == 1 && vec == 1) {
+    /* a 1x1 conv of a planar source (e.g. RGB -> luma): a weighted sum of rows, which
+     * the compiler vectorises over x */
+    for (int co = 0; co < d->cout; co++) {
+      float *o = out[co];
+      const float *w = d->w + co * wco;
+      for (int ox = 0; ox < ow; ox++)
+        o[ox] = d->bias[co];
+      for (int p = 0; p < d->planes; p++) {
+        const float *pr = src + p * plane;
+        for (int ox = 0; ox < ow; ox++)
+          o[ox] += w[p] * pr[ox];
+      }
+      if (d->relu)
+        for (int ox = 0; ox < ow; ox++)
+          o[ox] = o[ox] < 0.0f ? 0.0f : o[ox];
+    }
+    return;
+  }
   for (int ox = 0; ox < ow; ox++)
     for (int co = 0; co < d->cout; co++) {
       float acc[8] = { 0 };
