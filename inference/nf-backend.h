@@ -76,6 +76,9 @@ typedef struct {
    * entry: refresh from the host (nf_engine_weights_changed). */
   gboolean (*weights_on_device) (NfBackend *be, const NfOpCall *call, const float *weight,
       size_t n_weight, const float *bias, size_t n_bias, GError **error);
+  /* TRUE: forward[NF_OP_PIXEL_SHUFFLE] honours fuse_skip_add and fuse_clamp (nf-graph.h),
+   * so the engine may fuse an SR network's tail into the shuffle. */
+  gboolean fuses_sr_tail;
 } NfBackendIface;
 
 struct NfBackend {

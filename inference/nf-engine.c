@@ -89,6 +89,56 @@ fusable (NfOpType t)
       || t == NF_OP_COND_INSTANCE_NORM;
 }
 
+/* The op that reads value v (its only consumer), or -1. */
+static int
+only_consumer (const NfGraph *g, int v)
+{
+  if (nf_graph_n_consumers (g, v) != 1)
+    return -1;
+  for (int i = 0; i < g->n_ops; i++)
+    for (int j = 0; j < g->ops[i].n_in; j++)
+      if (g->ops[i].in[j] == v)
+        return i;
+  return -1;
+}
+
+/* An SR network's tail, y = clamp (pixel_shuffle (a) + upsample_nearest (x)), as one
+ * pass of the shuffle (NfOp.fuse_skip_add, fuse_clamp): the add, the upsampling and the
+ * clamp are skipped, and their values share the shuffle's buffer. Each intermediate
+ * value must have its one consumer in the pattern and not be the graph's output. */
+static void
+fuse_sr_tails (NfEngine *e, const NfGraph *g, const int *producer, int *root)
+{
+  for (int i = 0; i < g->n_ops; i++) {
+    NfOp *ps = &e->ops[i];
+    if (ps->type != NF_OP_PIXEL_SHUFFLE || ps->fuse_relu || e->skip[i]
+        || ps->out == g->output)
+      continue;
+    int a = only_consumer (g, ps->out);
+    if (a < 0 || e->ops[a].type != NF_OP_ADD || e->ops[a].n_in != 2 || e->skip[a])
+      continue;
+    int other = e->ops[a].in[0] == ps->out ? e->ops[a].in[1] : e->ops[a].in[0];
+    int up = producer[other];
+    if (other == ps->out || up < 0 || e->ops[up].type != NF_OP_UPSAMPLE_NEAREST
+        || e->ops[up].factor != ps->factor || nf_graph_n_consumers (g, other) != 1
+        || other == g->output || e->skip[up])
+      continue;
+    ps->n_in = 2;
+    ps->in[1] = e->ops[up].in[0];
+    ps->fuse_skip_add = TRUE;
+    e->skip[a] = e->skip[up] = TRUE;
+    root[e->ops[a].out] = root[ps->out];
+    int sum = e->ops[a].out, c = sum == g->output ? -1 : only_consumer (g, sum);
+    if (c >= 0 && e->ops[c].type == NF_OP_CLAMP && !e->skip[c]) {
+      ps->fuse_clamp = TRUE;
+      ps->min = e->ops[c].min;
+      ps->max = e->ops[c].max;
+      e->skip[c] = TRUE;
+      root[e->ops[c].out] = root[ps->out];
+    }
+  }
+}
+
 /* A free buffer of exactly this shape, or a new one. */
 typedef struct {
   void *buf;
@@ -164,6 +214,8 @@ nf_engine_plan (NfEngine *e, NfShape input, GError **error)
       e->skip[i] = TRUE;
       root[op->out] = root[v];
     }
+    if (e->be->iface->fuses_sr_tail)
+      fuse_sr_tails (e, g, producer, root);
   }
 
   /* Last op reading each buffer (by root value). */

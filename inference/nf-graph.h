@@ -100,6 +100,12 @@ typedef struct {
    * The engine sets it only on conv2d, conv_transpose2d and (cond_)instance_norm ops
    * whose output has the relu as its only consumer. */
   gboolean fuse_relu;
+  /* Set by the engine planner on a pixel_shuffle whose output is added to a nearest
+   * upsampling by the same factor (the SR networks' skip), where the backend fuses
+   * that (NfBackendIface.fuses_sr_tail): n_in becomes 2, in[1] the upsampling's source,
+   * and the op writes shuffle (in[0]) + nearest (in[1]) in one pass; with fuse_clamp
+   * also clamped to [min, max] (a clamp that was the add's only consumer). */
+  gboolean fuse_skip_add, fuse_clamp;
 } NfOp;
 
 typedef struct {

@@ -1,6 +1,6 @@
-/* test-engine.c — the engine's planning: fusion on/off, buffer reuse vs keeping every
- * value, replanning on size changes, and model save/load round trips, on both CPU
- * backends. Does not: check op arithmetic (test-ops.c) or golden outputs (test-golden.c). */
+/* test-engine.c — the engine's planning: fusion on/off (ReLU, and the SR tail where the
+ * backend fuses it), buffer reuse vs keeping every value, replanning on size changes,
+ * and model save/load round trips, on both CPU backends. Does not: check op arithmetic (test-ops.c) or golden outputs (test-golden.c). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -157,6 +157,42 @@ test_plan_variants (const char *backend, NfArchSpec spec, int h, int w)
   nf_model_free (m);
 }
 
+/* The SR tail (pixel_shuffle + nearest-upsampled input, clamp) runs as one op where the
+ * backend fuses it (cpu), not on cpu-ref: the add, the upsampling and the clamp are
+ * skipped in the plan, and the outputs agree (the plan variants above). */
+static void
+test_sr_tail (const char *backend, NfArchSpec spec, gboolean want_fused)
+{
+  GError *e = NULL;
+  NfModel *m = nf_arch_new_model (&spec, 3, &e);
+  NfBackend *be = m ? nf_backend_new (backend, &e) : NULL;
+  NfEngine *eng = be ? nf_engine_new (m, be, NULL) : NULL;
+  NfShape s = { 1, 3, 10, 12 };
+  if (!eng || !nf_engine_plan (eng, s, &e)) {
+    CHECK (FALSE, "%s on %s: %s", spec.arch, backend, e ? e->message : "?");
+    g_clear_error (&e);
+  } else {
+    int skipped[NF_OP_COUNT] = { 0 };
+    const NfGraph *g = m->graph;
+    for (int i = 0; i < g->n_ops; i++)
+      skipped[g->ops[i].type] += nf_engine_call_skipped (eng, i);
+    gboolean fused = skipped[NF_OP_ADD] == 1 && skipped[NF_OP_UPSAMPLE_NEAREST] == 1
+        && skipped[NF_OP_CLAMP] == 1;
+    gboolean none = skipped[NF_OP_ADD] + skipped[NF_OP_UPSAMPLE_NEAREST]
+        + skipped[NF_OP_CLAMP] == 0;
+    CHECK (want_fused ? fused : none, "%s x%d on %s: add/upsample/clamp skipped %d/%d/%d "
+        "(want %s)", spec.arch, spec.scale, backend, skipped[NF_OP_ADD],
+        skipped[NF_OP_UPSAMPLE_NEAREST], skipped[NF_OP_CLAMP], want_fused ? "1/1/1" : "none");
+    printf ("ok   %-8s %-12s x%d: SR tail %s\n", backend, spec.arch, spec.scale,
+        fused ? "fused into the shuffle" : "unfused");
+  }
+  if (eng)
+    nf_engine_free (eng);
+  if (be)
+    nf_backend_free (be);
+  nf_model_free (m);
+}
+
 int
 main (void)
 {
@@ -166,6 +202,11 @@ main (void)
     test_plan_variants (backends[b], (NfArchSpec) { "sr-johnson", 2 }, 9, 13);
     test_plan_variants (backends[b], (NfArchSpec) { "sr-subpixel", 3 }, 9, 13);
     test_plan_variants (backends[b], (NfArchSpec) { "sr-light", 4 }, 9, 13);
+    test_plan_variants (backends[b], (NfArchSpec) { "sr-light-y", 3 }, 9, 13);
+    for (int scale = 2; scale <= 4; scale++) {
+      test_sr_tail (backends[b], (NfArchSpec) { "sr-light", scale }, b == 1);
+      test_sr_tail (backends[b], (NfArchSpec) { "sr-light-y", scale }, b == 1);
+    }
   }
   printf ("%s (%d failures)\n", failures ? "FAILED" : "PASSED", failures);
   return failures ? 1 : 0;

@@ -274,20 +274,25 @@ nf_cpu_upsample_nearest (NfBackend *base, NfOpCall *call, void *const *in, void 
   return TRUE;
 }
 
-/* y[n, c, h*r + i, w*r + j] = x[n, c*r*r + i*r + j, h, w] (PyTorch pixel_shuffle). */
+/* y[n, c, h*r + i, w*r + j] = x[n, c*r*r + i*r + j, h, w] (PyTorch pixel_shuffle).
+ * With fuse_skip_add (the SR tail, nf-graph.h): + skip[n, c, h, w] (the nearest
+ * upsampling of in[1]), then with fuse_clamp clamped to [min, max]. */
 gboolean
 nf_cpu_pixel_shuffle (NfBackend *base, NfOpCall *call, void *const *in, void *out,
     GError **error)
 {
   NfCpuBackend *be = (NfCpuBackend *) base;
+  const NfOp *op = call->op;
   NfCpuBuf *xb = in[0], *yb = out;
   if (!nf_cpu_check_buf (xb, call->in[0], "input", error)
-      || !nf_cpu_check_buf (yb, call->out, "output", error))
+      || !nf_cpu_check_buf (yb, call->out, "output", error)
+      || (op->fuse_skip_add && !nf_cpu_check_buf (in[1], call->in[1], "skip input", error)))
     return FALSE;
   NfCpuView x = nf_cpu_view (xb);
   NfCpuView y = nf_cpu_begin_write (be, yb, call);
-  int rf = call->op->factor;
-  gboolean relu = call->op->fuse_relu;
+  int rf = op->factor;
+  gboolean relu = op->fuse_relu;
+  NfCpuView k = op->fuse_skip_add ? nf_cpu_view ((NfCpuBuf *) in[1]) : x;
   int rows = y.n * y.c * y.h;
 #pragma omp parallel for schedule(static) if (nf_cpu_par ((size_t) rows * y.w))
   for (int r = 0; r < rows; r++) {
@@ -298,7 +303,16 @@ nf_cpu_pixel_shuffle (NfBackend *base, NfOpCall *call, void *const *in, void *ou
       const float *s = nf_cpu_at (&x, n, c * rf * rf + i * rf + j, iy, 0);
       float *d = nf_cpu_at (&y, n, c, oy, j);
       size_t ds = (size_t) rf * y.vec, ss = x.vec;
-      if (relu) {
+      if (op->fuse_skip_add) {
+        const float *sk = nf_cpu_at (&k, n, c, iy, 0);
+        size_t ks = k.vec;
+        float lo = op->fuse_clamp ? op->min : -INFINITY;
+        float hi = op->fuse_clamp ? op->max : INFINITY;
+        for (int ix = 0; ix < x.w; ix++) {
+          float v = s[ix * ss] + sk[ix * ks];
+          d[ix * ds] = v < lo ? lo : v > hi ? hi : v;
+        }
+      } else if (relu) {
         for (int ix = 0; ix < x.w; ix++) {
           float v = s[ix * ss];
           d[ix * ds] = v > 0.0f ? v : 0.0f;

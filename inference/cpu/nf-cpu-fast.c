@@ -519,7 +519,8 @@ cpu_conv (NfBackend *base, NfOpCall *call, void *const *in, void *out, GError **
     [NF_OP_MAX_POOL2D] = nf_cpu_pool2d_backward, \
     [NF_OP_COND_INSTANCE_NORM] = nf_cond_norm_backward_host, \
   }, \
-  .zero = cpu_zero,
+  .zero = cpu_zero, \
+  .fuses_sr_tail = TRUE,
 
 const NfBackendIface nf_backend_cpu = {
   .name = "cpu",
