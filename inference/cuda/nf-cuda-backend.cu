@@ -771,7 +771,8 @@ nf_cuda_copy_2d_async (NfBackend *base, void *dst, size_t dst_pitch, const void 
     nf_cuda_cond_instance_norm_backward, /* NF_OP_COND_INSTANCE_NORM */ \
   }, \
   .zero = cuda_zero, \
-  .weights_on_device = cuda_weights_on_device,
+  .weights_on_device = cuda_weights_on_device, \
+  .fuses_sr_tail = FALSE, /* the SR tail runs as its own ops (pixel_shuffle ignores the fuse flags) */
 
 /* C++ has no designated array initialisers: the forward and backward tables above list
  * every op in NfOpType order, and this checks that the order still holds. An op type
