@@ -25,6 +25,10 @@ typedef struct {
   int cout, planes, vec, k, stride, pad;
   NfPadMode mode;
   gboolean relu;
+  guint32 live[NF_CPU_DIRECT_MAX_COUT]; /* planar sources: bit p set when output co has a
+                                         * non-zero weight on plane p (a diagonal filter
+                                         * such as the style networks' input blur skips
+                                         * the rest) */
 } DirectConv;
 
 gboolean
@@ -66,6 +70,12 @@ nf_direct_conv_prepare (NfCpuBackend *be, NfOpCall *call, GError **error)
           d->w[co * per_co + (((size_t) p * k + ky) * k + kx) * d->vec + l] =
               op->weight[(((size_t) co * op->cin + ci) * k + ky) * k + kx];
     }
+    for (int p = 0; p < d->planes && p < 32; p++)
+      for (size_t i = 0; i < (size_t) k * k * d->vec; i++)
+        if (d->w[co * per_co + (size_t) p * k * k * d->vec + i] != 0.0f)
+          d->live[co] |= 1u << p;
+    if (d->planes > 32)
+      d->live[co] = ~0u;
   }
   call->state = d;
   return TRUE;
@@ -161,18 +171,25 @@ direct_row_generic (const DirectConv *d, const float *src, size_t row, size_t pl
 {
   const int k = d->k, s = d->stride, vec = d->vec;
   const size_t wco = (size_t) d->planes * k * k * vec;
-  if (k == 1 && s == 1 && vec == 1) {
-    /* a 1x1 conv of a planar source (e.g. RGB -> luma): a weighted sum of rows, which
-     * the compiler vectorises over x */
+  if (s == 1 && vec == 1) {
+    /* a planar source at stride 1 (RGB -> luma, the input blur): row updates the
+     * compiler vectorises over x, planes without weights for an output skipped */
     for (int co = 0; co < d->cout; co++) {
       float *o = out[co];
-      const float *w = d->w + co * wco;
       for (int ox = 0; ox < ow; ox++)
         o[ox] = d->bias[co];
       for (int p = 0; p < d->planes; p++) {
-        const float *pr = src + p * plane;
-        for (int ox = 0; ox < ow; ox++)
-          o[ox] += w[p] * pr[ox];
+        if (p < 32 && !(d->live[co] & (1u << p)))
+          continue;
+        for (int ky = 0; ky < k; ky++) {
+          const float *pr = src + p * plane + ky * row;
+          const float *wr = d->w + co * wco + ((size_t) p * k + ky) * k;
+          for (int kx = 0; kx < k; kx++) {
+            const float wv = wr[kx], *px = pr + kx;
+            for (int ox = 0; ox < ow; ox++)
+              o[ox] += wv * px[ox];
+          }
+        }
       }
       if (d->relu)
         for (int ox = 0; ox < ow; ox++)
