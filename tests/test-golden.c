@@ -2,7 +2,8 @@
  * implementation (tests/data/make_golden.py: PyTorch, float64).
  *
  * Cases: every architecture nf-init writes (style-slim, style-full, sr-johnson x2/x4,
- * sr-subpixel x2/x3, sr-light x2/x3/x4; the model files are ours, the expected outputs come from the
+ * sr-subpixel x2/x3, sr-light x2/x3/x4, sr-light-y x3 (luma only), style-rt with the
+ * fixed input blur; the model files are ours, the expected outputs come from the
  * script's own interpreter of their graph JSON), and a PyTorch fast_neural_style
  * TransformerNet state_dict whose expected output is that nn.Module's own forward.
  * Each model runs on the "cpu-ref" and "cpu" backends, twice on the same engine (the
@@ -29,7 +30,8 @@
 
 static const char *const cases[] = {
   "style-slim", "style-full", "sr-johnson-x2", "sr-johnson-x4", "sr-subpixel-x2",
-  "sr-subpixel-x3", "sr-light-x2", "sr-light-x3", "sr-light-x4", "transformernet",
+  "sr-subpixel-x3", "sr-light-x2", "sr-light-x3", "sr-light-x4", "sr-light-y-x3",
+  "style-rt-blur", "transformernet",
 };
 
 static const struct {

@@ -1,9 +1,9 @@
 /* nf-init.c — writes a model file of one of the standard architectures with seeded
  * random weights (a training start, or a model for tests and benchmarks).
  *
- *   nf-init --arch style-slim|style-full|sr-johnson|sr-subpixel [--scale N]
- *           [--width C] [--blocks N] [--seed S] [--dtype f32|f16] [--name NAME]
- *           -o model.safetensors
+ *   nf-init --arch ARCH (nf-arch.h: style-*, sr-*) [--scale N] [--width C]
+ *           [--blocks N] [--input-blur SIGMA] [--seed S] [--dtype f32|f16]
+ *           [--name NAME] -o model.safetensors
  *
  * What it does: nf_arch_new_model + nf_model_save, and prints the parameter count.
  * What it does not: train (training/ does), or convert other checkpoints.
@@ -25,9 +25,11 @@ main (int argc, char **argv)
   nf_tool_set_name ("nf-init", NULL);
   char *arch = NULL, *dtype_s = NULL, *name = NULL, *out = NULL, *seed_s = NULL;
   int scale = 0, width = 0, blocks = 0;
+  double blur = 0;
   GOptionEntry entries[] = {
     { "arch", 'a', 0, G_OPTION_ARG_STRING, &arch,
-      "Architecture: style-slim, style-full, sr-johnson, sr-subpixel", "ARCH" },
+      "Architecture: style-full, style-slim, style-rt, style-rt-multi, sr-johnson, "
+      "sr-subpixel, sr-light, sr-light-y", "ARCH" },
     { "scale", 's', 0, G_OPTION_ARG_INT, &scale,
       "Upscale factor of a superres architecture (sr-johnson: 2 or 4, sr-subpixel: 2..4; "
       "default 2)", "N" },
@@ -35,6 +37,8 @@ main (int argc, char **argv)
       "C" },
     { "blocks", 'b', 0, G_OPTION_ARG_INT, &blocks,
       "Residual blocks (default: the arch's)", "N" },
+    { "input-blur", 0, 0, G_OPTION_ARG_DOUBLE, &blur,
+      "Style networks: a fixed Gaussian input blur of this sigma in pixels (0: none)", "S" },
     { "seed", 0, 0, G_OPTION_ARG_STRING, &seed_s, "Random seed of the weights (default 1)",
       "S" },
     { "dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_s, "Stored precision: f32 (default) or f16",
@@ -50,7 +54,8 @@ main (int argc, char **argv)
   nf_tool_parse (ctx, &argc, &argv, TRUE);
   GError *err = NULL;
   if (!arch)
-    nf_tool_usage_error ("--arch is required (style-slim, style-full, sr-johnson, sr-subpixel)");
+    nf_tool_usage_error ("--arch is required (style-slim, style-full, style-rt, sr-johnson, "
+        "sr-subpixel, sr-light, sr-light-y, ...)");
   if (!out)
     nf_tool_usage_error ("-o FILE (the model file to write) is required");
 
@@ -82,7 +87,8 @@ main (int argc, char **argv)
   else if (dtype_s && g_ascii_strcasecmp (dtype_s, "f32") != 0)
     nf_tool_usage_error ("--dtype must be f32 or f16, not \"%s\"", dtype_s);
 
-  NfArchSpec spec = { .arch = arch, .scale = sr ? scale : 1, .width = width, .n_res = blocks };
+  NfArchSpec spec = { .arch = arch, .scale = sr ? scale : 1, .width = width, .n_res = blocks,
+    .input_blur = blur };
   NfModel *m = nf_arch_new_model (&spec, seed, &err);
   if (!m) {
     fprintf (stderr, "nf-init: cannot build %s: %s\n", arch, err->message);

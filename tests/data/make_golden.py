@@ -62,6 +62,12 @@ CASES = {
                      "1", "--seed", "18"], (20, 28), (0.0, 1.0)),
     "sr-light-x4": (["--arch", "sr-light", "--scale", "4", "--seed", "19"], (20, 28),
                     (0.0, 1.0)),
+    # luma only: fixed RGB -> Y and dY -> R, G, B 1x1 convs around a one-channel body
+    "sr-light-y-x3": (["--arch", "sr-light-y", "--scale", "3", "--blocks", "2", "--seed",
+                       "20"], (20, 28), (0.0, 1.0)),
+    # the fixed Gaussian input blur (5x5, sigma 1) in front of the real-time style network
+    "style-rt-blur": (["--arch", "style-rt", "--input-blur", "1", "--seed", "21"],
+                      (36, 52), (0.0, 255.0)),
 }
 
 # ---- safetensors, by hand ----------------------------------------------------------
