@@ -248,33 +248,12 @@ test_luma_only (void)
 static NfRecipe *
 recipe (const char *task, const char *arch, const char *run)
 {
-  NfRecipe *r = nf_recipe_new (task, NULL);
-  g_free (r->arch);
-  r->arch = g_strdup (arch);
+  NfRecipe *r = nf_test_recipe (task, arch, data_dir, vgg_path, style_png, root, run);
   r->scale = 2;
-  g_strfreev (r->data);
-  r->data = g_new0 (char *, 2);
-  r->data[0] = g_strdup (data_dir);
-  g_free (r->split);
-  r->split = g_strdup ("all");
-  r->lossnet = g_strdup (vgg_path);
-  g_free (r->style_layers);
-  r->style_layers = g_strdup ("relu1_2,relu2_2");
-  g_free (r->device);
-  r->device = g_strdup ("cpu");
-  r->crop = 32;
-  r->batch = 2;
   r->iters = 3;
-  r->warmup = 0;
   r->lr = 1e-2;
-  r->style_size = 40;
-  r->preview_count = 1;
-  r->preview_size = 32;
   r->preview_every = 0;
-  r->run_dir = g_build_filename (root, run, NULL);
-  if (g_str_equal (task, "style"))
-    r->style_image = g_strdup (style_png);
-  else {
+  if (!g_str_equal (task, "style")) {
     g_free (r->loss);
     r->loss = g_strdup ("pixel");
   }
