@@ -4,7 +4,8 @@
  *            [--backend B[,B...]] [-v]
  *
  * For each architecture (style-full, style-slim, style-rt, sr-johnson x2/x4, sr-subpixel x2/x4,
- * sr-light x2/x3/x4 at the shipped models' widths and depths,
+ * sr-light x2 (luma only, sr-light-y)/x3/x4 at the shipped models' widths and depths, and
+ * the RGB sr-light x2 it replaced,
  * seeded random weights) and each frame size (default 640x360 and 1280x720) it plans
  * nf_engine once, warms up, and reports the median over --iters runs of nf_engine_run
  * (activations stay in the backend; upload and download are timed apart): ms per
@@ -52,8 +53,10 @@ static const Net nets[] = {
   {"sr-johnson-x4", {"sr-johnson", 4, 0, 0}},
   {"sr-subpixel-x2", {"sr-subpixel", 2, 0, 0}},
   {"sr-subpixel-x4", {"sr-subpixel", 4, 0, 0}},
-  /* the shipped sr-light models' sizes (weights/sr-light-xS.md), not the arch defaults */
-  {"sr-light-x2", {"sr-light", 2, 16, 3}},
+  /* the shipped sr-light models' sizes (weights/sr-light-xS.md), not the arch defaults:
+   * x2 is the luma-only sr-light-y, x3 and x4 RGB; sr-light-rgb-x2 the RGB x2 it replaced */
+  {"sr-light-x2", {"sr-light-y", 2, 16, 5}},
+  {"sr-light-rgb-x2", {"sr-light", 2, 16, 3}},
   {"sr-light-x3", {"sr-light", 3, 16, 4}},
   {"sr-light-x4", {"sr-light", 4, 32, 4}},
 };
@@ -302,7 +305,8 @@ main (int argc, char **argv)
   GOptionEntry entries[] = {
     { "arch", 'a', 0, G_OPTION_ARG_STRING, &arch,
       "Networks, comma-separated: style-full, style-slim, style-rt, sr-johnson-x2, "
-      "sr-johnson-x4, sr-subpixel-x2, sr-subpixel-x4, sr-light-x2, sr-light-x3, sr-light-x4, "
+      "sr-johnson-x4, sr-subpixel-x2, sr-subpixel-x4, sr-light-x2, sr-light-rgb-x2, sr-light-x3, "
+      "sr-light-x4, "
       "or a prefix such as sr-light (default: all)",
       "ARCH" },
     { "size", 's', 0, G_OPTION_ARG_STRING, &size,

@@ -275,8 +275,11 @@ def sr_card(name, run, title, note):
                 "mix": "pixel MSE + 0.001 x perceptual (relu2_2)"}[loss]
     width = int(re.search(r"--width (\d+)", cmd).group(1)) if "--width" in cmd else 64
     blocks = int(re.search(r"--res-blocks (\d+)", cmd).group(1)) if "--res-blocks" in cmd else (2 if arch == "sr-light" else 4)
+    if "--width" not in cmd and arch == "sr-light-y":
+        width = 16
     archdesc = {"sr-subpixel": f"{width} channels, {blocks} residual blocks, pixel shuffle, clamp (skipped in training)",
                 "sr-light": f"the real-time light network (all at the input resolution): 5x5 conv {width}, {blocks} 3x3 convs of {width} with ReLU, 3x3 conv to {3 * scale * scale} channels + pixel shuffle, plus the nearest-upsampled input, clamp (skipped in training)",
+                "sr-light-y": f"the real-time light network on luma only (all at the input resolution): a fixed 1x1 conv to BT.601 luma, 5x5 conv 1 -> {width}, {blocks} 3x3 convs of {width} with ReLU, 3x3 conv to {scale * scale} sub-pixel channels, a fixed 1x1 conv copying each to R, G and B, pixel shuffle, plus the nearest-upsampled input (so the chroma is the input's), clamp (skipped in training); the pixel loss on luma only (`--chroma-weight 0`, the arch's default)",
                 "sr-johnson": f"Johnson et al.'s SR network: 9x9 conv, {blocks} residual blocks of {width} channels with batch norm (frozen statistics from the first batch, trained as an affine map), nearest upsampling x2 stages, 9x9 conv, tanh"}[arch]
     lr_m = re.search(r"--lr (\S+)", cmd)
     warm = re.search(r"--warmup (\d+)", cmd)
