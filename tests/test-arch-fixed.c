@@ -12,7 +12,8 @@
  *     same in R, G and B wherever nothing is clamped;
  *   - training (a few CPU steps, a random loss network made here) moves the learned
  *     weights and leaves the fixed ones bit for bit; --init from a file without the blur
- *     gains it, from a file with another blur is refused by name;
+ *     gains it, from a file with another blur (or with one, into a recipe without) is
+ *     refused by name;
  *   - bad values: an input blur on an SR network or above 3 pixels, refused.
  * Does not: check the CUDA path (tests/gpu) or image quality (nf-evaluate).
  */
@@ -334,6 +335,16 @@ test_training (void)
         m2 ? "accepted" : e ? e->message : "no error");
     if (e)
       printf ("refused as expected: %s\n", e->message);
+    g_clear_error (&e);
+    nf_model_free (m2);
+    nf_recipe_free (r2);
+    /* and as the start of a run without one: refused, saying what to give */
+    r2 = recipe ("style", "style-rt", "blur-none");
+    r2->init = g_strdup (p);
+    m2 = train (r2, &e);
+    CHECK (!m2 && e && strstr (e->message, "give the recipe --input-blur"),
+        "--init of a blurred file without --input-blur: %s",
+        m2 ? "accepted" : e ? e->message : "no error");
     g_clear_error (&e);
     nf_model_free (m2);
     nf_recipe_free (r2);

@@ -37,7 +37,9 @@ nf_trainer_init_from_file (NfModel *m, const char *path, GError **error)
         added++;
         continue;
       }
-      gboolean same_blur = from->ndim == dst->ndim && from->dims[2] == dst->dims[2];
+      gboolean same_blur = from->ndim == dst->ndim;
+      for (int d = 0; same_blur && d < dst->ndim; d++)
+        same_blur = from->dims[d] == dst->dims[d];
       for (size_t i = 0; same_blur && i < n; i++)   /* files may hold it in fp16 */
         same_blur = fabsf (from->data[i] - dst->data[i]) <= 1e-3f * (fabsf (dst->data[i])
             + 1e-3f);
@@ -65,6 +67,14 @@ nf_trainer_init_from_file (NfModel *m, const char *path, GError **error)
       break;
     }
     memcpy (dst->data, from->data, sizeof (float) * numel);
+  }
+  if (ok && !nf_model_tensor (m, NF_ARCH_INPUT_BLUR ".weight")
+      && g_hash_table_lookup (src->tensors, NF_ARCH_INPUT_BLUR ".weight")) {
+    g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "--init %s: the file's network starts "
+        "with a fixed input blur (sigma %s): give the recipe --input-blur with that sigma",
+        path, nf_model_get_metadata (src, "input_blur") ? nf_model_get_metadata (src,
+            "input_blur") : "unknown");
+    ok = FALSE;
   }
   if (ok && g_hash_table_size (src->tensors) + added != g_hash_table_size (m->tensors)) {
     g_set_error (error, NF_ERROR, NF_ERROR_ARGUMENT, "--init %s: %u tensors where the network "
