@@ -270,7 +270,7 @@ numel_of (NfModel *m, const char *name, const char *suffix)
 }
 
 static void
-test_sources (const char *arch, NfBackend *be)
+test_sources (const char *arch, double input_blur, NfBackend *be)
 {
   GError *e = NULL;
   NfModel *m = NULL;
@@ -283,7 +283,7 @@ test_sources (const char *arch, NfBackend *be)
         scale = s;
     }
   else {
-    NfArchSpec spec = {.arch = arch };
+    NfArchSpec spec = {.arch = arch,.input_blur = input_blur };
     m = nf_arch_new_model (&spec, 3, &e);
   }
   NfTrainNet *t = m ? nf_trainnet_new (m, be, &e) : NULL;
@@ -304,6 +304,13 @@ test_sources (const char *arch, NfBackend *be)
     const NfOp *op = &g->ops[i];
     if (!op->weight && !op->bias)
       continue;
+    if (nf_arch_op_is_fixed (op)) {
+      /* a fixed op (input blur, sr-light-y's colour convs) keeps what its plan uploaded:
+       * no source, no parameters */
+      CHECK (!(k < n && src[k].op == i), "%s: fixed op %d (%s) has a weight source", arch,
+          i, op->name);
+      continue;
+    }
     CHECK (k < n && src[k].op == i, "%s: op %d (%s) holds weights and has no source, or "
         "not in graph order", arch, i, op->name);
     if (k >= n || src[k].op != i)
@@ -370,7 +377,8 @@ main (void)
     return 1;
   }
   for (const char *const *a = nf_arch_names (); *a; a++)
-    test_sources (*a, be);
+    test_sources (*a, 0, be);
+  test_sources ("style-rt", 1.0, be);   /* with the fixed input blur */
   nf_backend_free (be);
 #else
   printf ("weight sources: not built (no GPU training kernels in this build)\n");
