@@ -342,21 +342,29 @@ build_sr_light_y (int scale, int w, int n_body)
   return nf_graph_builder_finish (b, v);
 }
 
-/* The fixed weights of sr-light-y's colour convs (weights (cout, cin, 1, 1)). */
+/* The design's weights of a fixed op (nf_arch_op_is_fixed; weights (cout, cin, k, k)):
+ * RGB -> BT.601 luma; each of the s*s luma sub-pixel channels copied to R, G and B (the
+ * pixel shuffle reads channel c*s*s + k as sub-pixel k of colour c); the input blur of
+ * the sigma in the model's "input_blur" metadata (else the sigma its window is made for). */
 static void
-fill_luma_convs (NfModel *m, int scale)
+fill_fixed (NfModel *m, const NfOp *op, float *w)
 {
-  NfModelTensor *t = nf_model_tensor (m, NF_ARCH_RGB_TO_Y ".weight");
-  t->data[0] = 0.299f;
-  t->data[1] = 0.587f;
-  t->data[2] = 0.114f;
-  int ss = scale * scale;
-  t = nf_model_tensor (m, NF_ARCH_Y_TO_RGB ".weight");
-  memset (t->data, 0, sizeof (float) * 3 * ss * ss);
-  /* the pixel shuffle reads channel c * s*s + k as sub-pixel k of colour c */
-  for (int c = 0; c < 3; c++)
-    for (int k = 0; k < ss; k++)
-      t->data[(size_t) (c * ss + k) * ss + k] = 1.0f;
+  size_t n = (size_t) op->cin * op->cout * op->k * op->k;
+  memset (w, 0, n * sizeof (float));
+  if (g_str_equal (op->name, NF_ARCH_RGB_TO_Y)) {
+    w[0] = 0.299f;
+    w[1] = 0.587f;
+    w[2] = 0.114f;
+  } else if (g_str_equal (op->name, NF_ARCH_Y_TO_RGB)) {
+    int ss = op->cin;
+    for (int c = 0; c < 3; c++)
+      for (int k = 0; k < ss; k++)
+        w[(size_t) (c * ss + k) * ss + k] = 1.0f;
+  } else {
+    const char *s = nf_model_get_metadata (m, "input_blur");
+    double sigma = s ? g_ascii_strtod (s, NULL) : 0;
+    nf_arch_fill_input_blur (w, op->k, sigma > 0 ? sigma : (op->k - 1) / 4.0);
+  }
 }
 
 NfGraph *
@@ -431,7 +439,9 @@ nf_arch_build_graph (const NfArchSpec *spec, GError **error)
   return NULL;
 }
 
-/* PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases. */
+/* PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases; fixed ops
+ * get their design's weights (drawn first all the same, so that the other ops' draws do
+ * not depend on it). */
 void
 nf_arch_init_weights (NfModel *m, guint64 seed)
 {
@@ -451,6 +461,8 @@ nf_arch_init_weights (NfModel *m, guint64 seed)
       nf_rng_fill_uniform (&rng, wt->data, n, -bound, bound);
       if (bt)
         nf_rng_fill_uniform (&rng, bt->data, op->cout, -bound, bound);
+      if (nf_arch_op_is_fixed (op))
+        fill_fixed (m, op, wt->data);
     } else if (op->type == NF_OP_INSTANCE_NORM || op->type == NF_OP_BATCH_NORM
         || op->type == NF_OP_COND_INSTANCE_NORM) {
       /* cond_instance_norm (styles, c): one row drawn, copied to every style, so that all
@@ -497,17 +509,11 @@ nf_arch_new_model (const NfArchSpec *spec, guint64 seed, GError **error)
     m->in_lo = m->out_lo = 0.0f;
     m->in_hi = m->out_hi = 1.0f;
   }
-  nf_arch_init_weights (m, seed);
-  if (g_str_equal (spec->arch, "sr-light-y"))
-    fill_luma_convs (m, spec->scale);
-  if (spec->input_blur > 0) {
-    NfModelTensor *t = nf_model_tensor (m, NF_ARCH_INPUT_BLUR ".weight");
-    nf_arch_fill_input_blur (t->data, (int) t->dims[3], spec->input_blur);
-    char *s = g_strdup_printf ("%g", spec->input_blur);
-    nf_model_set_metadata (m, "input_blur", s);
-    g_free (s);
+  if (spec->input_blur > 0) {  /* before the weights: fill_fixed reads the sigma */
+    char s[G_ASCII_DTOSTR_BUF_SIZE];
+    nf_model_set_metadata (m, "input_blur", g_ascii_dtostr (s, sizeof s, spec->input_blur));
   }
-  nf_model_bind (m, NULL);
+  nf_arch_init_weights (m, seed);
   nf_model_set_metadata (m, "arch", spec->arch);
   nf_model_set_metadata (m, "name", spec->arch);
   char *seed_s = g_strdup_printf ("untrained: seeded random weights (seed %" G_GUINT64_FORMAT

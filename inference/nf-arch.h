@@ -69,7 +69,9 @@ void nf_arch_fill_input_blur (float *t, int k, double sigma);
 NfGraph *nf_arch_build_graph (const NfArchSpec *spec, GError **error);
 /* Graph + seeded random weights + metadata (task, scale, ranges, arch). */
 NfModel *nf_arch_new_model (const NfArchSpec *spec, guint64 seed, GError **error);
-/* Fills every tensor of m with seeded random values suited to its role. */
+/* Fills every tensor of m with seeded random values suited to its role; fixed ops
+ * (nf_arch_op_is_fixed) with their design's weights (the input blur's sigma from m's
+ * "input_blur" metadata). */
 void nf_arch_init_weights (NfModel *m, guint64 seed);
 
 /* NULL-terminated list of architecture names. */
