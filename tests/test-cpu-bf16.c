@@ -7,8 +7,9 @@
  *    with an error that names the ISA and the fp32 alternative;
  *  - every standard architecture with seeded weights: the bf16 output differs from fp32
  *    (so bf16 really ran) but by less than bf16 arithmetic allows (relative RMS error
- *    below 3e-2; measured 2e-3..8e-3), and the AVX-512 BF16 packing gives the same
- *    bits as the portable one;
+ *    below 3e-2; measured 2e-3..8e-3), in both activation layouts of the bf16
+ *    convolutions (nChw16c blocks and channels-last, NF_CPU_BF16_LAYOUT), and the
+ *    AVX-512 BF16 packing gives the same bits as the portable one in each;
  *  - every shipped model in weights/ on the bundled photo gst/samples/chelsea.jpg: PSNR
  *    of the 8-bit bf16 output against the fp32 one of at least 53 dB. Measured on that
  *    photo and two of ../shared/data/photos: 55.8-64.5 dB (8-bit outputs differ by at
@@ -129,29 +130,34 @@ test_architectures (void)
     nf_rng_seed (&rng, 11 + a);
     nf_rng_fill_uniform (&rng, x, nf_shape_numel (s), m->in_lo, m->in_hi);
     float *y32 = run (m, "cpu", x, s, &os);
-    float *y16 = run (m, "cpu-bf16", x, s, &os);
-    g_setenv ("NF_CPU_BF16_PORTABLE", "1", TRUE);
-    float *yp = run (m, "cpu-bf16", x, s, &os);
-    g_unsetenv ("NF_CPU_BF16_PORTABLE");
-    if (y32 && y16 && yp) {
-      size_t n = nf_shape_numel (os);
-      double d2 = 0, r2 = 0;
-      for (size_t i = 0; i < n; i++) {
-        d2 += ((double) y16[i] - y32[i]) * ((double) y16[i] - y32[i]);
-        r2 += (double) y32[i] * y32[i];
+    for (int l = 0; l < 2; l++) {       /* both activation layouts of the bf16 convs */
+      const char *layout = l ? "channels-last" : "blocked";
+      g_setenv ("NF_CPU_BF16_LAYOUT", layout, TRUE);
+      float *y16 = run (m, "cpu-bf16", x, s, &os);
+      g_setenv ("NF_CPU_BF16_PORTABLE", "1", TRUE);
+      float *yp = run (m, "cpu-bf16", x, s, &os);
+      g_unsetenv ("NF_CPU_BF16_PORTABLE");
+      g_unsetenv ("NF_CPU_BF16_LAYOUT");
+      if (y32 && y16 && yp) {
+        size_t n = nf_shape_numel (os);
+        double d2 = 0, r2 = 0;
+        for (size_t i = 0; i < n; i++) {
+          d2 += ((double) y16[i] - y32[i]) * ((double) y16[i] - y32[i]);
+          r2 += (double) y32[i] * y32[i];
+        }
+        double rel = sqrt (d2 / MAX (r2, 1e-30));
+        printf ("%s x%d, %s: bf16 vs fp32 relative RMS error %.2e\n", specs[a].arch,
+            MAX (specs[a].scale, 1), layout, rel);
+        CHECK (rel > 1e-6 && rel < MAX_REL_RMS, "%s x%d, %s: relative RMS error %.2e (bf16 "
+            "should differ from fp32, by less than %.0e)", specs[a].arch,
+            MAX (specs[a].scale, 1), layout, rel, MAX_REL_RMS);
+        CHECK (memcmp (y16, yp, n * sizeof (float)) == 0, "%s, %s: AVX-512 BF16 packing and "
+            "the portable one differ", specs[a].arch, layout);
       }
-      double rel = sqrt (d2 / MAX (r2, 1e-30));
-      printf ("%s x%d: bf16 vs fp32 relative RMS error %.2e\n", specs[a].arch,
-          MAX (specs[a].scale, 1), rel);
-      CHECK (rel > 1e-6 && rel < MAX_REL_RMS, "%s x%d: relative RMS error %.2e (bf16 should "
-          "differ from fp32, by less than %.0e)", specs[a].arch, MAX (specs[a].scale, 1), rel,
-          MAX_REL_RMS);
-      CHECK (memcmp (y16, yp, n * sizeof (float)) == 0, "%s: AVX-512 BF16 packing and the "
-          "portable one differ", specs[a].arch);
+      nf_free (y16);
+      nf_free (yp);
     }
     nf_free (y32);
-    nf_free (y16);
-    nf_free (yp);
     nf_free (x);
     nf_model_free (m);
   }

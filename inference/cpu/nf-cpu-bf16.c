@@ -1,13 +1,17 @@
 /* nf-cpu-bf16.c — the layout and precision conversions around the bf16 convolutions of
  * the "cpu-bf16" backend, and whether this CPU computes bf16 natively.
  *
- * What it does: oneDNN's native bf16 convolutions (avx512_core_bf16, AMX) want 16-lane
- * blocks (nChw16c) where the rest of the fast backend keeps fp32 nChw8c, so a bf16
- * convolution reads its padded fp32 source through nf_cpu_bf16_pack (fp32 nChw8c ->
- * bf16 nChw16c, round to nearest even) and its fp32 nChw16c output goes back through
- * nf_cpu_bf16_unpack (-> fp32 nChw8c). Both are plain memory passes, OpenMP over
- * (image, block, row), with AVX-512 BF16 instructions where the CPU has them (the backend
- * only exists there) and a portable loop otherwise (tests compare the two).
+ * What it does: the rest of the fast backend keeps fp32 nChw8c, but oneDNN's native bf16
+ * convolutions want another layout: on CPUs with AMX (Sapphire Rapids and later) only
+ * channels-last (nhwc) bf16 gets the AMX kernels (brgconv:avx512_core_amx_bf16, 7-9x
+ * the avx512_core_bf16 kernel there for the networks' 16-128-channel 3x3 convolutions),
+ * elsewhere oneDNN's 16-lane blocks (nChw16c; on avx512_core_bf16 alone the two layouts
+ * measured the same). nf_cpu_bf16_channels_last says which. A bf16 convolution reads its
+ * padded fp32 source through nf_cpu_bf16_pack (fp32 nChw8c -> bf16 nChw16c or nhwc,
+ * round to nearest even) and its fp32 output (same layout) goes back through
+ * nf_cpu_bf16_unpack (-> fp32 nChw8c). Both are plain memory passes, OpenMP over rows,
+ * with AVX-512 BF16 instructions where the CPU has them (the backend only exists there)
+ * and a portable loop otherwise (tests compare the two).
  * What it does not: convolve (nf-dnnl-conv.c), or keep activations in bf16 between ops
  * (instance norm, residual adds, upsampling and the output stay fp32).
  */
@@ -24,6 +28,17 @@ nf_cpu_has_native_bf16 (void)
     return FALSE;
   dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa ();
   return isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx;
+}
+
+gboolean
+nf_cpu_bf16_channels_last (void)
+{
+  const char *env = g_getenv ("NF_CPU_BF16_LAYOUT");
+  if (env && strcmp (env, "blocked") == 0)
+    return FALSE;
+  if (env && strcmp (env, "channels-last") == 0)
+    return TRUE;
+  return dnnl_get_effective_cpu_isa () == dnnl_cpu_isa_avx512_core_amx;
 }
 
 const char *
@@ -60,58 +75,79 @@ use_avx512_bf16 (void)
   static int have = -1;
   if (have < 0) {
     __builtin_cpu_init ();
-    have = __builtin_cpu_supports ("avx512bf16") && __builtin_cpu_supports ("avx512vl");
+    have = __builtin_cpu_supports ("avx512bf16") && __builtin_cpu_supports ("avx512vl")
+        && __builtin_cpu_supports ("avx512bw");
   }
   return have && !g_getenv ("NF_CPU_BF16_PORTABLE");
 }
 
-/* 16 lanes: 8 from a and 8 from b (b NULL: zeros) -> 16 bf16 at dst. */
-__attribute__((target ("avx512f,avx512bf16,avx512vl")))
+/* The first `lanes` (1..8) of each 8-float pixel of s -> bf16 at d, d_step apart. */
+__attribute__((target ("avx512f,avx512bf16,avx512vl,avx512bw")))
 static void
-pack16_avx512 (const float *a, const float *b, guint16 *dst, int pixels, size_t a_step)
+pack8_avx512 (const float *s, guint16 *d, int pixels, size_t d_step, int lanes)
 {
+  __mmask8 m = (__mmask8) ((1u << lanes) - 1);
   for (int x = 0; x < pixels; x++) {
-    __m256 lo = _mm256_loadu_ps (a + (size_t) x * a_step);
-    __m256 hi = b ? _mm256_loadu_ps (b + (size_t) x * a_step) : _mm256_setzero_ps ();
-    __m128bh l = _mm256_cvtneps_pbh (lo), h = _mm256_cvtneps_pbh (hi);
-    _mm_storeu_si128 ((__m128i *) (dst + (size_t) x * 16), (__m128i) l);
-    _mm_storeu_si128 ((__m128i *) (dst + (size_t) x * 16 + 8), (__m128i) h);
+    __m128i b = (__m128i) _mm256_cvtneps_pbh (_mm256_loadu_ps (s + (size_t) x * 8));
+    if (lanes == 8)
+      _mm_storeu_si128 ((__m128i *) (d + (size_t) x * d_step), b);
+    else
+      _mm_mask_storeu_epi16 (d + (size_t) x * d_step, m, b);
   }
 }
 
 static void
-pack16_portable (const float *a, const float *b, guint16 *dst, int pixels, size_t a_step)
+pack8_portable (const float *s, guint16 *d, int pixels, size_t d_step, int lanes)
 {
-  for (int x = 0; x < pixels; x++) {
-    for (int l = 0; l < 8; l++) {
-      dst[(size_t) x * 16 + l] = nf_float_to_bf16 (a[(size_t) x * a_step + l]);
-      dst[(size_t) x * 16 + 8 + l] = b ? nf_float_to_bf16 (b[(size_t) x * a_step + l]) : 0;
-    }
-  }
+  for (int x = 0; x < pixels; x++)
+    for (int l = 0; l < lanes; l++)
+      d[(size_t) x * d_step + l] = nf_float_to_bf16 (s[(size_t) x * 8 + l]);
 }
 
 void
-nf_cpu_bf16_pack (const float *src, int n, int c, int h, int w, guint16 *dst)
+nf_cpu_bf16_pack (const float *src, int n, int c, int h, int w, gboolean channels_last,
+    guint16 *dst)
 {
   int p8 = (c + 7) / 8, p16 = (c + 15) / 16;
   size_t plane8 = (size_t) h * w * 8, plane16 = (size_t) h * w * 16;
   gboolean fast = use_avx512_bf16 ();
+  if (channels_last) {          /* one thread per row: its pixels' channels are adjacent */
+#pragma omp parallel for collapse(2) schedule(static) if (nf_cpu_par ((size_t) n * p8 * plane8))
+    for (int i = 0; i < n; i++)
+      for (int y = 0; y < h; y++)
+        for (int b = 0; b < p8; b++) {
+          const float *s = src + ((size_t) i * p8 + b) * plane8 + (size_t) y * w * 8;
+          guint16 *d = dst + ((size_t) i * h + y) * w * c + (size_t) b * 8;
+          int lanes = MIN (8, c - 8 * b);
+          if (fast)
+            pack8_avx512 (s, d, w, c, lanes);
+          else
+            pack8_portable (s, d, w, c, lanes);
+        }
+    return;
+  }
 #pragma omp parallel for collapse(3) schedule(static) if (nf_cpu_par ((size_t) n * p8 * plane8))
   for (int i = 0; i < n; i++)
-    for (int b = 0; b < p16; b++)
+    for (int b = 0; b < 2 * p16; b++)   /* 8-lane halves of the 16-lane blocks */
       for (int y = 0; y < h; y++) {
-        const float *lo = src + ((size_t) i * p8 + 2 * b) * plane8 + (size_t) y * w * 8;
-        const float *hi = 2 * b + 1 < p8 ? lo + plane8 : NULL;
-        guint16 *d = dst + ((size_t) i * p16 + b) * plane16 + (size_t) y * w * 16;
+        guint16 *d = dst + ((size_t) i * p16 + b / 2) * plane16 + (size_t) y * w * 16
+            + (b & 1) * 8;
+        if (b >= p8) {          /* the upper half past c: zeros */
+          for (int x = 0; x < w; x++)
+            memset (d + (size_t) x * 16, 0, 8 * sizeof (guint16));
+          continue;
+        }
+        const float *s = src + ((size_t) i * p8 + b) * plane8 + (size_t) y * w * 8;
         if (fast)
-          pack16_avx512 (lo, hi, d, w, 8);
+          pack8_avx512 (s, d, w, 16, 8);
         else
-          pack16_portable (lo, hi, d, w, 8);
+          pack8_portable (s, d, w, 16, 8);
       }
 }
 
 void
-nf_cpu_bf16_unpack (const float *src, int n, int c, int h, int w, float *dst)
+nf_cpu_bf16_unpack (const float *src, int n, int c, int h, int w, gboolean channels_last,
+    float *dst)
 {
   int p8 = (c + 7) / 8, p16 = (c + 15) / 16;
   size_t plane8 = (size_t) h * w * 8, plane16 = (size_t) h * w * 16;
@@ -119,9 +155,19 @@ nf_cpu_bf16_unpack (const float *src, int n, int c, int h, int w, float *dst)
   for (int i = 0; i < n; i++)
     for (int b = 0; b < p8; b++)
       for (int y = 0; y < h; y++) {
+        float *d = dst + ((size_t) i * p8 + b) * plane8 + (size_t) y * w * 8;
+        if (channels_last) {
+          const float *s = src + ((size_t) i * h + y) * w * c + (size_t) b * 8;
+          int lanes = MIN (8, c - 8 * b);
+          for (int x = 0; x < w; x++) {
+            memcpy (d + (size_t) x * 8, s + (size_t) x * c, lanes * sizeof (float));
+            if (lanes < 8)      /* nChw8c keeps the lanes past c zero */
+              memset (d + (size_t) x * 8 + lanes, 0, (8 - lanes) * sizeof (float));
+          }
+          continue;
+        }
         const float *s = src + ((size_t) i * p16 + b / 2) * plane16 + (size_t) y * w * 16
             + (b & 1) * 8;
-        float *d = dst + ((size_t) i * p8 + b) * plane8 + (size_t) y * w * 8;
         for (int x = 0; x < w; x++)
           memcpy (d + (size_t) x * 8, s + (size_t) x * 16, 8 * sizeof (float));
       }

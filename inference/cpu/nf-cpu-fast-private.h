@@ -203,10 +203,17 @@ NF_CPU_FWD (nf_cpu_instance_norm);      /* x (N, C, H, W) -> y (N, C, H, W) */
 gboolean nf_cpu_has_native_bf16 (void);
 /* oneDNN's effective ISA, e.g. "avx512_core_bf16". */
 const char *nf_cpu_isa_name (void);
-/* Dense fp32 nChw8c (n, c, h, w) -> dense bf16 nChw16c, lanes past c zero. */
-void nf_cpu_bf16_pack (const float *src, int n, int c, int h, int w, guint16 *dst);
-/* Dense fp32 nChw16c -> dense fp32 nChw8c (halo 0). */
-void nf_cpu_bf16_unpack (const float *src, int n, int c, int h, int w, float *dst);
+/* Whether bf16 convolutions run on channels-last (nhwc) activations rather than
+ * nChw16c: where oneDNN has AMX (only nhwc gets its AMX kernels); NF_CPU_BF16_LAYOUT=
+ * blocked or channels-last overrides (tests run both). */
+gboolean nf_cpu_bf16_channels_last (void);
+/* Dense fp32 nChw8c (n, c, h, w) -> dense bf16 nChw16c (lanes past c zero) or, with
+ * channels_last, nhwc (n, h, w, c). */
+void nf_cpu_bf16_pack (const float *src, int n, int c, int h, int w, gboolean channels_last,
+    guint16 *dst);
+/* Dense fp32 nChw16c, or nhwc with channels_last -> dense fp32 nChw8c (halo 0). */
+void nf_cpu_bf16_unpack (const float *src, int n, int c, int h, int w,
+    gboolean channels_last, float *dst);
 
 /* PyTorch ReflectionPad2d index (edge not repeated), for -n < i < 2n - 1. */
 static inline int

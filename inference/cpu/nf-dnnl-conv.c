@@ -13,8 +13,9 @@
  * deconvolution weights in tag iohw; output_padding becomes a smaller right padding.
  * bf16 (backend "cpu-bf16"): a conv2d between blocked activations (more than 4 channels
  * in and out) runs with bf16 source and weights and fp32 accumulation, bias and output,
- * in oneDNN's 16-lane blocks: the source is packed to bf16 nChw16c and the fp32 nChw16c
- * output unpacked to nChw8c (nf-cpu-bf16.c). Where oneDNN offers only its reference
+ * in the layout oneDNN's fast bf16 kernels want (channels-last where the CPU has AMX,
+ * else 16-lane blocks; nf_cpu_bf16_channels_last): the source is packed to bf16 in that
+ * layout and the fp32 output in it unpacked to nChw8c (nf-cpu-bf16.c). Where oneDNN offers only its reference
  * implementation for a shape, that convolution stays fp32 (the reference is ~100x
  * slower). Transposed convolutions stay fp32.
  * The descriptors, reorders and scratchpad come from nf-dnnl-conv-desc.h (shared with
@@ -32,7 +33,8 @@ typedef struct {
   dnnl_memory_t src, wei, bias, dst, scratch;
   float *bias_copy;
   int pad;                      /* conv2d: the halo the source must have */
-  gboolean bf16;                /* bf16 source/weights in nChw16c (see above) */
+  gboolean bf16;                /* bf16 source/weights (see above) */
+  gboolean channels_last;       /* bf16 activations in nhwc, else nChw16c */
   NfPadMode mode;
   gboolean deconv;
 } DnnlConv;
@@ -81,11 +83,13 @@ nf_dnnl_conv_prepare (NfCpuBackend *be, NfOpCall *call, GError **error)
 
   dnnl_memory_desc_t src_md, wei_md, user_wei_md, bias_md, dst_md;
   d->bf16 = be->bf16 && !d->deconv && xs.c > 4 && ys.c > 4;
+  d->channels_last = d->bf16 && nf_cpu_bf16_channels_last ();
 retry:;
   dnnl_data_type_t in_dt = d->bf16 ? dnnl_bf16 : dnnl_f32;
-  CHECK (nf_dnnl_conv_md (&g, NF_DNNL_SRC, in_dt, d->bf16 ? dnnl_nChw16c
+  dnnl_format_tag_t bf16_tag = d->channels_last ? dnnl_nhwc : dnnl_nChw16c;
+  CHECK (nf_dnnl_conv_md (&g, NF_DNNL_SRC, in_dt, d->bf16 ? bf16_tag
           : nf_cpu_dnnl_tag (xs.c), &src_md), "source descriptor");
-  CHECK (nf_dnnl_conv_md (&g, NF_DNNL_DST, dnnl_f32, d->bf16 ? dnnl_nChw16c
+  CHECK (nf_dnnl_conv_md (&g, NF_DNNL_DST, dnnl_f32, d->bf16 ? bf16_tag
           : nf_cpu_dnnl_tag (ys.c), &dst_md), "destination descriptor");
   CHECK (nf_dnnl_conv_md (&g, NF_DNNL_WEI, in_dt, dnnl_format_tag_any, &wei_md),
       "weights descriptor");
@@ -111,7 +115,7 @@ retry:;
         nf_op_type_name (op->type), op->name ? op->name : "", impl ? impl : "?");
     dnnl_primitive_desc_destroy (pd);
     pd = NULL;
-    d->bf16 = FALSE;
+    d->bf16 = d->channels_last = FALSE;
     goto retry;
   }
   g_debug ("cpu: %s %s %dx%dx%dx%d -> %dx%dx%dx%d k%d s%d: oneDNN %s",
@@ -144,7 +148,8 @@ retry:;
           be->engine, DNNL_MEMORY_NONE), "source memory");
   CHECK (dnnl_memory_create (&d->dst, dnnl_primitive_desc_query_md (pd, dnnl_query_dst_md, 0),
           be->engine, DNNL_MEMORY_NONE), "destination memory");
-  if (d->bf16) {                /* the packed source and the 16-lane output */
+  if (d->bf16) {                /* the packed source and the output (16-lane blocks are
+                                 * the larger of the two layouts) */
     size_t src_n = (size_t) xs.n * ((xs.c + 15) / 16) * 16 * g.src[2] * g.src[3];
     size_t dst_n = (size_t) ys.n * ((ys.c + 15) / 16) * 16 * ys.h * ys.w;
     float *bs = (float *) be->bf16_src;
@@ -196,7 +201,8 @@ nf_dnnl_conv_forward (NfCpuBackend *be, NfOpCall *call, NfCpuBuf *x, NfCpuBuf *y
   int n = 0;
   NfShape xs = call->in[0];
   if (d->bf16) {
-    nf_cpu_bf16_pack (src, xs.n, xs.c, xs.h + 2 * d->pad, xs.w + 2 * d->pad, be->bf16_src);
+    nf_cpu_bf16_pack (src, xs.n, xs.c, xs.h + 2 * d->pad, xs.w + 2 * d->pad,
+        d->channels_last, be->bf16_src);
     CHECK (dnnl_memory_set_data_handle (d->src, be->bf16_src), "source handle");
     CHECK (dnnl_memory_set_data_handle (d->dst, be->bf16_dst), "destination handle");
   } else {
@@ -216,7 +222,7 @@ nf_dnnl_conv_forward (NfCpuBackend *be, NfOpCall *call, NfCpuBuf *x, NfCpuBuf *y
   CHECK (dnnl_stream_wait (be->stream), "execution");
   if (d->bf16)
     nf_cpu_bf16_unpack (be->bf16_dst, call->out.n, call->out.c, call->out.h, call->out.w,
-        y->data);
+        d->channels_last, y->data);
   return TRUE;
 
 fail:
