@@ -11,7 +11,8 @@
  *    padded to the model's multiple) -> unpack (nf-convert.c; reflection padding) ->
  *    network -> steps on out_planes (temporal stabilisation, nf-stabilize.c; the
  *    input's colours, nf-preserve-color.c, or on I420/NV12 the input's chroma planes
- *    copied at the pack) -> pack (crop, blend with the input by strength); on a CUDA
+ *    copied at the pack) -> pack (crop, blend with the input by strength), or, for a
+ *    luma-only SR model on I420/NV12, the Y plane alone (gstneuralfilter-luma.c); on a CUDA
  *    runner (transform) the same begin and plan, then unpack, network, steps and pack
  *    on the GPU (gstneuralfilter-cuda.c);
  *  - the stabilisation starts afresh (a request any thread may make) on new caps, a
@@ -346,9 +347,8 @@ gst_neural_filter_frame_free (GstNeuralFilterPrivate * priv)
   priv->scratch_width = 0;
 }
 
-/* Grows a float buffer to n floats (contents dropped). */
-static gboolean
-grow_floats (gfloat ** buf, gsize * len, gsize n)
+gboolean
+gst_neural_filter_grow_floats (gfloat ** buf, gsize * len, gsize n)
 {
   if (*len >= n)
     return TRUE;
@@ -372,8 +372,10 @@ frame_buffers (GstNeuralFilterPrivate * priv, const FrameJob * job)
     if (!priv->scratch)
       return FALSE;
   }
-  if (!grow_floats (&priv->in_planes, &priv->in_len, nf_shape_numel (job->shape))
-      || !grow_floats (&priv->out_planes, &priv->out_len, nf_shape_numel (job->os)))
+  if (!gst_neural_filter_grow_floats (&priv->in_planes, &priv->in_len,
+          nf_shape_numel (job->shape))
+      || !gst_neural_filter_grow_floats (&priv->out_planes, &priv->out_len,
+          nf_shape_numel (job->os)))
     return FALSE;
   if (priv->alpha && priv->alpha_len < npix) {
     g_free (priv->alpha_plane);
@@ -489,6 +491,8 @@ gst_neural_filter_transform_frame (GstVideoFilter * vf, GstVideoFrame * in,
     gst_neural_filter_frame_reset_temporal (self);
     return gst_video_frame_copy (out, in) ? GST_FLOW_OK : GST_FLOW_ERROR;
   }
+  if (gst_neural_filter_luma_usable (priv, m, job.s, job.strength, job.stab.strength))
+    return gst_neural_filter_luma_frame (self, m, job.s, in, out);
 
   if ((ret = frame_plan (self, &job)) != GST_FLOW_OK)
     return ret;

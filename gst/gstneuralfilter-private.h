@@ -3,7 +3,7 @@
  *
  * What it does: declares GstNeuralFilterPrivate, the accessors of the private data and
  * of the parent class (defined with the type in gstneuralfilter.c), the frame path's
- * entry points (gstneuralfilter-frame.c), the stream's (gstneuralfilter-stream.c), the
+ * entry points (gstneuralfilter-frame.c, gstneuralfilter-luma.c), the stream's (gstneuralfilter-stream.c), the
  * live behaviour's
  * (gstneuralfilter-live.c) and the output thread's (gstneuralfilter-output.c).
  * What it does not: hold any logic. Not installed; only the plugin's own files
@@ -98,6 +98,17 @@ void gst_neural_filter_frame_class_init (GstNeuralFilterClass * klass);
 void gst_neural_filter_frame_free (GstNeuralFilterPrivate * priv);
 /* The next frame's stabilisation starts afresh (any thread: flushes, a new model). */
 void gst_neural_filter_frame_reset_temporal (GstNeuralFilter * self);
+/* Grows a float buffer to n floats (contents dropped); FALSE: out of memory. */
+gboolean gst_neural_filter_grow_floats (gfloat ** buf, gsize * len, gsize n);
+
+/* gstneuralfilter-luma.c (the CPU frame path) */
+/* Whether a frame at this scale, strength and stabilisation takes the luma path. */
+gboolean gst_neural_filter_luma_usable (GstNeuralFilterPrivate * priv,
+    const NfLoadedModel * m, gint scale, gdouble strength, gfloat stabilize);
+/* The frame through the model's luma core, its chroma upscaled: an element error on
+ * failure. */
+GstFlowReturn gst_neural_filter_luma_frame (GstNeuralFilter * self, NfLoadedModel * m,
+    gint scale, GstVideoFrame * in, GstVideoFrame * out);
 
 /* gstneuralfilter-stream.c */
 /* Installs its vfuncs: the swap and discontinuities between frames, control sync,

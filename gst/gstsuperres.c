@@ -255,6 +255,27 @@ gst_super_res_transform_caps (GstBaseTransform * trans, GstPadDirection directio
   return ret;
 }
 
+/* Y'CbCr: the other side's colorimetry where it is free, fixated to that of the fixed
+ * side (caps), so an upscale keeps the matrix and range of its input. Caps without a
+ * colorimetry get one by size (BT.601 below 720 lines, BT.709 from there): without
+ * this a 640x360 -> 1280x720 upscale would change matrix, costing two colour
+ * conversions per frame and the luma path (gstneuralfilter-luma.c). */
+static void
+fixate_colorimetry (GstCaps * caps, GstStructure * outs)
+{
+  GstVideoInfo info;
+  if (!gst_video_info_from_caps (&info, caps) || !GST_VIDEO_INFO_IS_YUV (&info))
+    return;
+  gchar *c = gst_video_colorimetry_to_string (&info.colorimetry);
+  if (!c)
+    return;
+  if (!gst_structure_has_field (outs, "colorimetry"))
+    gst_structure_set (outs, "colorimetry", G_TYPE_STRING, c, NULL);
+  else
+    gst_structure_fixate_field_string (outs, "colorimetry", c);
+  g_free (c);
+}
+
 static GstCaps *
 gst_super_res_fixate_caps (GstBaseTransform * trans, GstPadDirection direction,
     GstCaps * caps, GstCaps * othercaps)
@@ -284,6 +305,7 @@ gst_super_res_fixate_caps (GstBaseTransform * trans, GstPadDirection direction,
     else
       gst_structure_set (outs, "height", G_TYPE_INT, (gint) MIN (th, G_MAXINT), NULL);
   }
+  fixate_colorimetry (caps, outs);
   return GST_BASE_TRANSFORM_CLASS (gst_super_res_parent_class)->fixate_caps (trans,
       direction, caps, othercaps);
 }

@@ -18,6 +18,7 @@
 #endif
 
 #include "nf-model-runner.h"
+#include "nf-luma-core.h"
 
 #include <string.h>
 
@@ -95,6 +96,8 @@ loaded_free (NfLoadedModel * m)
   if (!m)
     return;
   gboolean entered = loaded_enter (m);
+  nf_engine_free (m->luma_engine);
+  nf_model_free (m->luma_model);
   nf_engine_free (m->engine);
   nf_model_free (m->model);
   nf_backend_free (m->backend);
@@ -245,6 +248,15 @@ load_model (NfModelRunner * r, const gchar * name, const NfDeviceChoice * choice
   if (!m->backend)
     goto failed;
   m->engine = nf_engine_new (m->model, m->backend, NULL);
+  if (!m->device_ctx && g_str_has_prefix (m->backend_name, "cpu")) {
+    m->luma_model = nf_model_luma_core (m->model, &e);
+    if (m->luma_model)
+      m->luma_engine = nf_engine_new (m->luma_model, m->backend, NULL);
+    else if (e) {               /* the RGB path still runs it */
+      GST_WARNING_OBJECT (r->owner, "%s: no luma-only path: %s", m->path, e->message);
+      g_clear_error (&e);
+    }
+  }
 
   if (plan_w > 0 && plan_h > 0) {
     gint sm = m->model->size_multiple;
@@ -260,9 +272,10 @@ load_model (NfModelRunner * r, const gchar * name, const NfDeviceChoice * choice
       goto failed;
     }
   }
-  GST_INFO_OBJECT (r->owner, "loaded %s (task %s, scale %d, size multiple %d) on %s",
+  GST_INFO_OBJECT (r->owner, "loaded %s (task %s, scale %d, size multiple %d) on %s%s",
       m->path, nf_task_name (m->model->task), m->model->scale,
-      m->model->size_multiple, m->backend_name);
+      m->model->size_multiple, m->backend_name,
+      m->luma_engine ? ", luma only on Y'CbCr frames" : "");
   if (r->events.loaded)
     r->events.loaded (r->owner, m);
   return m;
@@ -734,4 +747,31 @@ nf_model_runner_run_host (NfModelRunner * r, const gfloat * in, NfShape input,
   gboolean ok = nf_engine_run_host (m->engine, in, input, out, error);
   loaded_leave (m, entered);
   return ok;
+}
+
+gboolean
+nf_model_runner_plan_luma (NfModelRunner * r, gint w, gint h, NfShape * input,
+    gboolean * was_planned, GError ** error)
+{
+  NfLoadedModel *m = r->current;
+
+  g_return_val_if_fail (m != NULL && m->luma_engine != NULL, FALSE);
+  *input = (NfShape) { 1, 1, round_up (h, m->model->size_multiple),
+    round_up (w, m->model->size_multiple) };
+  g_mutex_lock (&r->lock);
+  r->last_w = w;
+  r->last_h = h;
+  g_mutex_unlock (&r->lock);
+  *was_planned = nf_engine_is_planned_for (m->luma_engine, *input);
+  return *was_planned || nf_engine_plan (m->luma_engine, *input, error);
+}
+
+gboolean
+nf_model_runner_run_luma_host (NfModelRunner * r, const gfloat * in, NfShape input,
+    gfloat * out, GError ** error)
+{
+  NfLoadedModel *m = r->current;
+
+  g_return_val_if_fail (m != NULL && m->luma_engine != NULL, FALSE);
+  return nf_engine_run_host (m->luma_engine, in, input, out, error);
 }

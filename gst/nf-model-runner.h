@@ -91,6 +91,10 @@ typedef struct {
   /* The device table's context the backend lives in (NULL on the CPU, or without a
    * table): current around every call into the backend. */
   gpointer device_ctx;
+  /* On the CPU, for a luma-only model (nf-luma-core.h): its luma core and an engine for
+   * it on the same backend, to run the Y plane of a Y'CbCr frame alone; else NULL. */
+  NfModel *luma_model;
+  NfEngine *luma_engine;
   const NfDeviceContextFuncs *contexts;
 } NfLoadedModel;
 
@@ -180,5 +184,11 @@ gboolean nf_model_runner_plan (NfModelRunner * r, gint w, gint h, NfShape * inpu
 /* Runs the model in use on host memory: in [input], out [nf_engine_output_shape]. */
 gboolean nf_model_runner_run_host (NfModelRunner * r, const gfloat * in, NfShape input,
     gfloat * out, GError ** error);
+/* The same for the luma core of the model in use (its luma_engine must exist):
+ * *input [1, 1, h, w] rounded up to the size multiple; out [1, 1, s h', s w']. */
+gboolean nf_model_runner_plan_luma (NfModelRunner * r, gint w, gint h, NfShape * input,
+    gboolean * was_planned, GError ** error);
+gboolean nf_model_runner_run_luma_host (NfModelRunner * r, const gfloat * in,
+    NfShape input, gfloat * out, GError ** error);
 
 G_END_DECLS

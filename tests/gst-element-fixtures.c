@@ -23,7 +23,7 @@
 
 gchar *model_dir;
 gchar *m_identity, *m_identity4, *m_negate, *m_sr2, *m_sr4, *m_corrupt, *m_trunc, *m_slim,
-    *m_srsub;
+    *m_srsub, *m_sry, *m_sryr;
 
 /* ---- models ----------------------------------------------------------------------- */
 
@@ -141,6 +141,31 @@ make_models (void)
   if (!m)
     g_error ("sr-subpixel: %s", e->message);
   m_srsub = save_model (m, "srsub.safetensors");
+  /* luma-only x2 (sr-light-y, 8 channels): seeded, and with every learned weight zero
+   * (then it is the nearest-upsampled input exactly) */
+  m = nf_arch_new_model (&(NfArchSpec) {"sr-light-y", 2, 8, 2}, 1, &e);
+  if (!m)
+    g_error ("sr-light-y: %s", e->message);
+  m_sryr = save_model (m, "sryr.safetensors");
+  m = nf_arch_new_model (&(NfArchSpec) {"sr-light-y", 2, 8, 2}, 1, &e);
+  if (!m)
+    g_error ("sr-light-y: %s", e->message);
+  for (int i = 0; i < m->source_graph->n_ops; i++) {
+    const NfOp *op = &m->source_graph->ops[i];
+    if (op->type != NF_OP_CONV2D || nf_arch_op_is_fixed (op))
+      continue;
+    for (int k = 0; k < 2; k++) {
+      gchar *key = g_strconcat (op->name, k ? ".bias" : ".weight", NULL);
+      NfModelTensor *t = nf_model_tensor (m, key);
+      size_t n = 1;
+      for (int d = 0; d < t->ndim; d++)
+        n *= (size_t) t->dims[d];
+      memset (t->data, 0, n * sizeof (float));
+      g_free (key);
+    }
+  }
+  nf_model_bind (m, NULL);
+  m_sry = save_model (m, "sry.safetensors");
 
   /* damaged files: random bytes, and a valid file cut in half */
   guint8 junk[1000];

@@ -15,7 +15,7 @@
 /* the temporary model folder and the models made there (paths) */
 extern gchar *model_dir;
 extern gchar *m_identity, *m_identity4, *m_negate, *m_sr2, *m_sr4, *m_corrupt, *m_trunc,
-    *m_slim, *m_srsub;
+    *m_slim, *m_srsub, *m_sry, *m_sryr;
 
 /* Tolerances: RGB formats go through float exactly (1 LSB allowed for rounding).
  * I420/NV12 go straight to float RGB and back with the caps' matrix, chroma upsampled
