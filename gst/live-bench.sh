@@ -4,9 +4,10 @@
 # 20 ms, for some seconds; then how that compares with what the network sustains.
 #
 #   gst/live-bench.sh [-B BUILD] [-s SECONDS] [-w WARMUP] [-p auto|fp32|bf16]
-#                     [-S WxH] [-a ARCH] [-i ITERS] MODEL
+#                     [-S WxH] [-f FORMAT] [-a ARCH] [-i ITERS] MODEL
 #
-#   videotestsrc is-live=true pattern=ball ! video/x-raw,width=W,height=H,framerate=30/1 !
+#   videotestsrc is-live=true pattern=ball !
+#     video/x-raw[,format=FORMAT],width=W,height=H,framerate=30/1 !
 #     neuralstyle|superres model=MODEL precision=P !
 #     fpsdisplaysink text-overlay=false
 #       video-sink="fakesink sync=true max-lateness=20000000 qos=true"
@@ -19,6 +20,9 @@
 # cpu-bf16 for bf16 and for auto where the CPU has native bf16), and the two goals of
 # issue 13: shown frames/s >= 90% of nf-bench's, latency at the sink (median)
 # <= 3 frame intervals + one nf-bench processing time.
+# FORMAT (e.g. I420, as cameras and decoders give; default: what negotiates first, BGRA)
+# is the raw format through the element: a luma-only SR model (sr-light-x2) on I420 or
+# NV12 takes the element's luma path (no RGB), on RGB formats the RGB one.
 # MODEL is a name in $NEURALFILTER_MODEL_PATH (default: weights/) or a file; sr-* models
 # run in superres (the size is the input's: 640x360 -> 1280x720 for x2), the others in
 # neuralstyle. ARCH (nf-bench's --arch) is taken from the model's name (style-slim-*,
@@ -37,13 +41,15 @@ SIZE=640x360
 ARCH=
 ITERS=10
 usage () { sed -n '2,/^set -e/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2; }
-while getopts "B:s:w:p:S:a:i:h" opt; do
+FORMAT=
+while getopts "B:s:w:p:S:f:a:i:h" opt; do
   case $opt in
     B) BUILD=$OPTARG ;;
     s) SECONDS_RUN=$OPTARG ;;
     w) WARMUP=$OPTARG ;;
     p) PRECISION=$OPTARG ;;
     S) SIZE=$OPTARG ;;
+    f) FORMAT=$OPTARG ;;
     a) ARCH=$OPTARG ;;
     i) ITERS=$OPTARG ;;
     *) usage ;;
@@ -104,7 +110,7 @@ echo "== nf-bench --arch $ARCH --size $SIZE --iters $ITERS (before)"
 nf_bench_fps
 FPS_BEFORE=$NB_FPS
 
-PIPE="videotestsrc is-live=true pattern=ball ! video/x-raw,width=$W,height=$H,framerate=30/1 ! \
+PIPE="videotestsrc is-live=true pattern=ball ! video/x-raw${FORMAT:+,format=$FORMAT},width=$W,height=$H,framerate=30/1 ! \
 $ELEMENT name=nf model=$MODEL precision=$PRECISION ! fpsdisplaysink name=fps text-overlay=false \
 video-sink=\"fakesink name=sink sync=true max-lateness=20000000 qos=true\""
 echo "== live pipeline, $SECONDS_RUN s"
