@@ -10,7 +10,9 @@
  * an event); plans and runs the model in use (inside its device context). For
  * superres (NF_TASK_SUPERRES) an empty model setting is not an error: the owner
  * chooses a model once it knows the scale (nf_model_runner_choose: the first of a list
- * of names that is found), and that automatic choice stays until the runner closes.
+ * of names that is found), and that automatic choice stays until the runner closes. A
+ * luma-only model on the CPU also gets its luma core (nf-luma-core.h) and an engine for
+ * it, which plans and runs apart (nf_model_runner_plan_luma / _run_luma_host).
  * What it does not: anything of GStreamer's element classes (no GstBaseTransform,
  * caps, buffers or bus messages: the element turns the events below into those),
  * pixel conversion, or device-specific work: a CUDA context shared with other
