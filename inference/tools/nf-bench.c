@@ -4,7 +4,8 @@
  *            [--backend B[,B...]] [-v]
  *
  * For each architecture (style-full, style-slim, style-rt, sr-johnson x2/x4, sr-subpixel x2/x4,
- * sr-light x2 (luma only, sr-light-y)/x3/x4 at the shipped models' widths and depths, and
+ * sr-light x2 (luma only, sr-light-y)/x3/x4 at the shipped models' widths and depths, the
+ * x2's luma core alone (sr-light-x2-y: what superres runs on I420/NV12 frames) and
  * the RGB sr-light x2 it replaced,
  * seeded random weights) and each frame size (default 640x360 and 1280x720) it plans
  * nf_engine once, warms up, and reports the median over --iters runs of nf_engine_run
@@ -38,11 +39,13 @@
 #include "nf-backend.h"
 #include "nf-engine.h"
 #include "nf-error.h"
+#include "nf-luma-core.h"
 #include "nf-tool-options.h"
 
 typedef struct {
   const char *label;
   NfArchSpec spec;
+  gboolean luma_core;           /* time the model's luma core (1-channel in and out) */
 } Net;
 
 static const Net nets[] = {
@@ -56,6 +59,8 @@ static const Net nets[] = {
   /* the shipped sr-light models' sizes (weights/sr-light-xS.md), not the arch defaults:
    * x2 is the luma-only sr-light-y, x3 and x4 RGB; sr-light-rgb-x2 the RGB x2 it replaced */
   {"sr-light-x2", {"sr-light-y", 2, 16, 5}},
+  /* the same network's luma core, what superres runs on the Y plane of I420/NV12 */
+  {"sr-light-x2-y", {"sr-light-y", 2, 16, 5}, TRUE},
   {"sr-light-rgb-x2", {"sr-light", 2, 16, 3}},
   {"sr-light-x3", {"sr-light", 3, 16, 4}},
   {"sr-light-x4", {"sr-light", 4, 32, 4}},
@@ -179,8 +184,19 @@ bench_net (const Net *net, NfBackend *be, int fw, int fh, int iters, double peak
     g_error_free (e);
     return FALSE;
   }
+  if (net->luma_core) {
+    NfModel *core = nf_model_luma_core (m, &e);
+    nf_model_free (m);
+    m = core;
+    if (!m) {
+      fprintf (stderr, "nf-bench: %s: no luma core%s%s\n", net->label, e ? ": " : "",
+          e ? e->message : "");
+      g_clear_error (&e);
+      return FALSE;
+    }
+  }
   int s = net->spec.scale ? net->spec.scale : 1;
-  NfShape in = { 1, 3, fh, fw };
+  NfShape in = { 1, net->luma_core ? 1 : 3, fh, fw };
   if (s > 1) {                  /* the output is the next size up */
     int ow = fw == 640 && fh == 360 ? 1280 : fw == 1280 && fh == 720 ? 1920 : fw * s;
     int oh = fw == 640 && fh == 360 ? 720 : fw == 1280 && fh == 720 ? 1080 : fh * s;
@@ -307,8 +323,8 @@ main (int argc, char **argv)
   GOptionEntry entries[] = {
     { "arch", 'a', 0, G_OPTION_ARG_STRING, &arch,
       "Networks, comma-separated: style-full, style-slim, style-rt, sr-johnson-x2, "
-      "sr-johnson-x4, sr-subpixel-x2, sr-subpixel-x4, sr-light-x2, sr-light-rgb-x2, sr-light-x3, "
-      "sr-light-x4, "
+      "sr-johnson-x4, sr-subpixel-x2, sr-subpixel-x4, sr-light-x2, sr-light-x2-y, sr-light-rgb-x2, "
+      "sr-light-x3, sr-light-x4, "
       "or a prefix such as sr-light (default: all)",
       "ARCH" },
     { "size", 's', 0, G_OPTION_ARG_STRING, &size,
