@@ -128,20 +128,22 @@ nf_cpu_bf16_pack (const float *src, int n, int c, int h, int w, gboolean channel
   }
 #pragma omp parallel for collapse(3) schedule(static) if (nf_cpu_par ((size_t) n * p8 * plane8))
   for (int i = 0; i < n; i++)
-    for (int b = 0; b < 2 * p16; b++)   /* 8-lane halves of the 16-lane blocks */
+    for (int b = 0; b < p16; b++)
       for (int y = 0; y < h; y++) {
-        guint16 *d = dst + ((size_t) i * p16 + b / 2) * plane16 + (size_t) y * w * 16
-            + (b & 1) * 8;
-        if (b >= p8) {          /* the upper half past c: zeros */
-          for (int x = 0; x < w; x++)
-            memset (d + (size_t) x * 16, 0, 8 * sizeof (guint16));
-          continue;
+        guint16 *d = dst + ((size_t) i * p16 + b) * plane16 + (size_t) y * w * 16;
+        for (int half = 0; half < 2; half++) {  /* one thread writes both: no line sharing */
+          int b8 = 2 * b + half;
+          if (b8 >= p8) {       /* the upper half past c: zeros */
+            for (int x = 0; x < w; x++)
+              memset (d + (size_t) x * 16 + 8, 0, 8 * sizeof (guint16));
+            continue;
+          }
+          const float *s = src + ((size_t) i * p8 + b8) * plane8 + (size_t) y * w * 8;
+          if (fast)
+            pack8_avx512 (s, d + half * 8, w, 16, 8);
+          else
+            pack8_portable (s, d + half * 8, w, 16, 8);
         }
-        const float *s = src + ((size_t) i * p8 + b) * plane8 + (size_t) y * w * 8;
-        if (fast)
-          pack8_avx512 (s, d, w, 16, 8);
-        else
-          pack8_portable (s, d, w, 16, 8);
       }
 }
 
