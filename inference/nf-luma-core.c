@@ -53,13 +53,24 @@ copies_luma (NfModel *m, const NfOp *op)
   NfModelTensor *t = nf_model_tensor (m, key);
   g_free (key);
   int ss = op->cin;
-  if (!t || op->k != 1 || op->cout != 3 * ss)
+  if (!t || op->k != 1 || op->cout != 3 * ss || op->has_bias)
     return FALSE;
   for (int o = 0; o < 3 * ss; o++)
     for (int i = 0; i < ss; i++)
       if (t->data[(size_t) o * ss + i] != (i == o % ss ? 1.0f : 0.0f))
         return FALSE;
   return TRUE;
+}
+
+/* Whether the rgb_to_y weights (1, 3, 1, 1), without bias, are BT.601's luma. */
+static gboolean
+is_bt601_luma (NfModel *m, const NfOp *op)
+{
+  char *key = g_strconcat (op->name, ".weight", NULL);
+  NfModelTensor *t = nf_model_tensor (m, key);
+  g_free (key);
+  return t && !op->has_bias && t->data[0] == 0.299f && t->data[1] == 0.587f
+      && t->data[2] == 0.114f;
 }
 
 /* The ops of the pattern in the header comment; FALSE when g is not of that form. */
@@ -71,7 +82,8 @@ match (NfModel *m, const NfGraph *g, int *ry, int *yr, int *up)
   if (*ry < 0 || *yr < 0)
     return FALSE;
   const NfOp *a = &g->ops[*ry], *b = &g->ops[*yr];
-  if (a->in[0] != g->input || a->cin != 3 || a->cout != 1 || a->k != 1 || !copies_luma (m, b))
+  if (a->in[0] != g->input || a->cin != 3 || a->cout != 1 || a->k != 1
+      || !is_bt601_luma (m, a) || !copies_luma (m, b))
     return FALSE;
   /* the input feeds rgb_to_y and one nearest upsampling, nothing else */
   *up = -1;

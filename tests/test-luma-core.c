@@ -8,7 +8,8 @@
  *     wherever the full model clamped nothing (|diff| < 1e-5, cpu-ref), and on cpu
  *     (and cpu-bf16 where native) it agrees with cpu-ref;
  *   - models of other forms have no core and no error: sr-light (RGB), sr-subpixel,
- *     style-rt; nor an sr-light-y whose y_to_rgb weights are not the luma copy.
+ *     style-rt; nor an sr-light-y whose y_to_rgb weights are not the luma copy or whose
+ *     rgb_to_y weights are not BT.601's luma.
  * Does not: check the element's Y-plane path (test-gst-elements) or quality.
  */
 #include <math.h>
@@ -165,6 +166,13 @@ main (void)
   if (t) {
     t->data[0] = 0.5f;          /* R no longer gets the whole luma step */
     check_no_core (m, "sr-light-y with other y_to_rgb weights");
+  }
+  nf_model_free (m);
+  m = arch_model ("sr-light-y", 2);
+  t = m ? nf_model_tensor (m, NF_ARCH_RGB_TO_Y ".weight") : NULL;
+  if (t) {
+    t->data[0] = 0.2126f;       /* BT.709's red: not the luma the element reads */
+    check_no_core (m, "sr-light-y with other rgb_to_y weights");
   }
   nf_model_free (m);
 
