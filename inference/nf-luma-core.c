@@ -112,15 +112,6 @@ match (NfModel *m, const NfGraph *g, int *ry, int *yr, int *up)
   return TRUE;
 }
 
-static size_t
-tensor_numel (const NfModelTensor *t)
-{
-  size_t n = 1;
-  for (int i = 0; i < t->ndim; i++)
-    n *= (size_t) t->dims[i];
-  return n;
-}
-
 /* Copies every tensor of core's ops from m (same names and sizes). */
 static gboolean
 copy_weights (NfModel *core, NfModel *m, GError **error)
@@ -130,8 +121,8 @@ copy_weights (NfModel *core, NfModel *m, GError **error)
   g_hash_table_iter_init (&it, core->tensors);
   while (g_hash_table_iter_next (&it, &key, &value)) {
     NfModelTensor *dst = value, *src = nf_model_tensor (m, key);
-    size_t n = tensor_numel (dst);
-    if (!src || tensor_numel (src) != n) {
+    size_t n = nf_model_tensor_numel (dst);
+    if (!src || nf_model_tensor_numel (src) != n) {
       g_set_error (error, NF_ERROR, NF_ERROR_GRAPH, "luma core: tensor %s %s in the model",
           (const char *) key, src ? "has another size" : "is missing");
       return FALSE;

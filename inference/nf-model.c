@@ -39,8 +39,8 @@ tensor_new (int ndim, const int64_t *dims)
   return t;
 }
 
-static size_t
-tensor_numel (const NfModelTensor *t)
+size_t
+nf_model_tensor_numel (const NfModelTensor *t)
 {
   size_t n = 1;
   for (int i = 0; i < t->ndim; i++)
@@ -315,7 +315,7 @@ nf_model_new_for_graph (const NfGraph *g, NfTask task, int scale, GError **error
       if (g_str_equal (specs[j].suffix, "running_var")
           || (g->ops[i].type != NF_OP_CONV2D && g->ops[i].type != NF_OP_CONV_TRANSPOSE2D
               && g_str_equal (specs[j].suffix, "weight")))
-        for (size_t q = 0; q < tensor_numel (t); q++)
+        for (size_t q = 0; q < nf_model_tensor_numel (t); q++)
           t->data[q] = 1.0f;
       g_hash_table_insert (m->tensors, key, t);
     }
@@ -580,7 +580,7 @@ nf_model_from_safetensors (const NfSafetensors *st, GError **error)
       for (int d = 0; d < e->ndim; d++)
         t->dims[d] = e->dims[d];
       t->data = data;
-      for (size_t q = 0; q < tensor_numel (t); q++)
+      for (size_t q = 0; q < nf_model_tensor_numel (t); q++)
         if (!isfinite (data[q])) {
           g_set_error (error, NF_ERROR, NF_ERROR_WEIGHTS,
               "tensor \"%s\" contains NaN or infinite values", file_key);

@@ -64,6 +64,9 @@ NfModel *nf_model_new_for_graph (const NfGraph *g, NfTask task, int scale, GErro
  * and rebinds op weight pointers. Call after tensors changed (safe any time). */
 gboolean nf_model_bind (NfModel *m, GError **error);
 NfModelTensor *nf_model_tensor (NfModel *m, const char *name);
+/* Number of floats of a tensor: the product of its dims (its shape field is not filled
+ * for every tensor). */
+size_t nf_model_tensor_numel (const NfModelTensor *t);
 void nf_model_set_metadata (NfModel *m, const char *key, const char *value);
 const char *nf_model_get_metadata (const NfModel *m, const char *key);
 

@@ -157,10 +157,7 @@ make_models (void)
     for (int k = 0; k < 2; k++) {
       gchar *key = g_strconcat (op->name, k ? ".bias" : ".weight", NULL);
       NfModelTensor *t = nf_model_tensor (m, key);
-      size_t n = 1;
-      for (int d = 0; d < t->ndim; d++)
-        n *= (size_t) t->dims[d];
-      memset (t->data, 0, n * sizeof (float));
+      memset (t->data, 0, nf_model_tensor_numel (t) * sizeof (float));
       g_free (key);
     }
   }

@@ -47,15 +47,6 @@ nf_test_random_params (NfTestRandom *r, const NfOp *op, float **w, size_t *nw, f
   }
 }
 
-size_t
-nf_test_model_tensor_numel (const NfModelTensor *t)
-{
-  size_t n = 1;
-  for (int d = 0; d < t->ndim; d++)
-    n *= (size_t) t->dims[d];
-  return n;
-}
-
 static void
 round_tensors_to_half (GHashTable *tensors)
 {
@@ -64,7 +55,7 @@ round_tensors_to_half (GHashTable *tensors)
   g_hash_table_iter_init (&it, tensors);
   while (g_hash_table_iter_next (&it, NULL, &v)) {
     NfModelTensor *t = v;
-    nf_test_round_to_half (t->data, nf_test_model_tensor_numel (t));
+    nf_test_round_to_half (t->data, nf_model_tensor_numel (t));
   }
 }
 

@@ -57,10 +57,6 @@ float *nf_test_random (NfTestRandom *r, size_t n, float lo, float hi);
 void nf_test_random_params (NfTestRandom *r, const NfOp *op, float **w, size_t *nw, float **b,
     size_t *nb);
 
-/* Elements of a model tensor, from its dims (the shape field is not filled for every
- * tensor). */
-size_t nf_test_model_tensor_numel (const NfModelTensor *t);
-
 /* Rounds every tensor of m to fp16 and back, binds the model and rounds the folded
  * tensors too (batch norm folded into convolutions): the reference then runs the
  * weights an fp16 backend runs. */

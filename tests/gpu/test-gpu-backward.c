@@ -464,7 +464,7 @@ net_grads (NfTestBe *b, NfModel *m, NfShape s, const float *x, const float *r, G
   offsets[t++] = 0;
   for (GList *l = names; ok && l; l = l->next) {
     NfModelTensor *mt = g_hash_table_lookup (m->tensors, l->data);
-    size_t n = nf_test_model_tensor_numel (mt);
+    size_t n = nf_model_tensor_numel (mt);
     float *p = param_buf_new (b, n, &e);
     ok = p != NULL;
     if (ok)
