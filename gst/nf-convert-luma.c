@@ -8,17 +8,6 @@
  */
 #include "nf-convert-luma.h"
 
-/* PyTorch's reflection (edge not repeated); replication for n == 1. */
-static inline int
-reflect (int i, int n)
-{
-  if (n == 1)
-    return 0;
-  while (i < 0 || i >= n)
-    i = i < 0 ? -i : 2 * (n - 1) - i;
-  return i;
-}
-
 void
 nf_convert_luma_unpack (const NfYuvMatrix *m, const guint8 *y, int ys, int w, int h,
     float *plane, int pw, int ph, float lo, float hi)
@@ -28,12 +17,12 @@ nf_convert_luma_unpack (const NfYuvMatrix *m, const guint8 *y, int ys, int w, in
   for (int i = 0; i < 256; i++)
     lut[i] = a * (float) i + b;
   for (int r = 0; r < ph; r++) {
-    const guint8 *row = y + (gsize) reflect (r, h) * ys;
+    const guint8 *row = y + (gsize) nf_convert_reflect (r, h) * ys;
     float *d = plane + (gsize) r * pw;
     for (int x = 0; x < w; x++)
       d[x] = lut[row[x]];
     for (int x = w; x < pw; x++)
-      d[x] = lut[row[reflect (x, w)]];
+      d[x] = lut[row[nf_convert_reflect (x, w)]];
   }
 }
 

@@ -205,17 +205,6 @@ nf_convert_scratch_free (NfConvertScratch *s)
 
 /* ---- frames ------------------------------------------------------------------- */
 
-/* Index in 0..n-1 for i in 0..2n-2 and beyond, mirrored without repeating the edge. */
-static inline int
-reflect (int i, int n)
-{
-  if (n <= 1)
-    return 0;
-  int period = 2 * (n - 1);
-  i %= period;
-  return i < n ? i : period - i;
-}
-
 void
 nf_convert_unpack (const NfConvertImpl *impl, NfConvertScratch *scratch,
     NfLayout l, const guint8 *src, int stride, int w, int h,
@@ -254,12 +243,12 @@ nf_convert_unpack (const NfConvertImpl *impl, NfConvertScratch *scratch,
         alpha ? alpha + (gsize) i * w : scratch->bytes, px, scale, offset, w);
     for (int k = 0; k < 3; k++)
       for (int j = w; j < pw; j++)
-        d[k][j] = d[k][reflect (j, w)];
+        d[k][j] = d[k][nf_convert_reflect (j, w)];
   }
   for (int k = 0; k < 3; k++)
     for (int i = h; i < ph; i++)
       memcpy (planes + k * plane + (gsize) i * pw,
-          planes + k * plane + (gsize) reflect (i, h) * pw, sizeof (float) * pw);
+          planes + k * plane + (gsize) nf_convert_reflect (i, h) * pw, sizeof (float) * pw);
 }
 
 void
@@ -380,13 +369,13 @@ nf_convert_yuv_unpack (const NfYuvMatrix *m, gboolean nv12,
     for (int k = 0; k < 3; k++) {
       float *d = planes + k * plane + (gsize) i * pw;
       for (int j = w; j < pw; j++)
-        d[j] = d[reflect (j, w)];
+        d[j] = d[nf_convert_reflect (j, w)];
     }
   }
   for (int k = 0; k < 3; k++)
     for (int i = h; i < ph; i++)
       memcpy (planes + k * plane + (gsize) i * pw,
-          planes + k * plane + (gsize) reflect (i, h) * pw, sizeof (float) * pw);
+          planes + k * plane + (gsize) nf_convert_reflect (i, h) * pw, sizeof (float) * pw);
 }
 
 void

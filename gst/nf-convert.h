@@ -56,6 +56,18 @@ typedef enum {
 int nf_layout_bytes_per_pixel (NfLayout l);
 gboolean nf_layout_has_alpha (NfLayout l);
 
+/* Index in 0..n-1 for a padded index i >= 0: mirrored without repeating the edge
+ * (PyTorch's reflection padding), 0 where n is 1. */
+static inline int
+nf_convert_reflect (int i, int n)
+{
+  if (n <= 1)
+    return 0;
+  int period = 2 * (n - 1);
+  i %= period;
+  return i < n ? i : period - i;
+}
+
 /* Work memory for one frame width (row scratch); NULL on allocation failure. */
 typedef struct NfConvertScratch NfConvertScratch;
 NfConvertScratch *nf_convert_scratch_new (int max_width);
