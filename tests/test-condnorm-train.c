@@ -12,7 +12,10 @@
  *     outputs grow apart (more than twice their initial difference: 0.08 -> 0.34 levels
  *     measured), the weight file names the styles after the files ("styles" metadata);
  *   - the stability term with two styles: it adds its weighted MSE and leaves the content
- *     and style terms of either style as they were, and steps run with it.
+ *     and style terms of either style as they were, and steps run with it;
+ *   - --style-weights: a style's total grows by (factor - 1) x style weight x its style
+ *     loss and nothing else changes, the list survives the JSON round trip, and bad lists
+ *     (wrong count, 0, negative, not a number, one style) are refused with a message.
  * Does not: the op's arithmetic (test-condnorm.c), the GPU trainer (refused for now).
  */
 #include <glib/gstdio.h>
@@ -339,6 +342,64 @@ test_stability (void)
   }
 }
 
+/* --style-weights: style s's loss is --style-weight x factor s; the list is checked. */
+static void
+test_style_weights (void)
+{
+  GError *e = NULL;
+  NfTrainLosses L[2][2];
+  const char *lists[2] = { NULL, "1,3.5" };
+  double sw = 0.0;
+  for (int k = 0; k < 2; k++) {
+    char *run = g_strdup_printf ("weights-%d", k);
+    NfRecipe *r = recipe ("style-rt-multi", run, paint[1]);
+    r->style_weights = g_strdup (lists[k]);
+    NfTrainer *t = nf_recipe_finalize (r, &e) ? nf_trainer_new (r, NULL, &e) : NULL;
+    CHECK (t, "trainer: %s", e ? e->message : "");
+    g_clear_error (&e);
+    sw = r->style_weight;
+    for (int s = 0; t && s < 2; s++)
+      L[k][s] = held (t, s);
+    if (t && k == 1) {
+      char *json = nf_recipe_to_json (r, FALSE);
+      NfRecipe *back = nf_recipe_new ("style", NULL);
+      CHECK (nf_recipe_update_from_json (back, json, &e) && back->style_weights
+          && g_str_equal (back->style_weights, "1,3.5"), "JSON round trip: %s", json);
+      g_clear_error (&e);
+      nf_recipe_free (back);
+      g_free (json);
+    }
+    nf_trainer_free (t);
+    nf_recipe_free (r);
+    g_free (run);
+  }
+  const double f[2] = { 1.0, 3.5 };
+  for (int s = 0; s < 2; s++) {
+    NfTrainLosses *plain = &L[0][s], *w = &L[1][s];
+    double want = plain->total + (f[s] - 1.0) * sw * plain->style;
+    CHECK (fabs (w->style - plain->style) <= 1e-6 * plain->style
+        && fabs (w->total - want) <= 1e-5 * want, "style %d, factor %g: total %g, want %g "
+        "(style %g, plain total %g)", s, f[s], w->total, want, w->style, plain->total);
+  }
+  const char *bad[] = { "2", "1,2,3", "1,-2", "1,0", "1,x", "1,", "nan,1", NULL };
+  for (int i = 0; bad[i]; i++) {
+    NfRecipe *r = recipe ("style-rt-multi", "weights-bad", paint[1]);
+    r->style_weights = g_strdup (bad[i]);
+    CHECK (!nf_recipe_finalize (r, &e) && e && strstr (e->message, "--style-weights"),
+        "--style-weights %s is refused: %s", bad[i], e ? e->message : "accepted");
+    if (e)
+      printf ("expected error: %s\n", e->message);
+    g_clear_error (&e);
+    nf_recipe_free (r);
+  }
+  NfRecipe *r = recipe ("style-rt", "weights-one", NULL);
+  r->style_weights = g_strdup ("2");
+  CHECK (!nf_recipe_finalize (r, &e) && e && strstr (e->message, "style-rt-multi"),
+      "--style-weights for one style is refused: %s", e ? e->message : "accepted");
+  g_clear_error (&e);
+  nf_recipe_free (r);
+}
+
 int
 main (void)
 {
@@ -347,6 +408,7 @@ main (void)
   test_recipe ();
   test_training ();
   test_stability ();
+  test_style_weights ();
   nf_test_rm_tree (root);
   if (failures) {
     printf ("%d failure(s)\n", failures);

@@ -236,6 +236,34 @@ main (void)
   }
   CHECK (flipped > 10 && flipped < 110, "about half the crops are flipped (%d of 120)", flipped);
 
+  /* with transpose: the window or its transposition (R then runs down, G across) */
+  NfBatchSpec tspec = spec;
+  tspec.transpose = TRUE;
+  int transposed = 0, tflipped = 0;
+  for (int bi = 0; bi < 40; bi++) {
+    NfBatch *b = nf_dataset_make_batch (all, &tspec, bi, NULL);
+    for (int i = 0; b && i < b->n; i++) {
+      const float *r = b->hr + (size_t) i * 3 * 32 * 32, *g = r + 32 * 32;
+      float tol = g_str_has_suffix (nf_dataset_path (all, b->file[i]), ".png") ? 0.0f : 6.0f;
+      gboolean t = fabsf (g[31] - g[0]) > fabsf (g[31 * 32] - g[0]);     /* G runs across */
+      float dr = t ? (r[31 * 32] > r[0] ? 1.0f : -1.0f) : (r[31] > r[0] ? 1.0f : -1.0f);
+      gboolean ok = TRUE;
+      for (int y = 0; y < 32 && ok; y++)
+        for (int x = 0; x < 32 && ok; x++) {
+          int along = t ? y : x, across = t ? x : y;
+          ok = fabsf (r[y * 32 + x] - (r[0] + dr * along)) <= tol
+              && fabsf (g[y * 32 + x] - (g[0] + across)) <= tol;
+        }
+      CHECK (ok, "transpose: batch %d sample %d (%s) is a (maybe mirrored, maybe transposed) "
+          "window", bi, i, nf_dataset_path (all, b->file[i]));
+      transposed += t;
+      tflipped += dr < 0;
+    }
+    nf_batch_free (b);
+  }
+  CHECK (transposed > 10 && transposed < 110 && tflipped > 10 && tflipped < 110,
+      "about half the crops are transposed (%d of 120), half flipped (%d)", transposed, tflipped);
+
   /* one epoch of batch 1 visits every file once; the truncated file is replaced */
   NfBatchSpec one = spec;
   one.batch = 1;

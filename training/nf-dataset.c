@@ -490,7 +490,8 @@ crop_sample (const NfImage *img, const NfBatchSpec *s, NfRng *rng, float *out)
   /* always four draws, so every sample consumes the same amount of its stream */
   float u = nf_rng_uniform (rng);
   guint32 rx = nf_rng_u32 (rng), ry = nf_rng_u32 (rng);
-  gboolean flip = s->flip && (nf_rng_u32 (rng) & 1u);
+  guint32 rb = s->flip || s->transpose ? nf_rng_u32 (rng) : 0u;
+  gboolean flip = s->flip && (rb & 1u), transpose = s->transpose && (rb & 2u);
   double f;                     /* output pixels per source pixel */
   if (s->mode == NF_CROP_SHORT) {
     f = crop * (s->zoom_min + (s->zoom_max - s->zoom_min) * u) / shorter;
@@ -513,6 +514,16 @@ crop_sample (const NfImage *img, const NfBatchSpec *s, NfRng *rng, float *out)
     nf_resize_planar (win, 3, r, r, out, crop, crop);
     nf_free (win);
   }
+  if (transpose)                /* with the flip: all 8 rotations and mirror images */
+    for (int c = 0; c < 3; c++) {
+      float *p = out + (size_t) c * crop * crop;
+      for (int y = 0; y < crop; y++)
+        for (int x = y + 1; x < crop; x++) {
+          float t = p[(size_t) y * crop + x];
+          p[(size_t) y * crop + x] = p[(size_t) x * crop + y];
+          p[(size_t) x * crop + y] = t;
+        }
+    }
 }
 
 void

@@ -13,7 +13,7 @@
  *
  * Batches are pure functions of (seed, batch index): sample p = index * batch + i is
  * file order_e[p mod n] of epoch e = p / n, where order_e is a Fisher-Yates shuffle
- * seeded by (seed, e); its crop, zoom and flip come from a PCG32 seeded by (seed, p).
+ * seeded by (seed, e); its crop, zoom, flip and transposition come from a PCG32 seeded by (seed, p).
  * A file that turns out not to decode is remembered as bad and sample p takes the
  * next good file of the stream (p+1, p+2, ...), which is again the same on every run.
  * So a resumed run needs only the batch index to continue bit-identically.
@@ -25,7 +25,8 @@
  *           HR pixels untouched), zooms that would leave the image smaller than the crop
  *           are not drawn
  * Only the source window of the crop is resampled (area averaging when shrinking,
- * bilinear when enlarging); then an optional horizontal flip. For super-resolution the
+ * bilinear when enlarging); then an optional horizontal flip and an optional
+ * transposition (both drawn from one PCG32 output, drawn only when either is on). For super-resolution the
  * batch also holds the degraded LR patches (nf-degrade.h).
  *
  * What it does not: run in a thread (nf-loader.h does that), or load whole images for
@@ -98,6 +99,7 @@ typedef struct {
   NfCropMode mode;
   float zoom_min, zoom_max;
   gboolean flip;
+  gboolean transpose;            /* random transposition (with flip: the 8 dihedral maps) */
   guint64 seed;
   int sr_scale;                 /* > 1: also make LR patches */
   NfDegrade degrade;            /* used when sr_scale > 1 */

@@ -81,3 +81,9 @@ nf_style_targets_free (NfStyleTargets *t)
     nf_free (t->gram[k]);
   g_free (t);
 }
+
+void
+nf_perceptual_set_style_weight (NfPerceptual *p, double style_weight)
+{
+  p->spec.style_weight = style_weight;
+}

@@ -37,6 +37,9 @@ const Field nf_recipe_fields[] = {
   {"zoom-min", F_DOUBLE, OFF (zoom_min), G_RECIPE, "Smallest zoom (1)", "Z"},
   {"zoom-max", F_DOUBLE, OFF (zoom_max), G_RECIPE, "Largest zoom (style 2, sr 1)", "Z"},
   {"flip", F_BOOL, OFF (flip), G_RECIPE, "Random horizontal flips (on; --no-flip)", NULL},
+  {"transpose", F_BOOL, OFF (transpose), G_RECIPE,
+      "Random transpositions of the crops, so that with the flips every crop is seen in all 8 "
+      "rotations and mirror images (off)", NULL},
   {"min-side", F_INT, OFF (min_side), G_RECIPE,
       "Skip files whose shorter side is below this (0: what the crop needs)", "N"},
   {"batch", F_INT, OFF (batch), G_RECIPE, "Batch size (4)", "N"},
@@ -81,6 +84,10 @@ const Field nf_recipe_fields[] = {
   {"style-layer-weights", F_STR, OFF (style_layer_weights), G_RECIPE,
       "style: per-layer weights (all 1)", "W1,W2"},
   {"style-weight", F_DOUBLE, OFF (style_weight), G_RECIPE, "style: style loss weight (0.5; see training/README.md)", "W"},
+  {"style-weights", F_STR, OFF (style_weights), G_RECIPE,
+      "style-rt-multi: a factor on --style-weight for each painting, in --style-image order "
+      "(all 1), so that each painting can be given its own balance of style and content; the "
+      "progress line's style term stays --style-weight times the plain mean", "F1,F2,..."},
   {"tv-strength", F_DOUBLE, OFF (tv_strength), G_RECIPE,
       "Total variation as Johnson's tv_strength: weight of the SUM of squared neighbour "
       "differences of the 0..255 output over the batch (1e-6; sr: from --loss)", "W"},
@@ -221,10 +228,12 @@ nf_recipe_option_entries (NfRecipe *r, gboolean run_settings_only)
       case F_DOUBLE:
         o->arg = G_OPTION_ARG_DOUBLE;
         break;
-      case F_BOOL:           /* the one boolean, flip, is on by default */
+      case F_BOOL:           /* flip is on by default (--no-flip); the others off */
         o->arg = G_OPTION_ARG_NONE;
-        o->long_name = "no-flip";
-        o->flags = G_OPTION_FLAG_REVERSE;
+        if (g_str_equal (f->key, "flip")) {
+          o->long_name = "no-flip";
+          o->flags = G_OPTION_FLAG_REVERSE;
+        }
         break;
     }
   }

@@ -8,6 +8,7 @@
  */
 #include "nf-recipe-fields.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "nf-error.h"
@@ -94,6 +95,33 @@ check_style_images (NfRecipe *r, GError **error)
 }
 
 gboolean
+nf_recipe_style_weight_factors (const NfRecipe *r, int n, double *out, GError **error)
+{
+  for (int i = 0; i < n; i++)
+    out[i] = 1.0;
+  if (!r->style_weights)
+    return TRUE;
+  if (!r->arch || !g_str_equal (r->arch, "style-rt-multi") || n < 2)
+    return bad (error, "--style-weights %s: a factor per painting is for a network of "
+        "several styles (--arch style-rt-multi, --style-image repeated); use --style-weight",
+        r->style_weights);
+  char **v = g_strsplit (r->style_weights, ",", -1);
+  int got = (int) g_strv_length (v);
+  gboolean ok = got == n;
+  for (int i = 0; ok && i < n; i++) {
+    char *end;
+    const char *s = g_strstrip (v[i]);
+    out[i] = g_ascii_strtod (s, &end);
+    ok = *s && !*end && isfinite (out[i]) && out[i] > 0 && out[i] <= 1000;
+  }
+  g_strfreev (v);
+  if (!ok)
+    return bad (error, "--style-weights %s: %d factors above 0 (at most 1000), one per "
+        "--style-image in order, separated by commas (%d given)", r->style_weights, n, got);
+  return TRUE;
+}
+
+gboolean
 nf_recipe_finalize (NfRecipe *r, GError **error)
 {
   gboolean style = g_str_equal (r->task, "style");
@@ -166,6 +194,14 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
       return FALSE;
     if (!r->style_image)
       return bad (error, "style training needs --style-image");
+    if (r->style_weights) {
+      int n = r->style_images ? (int) g_strv_length (r->style_images) : 1;
+      double *f = g_new (double, n);
+      gboolean ok = nf_recipe_style_weight_factors (r, n, f, error);
+      g_free (f);
+      if (!ok)
+        return FALSE;
+    }
     if (r->style_size < 16)
       return bad (error, "--style-size %d: at least 16", r->style_size);
     if (!(r->stability_weight >= 0) || r->stability_shift < 0 || r->stability_shift > 32
@@ -212,6 +248,7 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
       r->tv_strength = pix || mix ? 0.0 : 1e-6;
     g_clear_pointer (&r->style_image, g_free);
     g_clear_pointer (&r->style_images, g_strfreev);
+    g_clear_pointer (&r->style_weights, g_free);
   }
   if (r->content_weight < 0 || r->style_weight < 0 || r->tv_strength < 0 || r->pixel_weight < 0)
     return bad (error, "loss weights cannot be negative");

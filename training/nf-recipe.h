@@ -52,6 +52,7 @@ typedef struct {
   char *crop_mode;              /* short | native */
   double zoom_min, zoom_max;
   gboolean flip;
+  gboolean transpose;            /* random transposition of the crops (off) */
   int min_side;                 /* 0: what the crop needs */
   int batch, iters;
   gint64 seed;
@@ -73,6 +74,8 @@ typedef struct {
   double content_weight;        /* < 0: from --loss (sr) */
   char *style_layers, *style_layer_weights;
   double style_weight;
+  char *style_weights;          /* style-rt-multi: a factor on style_weight per painting,
+                                 * "W1,W2,..." in style order (NULL: all 1) */
   double tv_strength;           /* < 0: from --loss (sr) */
   char *loss;                   /* sr: pixel | perceptual | mix */
   double pixel_weight;          /* < 0: from --loss */
@@ -107,6 +110,12 @@ NfRecipe *nf_recipe_copy (const NfRecipe *r);
  * absolute, default data/lossnet folders) and checks everything, with a message that
  * names the option. */
 gboolean nf_recipe_finalize (NfRecipe *r, GError **error);
+/* The factor on style_weight of each of the n styles of a finalized style recipe
+ * (--style-weights; all 1 without it) into out (n). FALSE, with the reason, when the
+ * list does not parse, is not one positive number per painting, or is given for a
+ * network of one style. */
+gboolean nf_recipe_style_weight_factors (const NfRecipe *r, int n, double *out,
+    GError **error);
 
 /* The option of a loss term only the CPU trainer computes (the stability term and its
  * still part, the chroma-weighted pixel loss), or NULL: the GPU trainer refuses such a

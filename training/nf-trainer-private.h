@@ -59,6 +59,7 @@ struct NfTrainer {
   int n_styles;
   int cur_style;                /* the style the losses and the model are set to */
   NfStyleTargets **loss_targets, **eval_targets;        /* (n_styles) */
+  double *style_weight;         /* (n_styles) the training loss's style weight per style */
 };
 
 

@@ -1,6 +1,6 @@
 /* nf-trainer-styles.c — one network for several styles in training (see
  * nf-trainer-styles.h): the paintings' Gram targets, the style of each batch, the
- * style names.
+ * style names, and each painting's style weight (--style-weights).
  *
  * What it does: at the start, every painting through the training loss and the preview
  * loss (nf_perceptual_set_style), their targets kept (nf-perceptual-styles.h) and the
@@ -62,6 +62,7 @@ nf_trainer_styles_free (NfTrainer *t)
   }
   g_clear_pointer (&t->loss_targets, g_free);
   g_clear_pointer (&t->eval_targets, g_free);
+  g_clear_pointer (&t->style_weight, g_free);
   t->n_styles = 0;
 }
 
@@ -97,6 +98,11 @@ nf_trainer_styles_setup (NfTrainer *t, GError **error)
   t->n_styles = n;
   t->loss_targets = g_new0 (NfStyleTargets *, n);
   t->eval_targets = g_new0 (NfStyleTargets *, n);
+  t->style_weight = g_new (double, n);
+  if (!nf_recipe_style_weight_factors (r, n, t->style_weight, error))
+    return FALSE;
+  for (int i = 0; i < n; i++)
+    t->style_weight[i] *= r->style_weight;
   for (int i = 0; ok && i < n; i++) {
     int w, h;
     float *rgb = nf_trainer_load_fit (paths[i], r->style_size, 1, &w, &h, error);
@@ -122,6 +128,8 @@ use_style (NfTrainer *t, int s, GError **error)
       || !nf_style_targets_load (t->eval, t->eval_targets[s], error)
       || !nf_model_set_style (t->model, s, error))
     return FALSE;
+  /* the preview loss keeps --style-weight: its figures compare across the styles */
+  nf_perceptual_set_style_weight (t->loss, t->style_weight[s]);
   t->cur_style = s;
   return TRUE;
 }
