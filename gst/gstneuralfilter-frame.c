@@ -228,7 +228,8 @@ frame_begin (GstNeuralFilter * self, NfLoadedModel * m, gint w, gint h, gint ow,
       CLAMP (klass->get_strength (self), 0.0, 1.0) : 1.0;
   job->stab = (NfStabilizeParams) {
     (gfloat) (klass->get_stabilize ? CLAMP (klass->get_stabilize (self), 0.0, 1.0) : 0.0),
-    NF_STABILIZE_LO, NF_STABILIZE_HI
+    NF_STABILIZE_LO, NF_STABILIZE_HI,
+    klass->get_stabilize_motion && klass->get_stabilize_motion (self) ? NF_MOTION_SEARCH : 0
   };
   job->preserve_color = job->s == 1 && klass->get_preserve_color
       && klass->get_preserve_color (self);

@@ -15,6 +15,7 @@
 #include "nf-convert.h"
 #include "nf-model-runner.h"
 #include "nf-stabilize.h"
+#include "nf-stabilize-motion.h"
 #ifdef NF_HAVE_GST_CUDA
 #include "gstneuralfilter-cuda.h"
 #endif

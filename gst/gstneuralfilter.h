@@ -77,6 +77,9 @@ struct _GstNeuralFilterClass
   /* Optional: called on the streaming thread for every frame; the strength of the
    * temporal stabilisation of the network output (0: off; nf-stabilize.h). */
   gdouble (*get_stabilize) (GstNeuralFilter * self);
+  /* Optional: called on the streaming thread for every frame; TRUE: the stabilisation
+   * follows the camera's motion (nf-stabilize-motion.h); absent: it does not. */
+  gboolean (*get_stabilize_motion) (GstNeuralFilter * self);
   /* Optional: called on the streaming thread for every frame; TRUE: the output takes
    * the luminance of the network output and the colours of the input (same-size
    * outputs only; nf-preserve-color.h). */

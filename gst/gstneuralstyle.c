@@ -62,6 +62,7 @@ struct _GstNeuralStyle
 
   gdouble strength;             /* object lock */
   gdouble stabilize;            /* object lock */
+  gboolean stabilize_motion;    /* object lock */
   gboolean preserve_color;      /* object lock */
   NfStyleMix *mix;              /* style, style-mix, style-position (own lock) */
 };
@@ -72,6 +73,7 @@ enum
   PROP_STRENGTH,
   PROP_STABILIZE,
   PROP_PRESERVE_COLOR,
+  PROP_STABILIZE_MOTION,
   PROP_STYLE,                   /* then PROP_STYLE + 1, + 2: gstneuralstyle-mix.c */
 };
 
@@ -83,6 +85,7 @@ enum
  * unstabilised output */
 #define DEFAULT_STABILIZE 0.8
 #define DEFAULT_PRESERVE_COLOR FALSE
+#define DEFAULT_STABILIZE_MOTION TRUE
 
 G_DEFINE_TYPE_WITH_CODE (GstNeuralStyle, gst_neural_style, GST_TYPE_NEURAL_FILTER,
     GST_DEBUG_CATEGORY_INIT (gst_neural_style_debug, "neuralstyle", 0,
@@ -119,6 +122,11 @@ gst_neural_style_set_property (GObject * object, guint prop_id,
       self->preserve_color = g_value_get_boolean (value);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_STABILIZE_MOTION:
+      GST_OBJECT_LOCK (self);
+      self->stabilize_motion = g_value_get_boolean (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
     case PROP_STYLE:
     case PROP_STYLE + 1:
     case PROP_STYLE + 2:
@@ -151,6 +159,11 @@ gst_neural_style_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_PRESERVE_COLOR:
       GST_OBJECT_LOCK (self);
       g_value_set_boolean (value, self->preserve_color);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_STABILIZE_MOTION:
+      GST_OBJECT_LOCK (self);
+      g_value_set_boolean (value, self->stabilize_motion);
       GST_OBJECT_UNLOCK (self);
       break;
     case PROP_STYLE:
@@ -186,6 +199,18 @@ gst_neural_style_get_stabilize (GstNeuralFilter * filter)
   s = self->stabilize;
   GST_OBJECT_UNLOCK (self);
   return s;
+}
+
+static gboolean
+gst_neural_style_get_stabilize_motion (GstNeuralFilter * filter)
+{
+  GstNeuralStyle *self = GST_NEURAL_STYLE (filter);
+  gboolean m;
+
+  GST_OBJECT_LOCK (self);
+  m = self->stabilize_motion;
+  GST_OBJECT_UNLOCK (self);
+  return m;
 }
 
 static gboolean
@@ -248,6 +273,16 @@ gst_neural_style_class_init (GstNeuralStyleClass * klass)
           0.0, 1.0, DEFAULT_STABILIZE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE
           | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_STABILIZE_MOTION,
+      g_param_spec_boolean ("stabilize-motion", "Stabilize with motion",
+          "With stabilize: follow the camera's motion first (one translation of up to "
+          "16 pixels per frame, found by block matching, taken only where it fits "
+          "clearly better than none), so that a pan keeps the scene's stylisation "
+          "steady instead of refreshing every textured pixel; regions that do not "
+          "follow it are passed through fresh. Off: only pixels that stay still are held",
+          DEFAULT_STABILIZE_MOTION,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE
+          | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_PRESERVE_COLOR,
       g_param_spec_boolean ("preserve-color", "Preserve colour",
           "Keep the input's colours: the output has the luminance of the stylised "
@@ -274,6 +309,7 @@ gst_neural_style_class_init (GstNeuralStyleClass * klass)
   filter_class->task = NF_TASK_STYLE;
   filter_class->get_strength = gst_neural_style_get_strength;
   filter_class->get_stabilize = gst_neural_style_get_stabilize;
+  filter_class->get_stabilize_motion = gst_neural_style_get_stabilize_motion;
   filter_class->get_preserve_color = gst_neural_style_get_preserve_color;
   filter_class->prepare_model = gst_neural_style_prepare_model;
 }
@@ -284,5 +320,6 @@ gst_neural_style_init (GstNeuralStyle * self)
   self->strength = DEFAULT_STRENGTH;
   self->stabilize = DEFAULT_STABILIZE;
   self->preserve_color = DEFAULT_PRESERVE_COLOR;
+  self->stabilize_motion = DEFAULT_STABILIZE_MOTION;
   self->mix = nf_style_mix_new ();
 }

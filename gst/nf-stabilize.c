@@ -2,9 +2,11 @@
  * definition is in nf-stabilize.h).
  *
  * What it does: keeps ref (3, h, w) in levels and prev (3, h * scale, w * scale) in the
- * network's output units; per frame computes the max-channel change against ref, its
- * 3x3 mean (separable: row sums, then column sums, divided by the count of pixels
- * inside the frame), the weight of each input pixel, then updates ref and the output.
+ * network's output units; per frame finds the camera's motion (grey and coarse planes of
+ * x and ref, the search of nf-stabilize-motion.c), computes the max-channel change
+ * against ref moved by it, its 3x3 mean (separable: row sums, then column sums, divided
+ * by the count of pixels inside the frame), the weight of each input pixel, then updates
+ * ref and the output (into second buffers, swapped in, when the state moved).
  * What it does not: allocate per frame (buffers grow with the frame size and stay), or
  * know about GStreamer.
  */
@@ -13,14 +15,21 @@
 #include <math.h>
 #include <string.h>
 
+#include "nf-stabilize-motion.h"
+
 struct NfStabilizer {
   gboolean valid;               /* ref and prev hold a frame */
   int w, h, scale;
+  int dx, dy;                   /* the last frame's camera motion */
   float *ref;                   /* (3, h, w), levels */
   float *prev;                  /* (3, h * scale, w * scale), output units */
+  float *ref2, *prev2;          /* where a moved state is written (then swapped in) */
   float *d;                     /* (h, w): the change, then its row sums */
   float *a;                     /* (h, w): the weight of the past */
-  gsize ref_len, prev_len, d_len, a_len;        /* floats allocated */
+  float *gx, *gr;               /* (h, w): grey planes of x and ref (the motion search) */
+  float *cx, *cr;               /* their coarse planes */
+  gsize ref_len, prev_len, ref2_len, prev2_len, d_len, a_len;   /* floats allocated */
+  gsize gx_len, gr_len, cx_len, cr_len;
 };
 
 NfStabilizer *
@@ -36,8 +45,14 @@ nf_stabilizer_free (NfStabilizer * s)
     return;
   g_free (s->ref);
   g_free (s->prev);
+  g_free (s->ref2);
+  g_free (s->prev2);
   g_free (s->d);
   g_free (s->a);
+  g_free (s->gx);
+  g_free (s->gr);
+  g_free (s->cx);
+  g_free (s->cr);
   g_free (s);
 }
 
@@ -45,6 +60,13 @@ void
 nf_stabilizer_reset (NfStabilizer * s)
 {
   s->valid = FALSE;
+}
+
+void
+nf_stabilizer_last_shift (const NfStabilizer * s, int *dx, int *dy)
+{
+  *dx = s->dx;
+  *dy = s->dy;
 }
 
 static gboolean
@@ -75,20 +97,71 @@ take_frame (NfStabilizer * s, const float *x, int xw, gsize x_plane, float k,
   s->valid = TRUE;
 }
 
-/* a (h, w) = weight of the 3x3 mean of the max-channel |x - ref| (levels). */
+/* ---- the camera's motion ---------------------------------------------------------------- */
+
+typedef struct {
+  NfStabilizer *s;
+  NfMotionPlan plan;
+} SadCtx;
+
+static gboolean
+sad_cpu (gpointer user, gboolean coarse, const int *dxy, int n, double *sums, GError ** error)
+{
+  SadCtx *c = user;
+  NfMotionRegion r;
+  nf_motion_region (&c->plan, coarse, &r);
+  const float *a = coarse ? c->s->cx : c->s->gx, *b = coarse ? c->s->cr : c->s->gr;
+  int w = coarse ? c->plan.cw : c->plan.w;
+  for (int k = 0; k < n; k++)
+    sums[k] = nf_motion_sad_cpu (a, b, w, &r, dxy[2 * k], dxy[2 * k + 1]);
+  return TRUE;
+}
+
+/* s->dx, s->dy: x's translation against ref (0, 0 when the frame is too small, the search
+ * off or out of memory: then the stabiliser works as on a still camera). */
+static void
+find_motion (NfStabilizer * s, const NfStabilizeParams * p, const float *x, int xw,
+    gsize x_plane, float k)
+{
+  SadCtx c = {.s = s };
+  s->dx = s->dy = 0;
+  if (!nf_motion_plan (s->w, s->h, p->search, &c.plan))
+    return;
+  gsize n = (gsize) s->w * s->h, cn = (gsize) c.plan.cw * c.plan.ch;
+  if (!grow (&s->gx, &s->gx_len, n) || !grow (&s->gr, &s->gr_len, n)
+      || !grow (&s->cx, &s->cx_len, cn) || !grow (&s->cr, &s->cr_len, cn))
+    return;
+  nf_motion_grey (x, xw, x_plane, s->w, s->h, k, s->gx);
+  nf_motion_grey (s->ref, s->w, n, s->w, s->h, 1.0f, s->gr);
+  nf_motion_coarsen (s->gx, s->w, s->h, s->cx, c.plan.cw, c.plan.ch);
+  nf_motion_coarsen (s->gr, s->w, s->h, s->cr, c.plan.cw, c.plan.ch);
+  nf_motion_find (&c.plan, sad_cpu, &c, &s->dx, &s->dy, NULL);
+}
+
+/* ---- one frame -------------------------------------------------------------------------- */
+
+/* a (h, w) = weight of the 3x3 mean of the max-channel |x - ref moved by (dx, dy)|
+ * (levels); a pixel whose source lies outside the frame counts as changed by hi and
+ * gets weight 0. */
 static void
 weights (NfStabilizer * s, const NfStabilizeParams * p, const float *x, int xw,
     gsize x_plane, float k)
 {
-  int w = s->w, h = s->h;
+  int w = s->w, h = s->h, dx = s->dx, dy = s->dy;
   gsize plane = (gsize) w * h;
 
   for (int i = 0; i < h; i++)
     for (int j = 0; j < w; j++) {
       gsize r = (gsize) i * w + j, xi = (gsize) i * xw + j;
+      int si = i - dy, sj = j - dx;
+      if (si < 0 || si >= h || sj < 0 || sj >= w) {
+        s->d[r] = p->hi;
+        continue;
+      }
+      gsize sr = (gsize) si * w + sj;
       float m = 0.0f;
       for (int c = 0; c < 3; c++)
-        m = fmaxf (m, fabsf (x[c * x_plane + xi] * k - s->ref[c * plane + r]));
+        m = fmaxf (m, fabsf (x[c * x_plane + xi] * k - s->ref[c * plane + sr]));
       s->d[r] = m;
     }
   /* row sums of three, in place (keeping the left neighbour's old value) */
@@ -106,10 +179,13 @@ weights (NfStabilizer * s, const NfStabilizeParams * p, const float *x, int xw,
     const float *mid = s->d + (gsize) i * w;
     const float *down = i + 1 < h ? s->d + (gsize) (i + 1) * w : NULL;
     int rows = 1 + (up != NULL) + (down != NULL);
+    gboolean row_in = i - dy >= 0 && i - dy < h;
     for (int j = 0; j < w; j++) {
       int cols = 1 + (j > 0) + (j + 1 < w);
       float sum = mid[j] + (up ? up[j] : 0.0f) + (down ? down[j] : 0.0f);
-      s->a[(gsize) i * w + j] = nf_stabilize_weight (p, sum / (float) (rows * cols));
+      gboolean in = row_in && j - dx >= 0 && j - dx < w;
+      s->a[(gsize) i * w + j] = in ? nf_stabilize_weight (p, sum / (float) (rows * cols))
+          : 0.0f;
     }
   }
 }
@@ -134,29 +210,61 @@ nf_stabilizer_apply (NfStabilizer * s, const NfStabilizeParams * p,
   s->w = w;
   s->h = h;
   s->scale = scale;
+  s->dx = s->dy = 0;
   if (!s->valid) {
     take_frame (s, x, xw, x_plane, x_to_levels, y, yw, y_plane);
     return TRUE;
   }
 
+  find_motion (s, p, x, xw, x_plane, x_to_levels);
+  gboolean moved = s->dx || s->dy;
+  if (moved && (!grow (&s->ref2, &s->ref2_len, 3 * plane)
+          || !grow (&s->prev2, &s->prev2_len, 3 * oplane)))
+    s->dx = s->dy = moved = 0;  /* no memory to move the state: as if still */
   weights (s, p, x, xw, x_plane, x_to_levels);
+
+  /* ref = a * ref(moved) + (1 - a) * x; a is 0 where the source is outside */
+  int dx = s->dx, dy = s->dy;
+  float *nref = moved ? s->ref2 : s->ref;
   for (int c = 0; c < 3; c++)
     for (int i = 0; i < h; i++) {
-      float *r = s->ref + c * plane + (gsize) i * w;
+      const float *src = s->ref + c * plane + (gsize) CLAMP (i - dy, 0, h - 1) * w;
+      float *r = nref + c * plane + (gsize) i * w;
       const float *xr = x + c * x_plane + (gsize) i * xw, *ar = s->a + (gsize) i * w;
-      for (int j = 0; j < w; j++)
-        r[j] = ar[j] * r[j] + (1.0f - ar[j]) * (xr[j] * x_to_levels);
+      for (int j = 0; j < w; j++) {
+        float past = ar[j] > 0.0f ? src[j - dx] : 0.0f;
+        r[j] = ar[j] * past + (1.0f - ar[j]) * (xr[j] * x_to_levels);
+      }
     }
+  /* prev = a * prev(moved by dx, dy x scale) + (1 - a) * y */
+  int odx = dx * scale, ody = dy * scale;
+  float *nprev = moved ? s->prev2 : s->prev;
   for (int c = 0; c < 3; c++)
     for (int i = 0; i < oh; i++) {
-      float *pr = s->prev + c * oplane + (gsize) i * ow;
+      const float *src = s->prev + c * oplane + (gsize) CLAMP (i - ody, 0, oh - 1) * ow;
+      float *pr = nprev + c * oplane + (gsize) i * ow;
       float *yr = y + c * y_plane + (gsize) i * yw;
       const float *ar = s->a + (gsize) (i / scale) * w;
       for (int j = 0; j < ow; j++) {
         float a = ar[j / scale];
-        pr[j] = a * pr[j] + (1.0f - a) * yr[j];
+        float past = a > 0.0f ? src[j - odx] : 0.0f;
+        pr[j] = a * past + (1.0f - a) * yr[j];
         yr[j] = pr[j];
       }
     }
+  if (moved) {
+    float *t = s->ref;
+    s->ref = s->ref2;
+    s->ref2 = t;
+    t = s->prev;
+    s->prev = s->prev2;
+    s->prev2 = t;
+    gsize l = s->ref_len;
+    s->ref_len = s->ref2_len;
+    s->ref2_len = l;
+    l = s->prev_len;
+    s->prev_len = s->prev2_len;
+    s->prev2_len = l;
+  }
   return TRUE;
 }

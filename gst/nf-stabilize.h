@@ -4,6 +4,10 @@
  * What it does: keeps, per pixel, the output it delivered last (prev) and the input
  * that output stands for (ref, a running blend of the inputs with the same weights).
  * For each new frame x with network output y:
+ *   (dx, dy) = the camera's motion since the state, one integer translation
+ *           (nf-stabilize-motion.h; with search 0, or (0, 0) found: none), and ref and
+ *           prev are moved with it (prev by (dx, dy) x scale); pixels that came into the
+ *           frame have no past: their d counts as motion and their weight is 0;
  *   d     = the 3x3 mean (over the pixels inside the frame) of the max-channel |x - ref|,
  *           in levels of 0..255 (averaging keeps sensor noise below the thresholds
  *           while real motion, coherent over neighbours, stays above them);
@@ -13,7 +17,9 @@
  *   ref   = a * ref + (1 - a) * x       (so slow drifts add up until they count).
  * Comparing with ref rather than with the previous frame lets a slow change (light
  * fading by less than lo per frame) through once it has added up, and makes a frame
- * skipped by the live path harmless. Outputs larger than the input (superres) take
+ * skipped by the live path harmless. Moving the state with the camera is what lets a
+ * pan keep the static scene steady: without it every textured pixel of a panning
+ * frame is "moving" and comes fresh from the network, flicker and all. Outputs larger than the input (superres) take
  * the weight of the input pixel they come from. The first frame after a reset is
  * passed through and becomes the state. The formula is here once (nf_stabilize_weight,
  * usable from CUDA code) so the CPU and CUDA paths compute the same weights.
@@ -43,6 +49,8 @@ G_BEGIN_DECLS
 typedef struct {
   float strength;               /* 0..1: weight of the past where the input is still */
   float lo, hi;                 /* the ramp, levels (lo < hi) */
+  int search;                   /* the camera motion searched, pixels (0: none; the
+                                 * element: NF_MOTION_SEARCH) */
 } NfStabilizeParams;
 
 /* The weight of the past for a 3x3-mean max-channel input change d (levels). */
@@ -63,6 +71,9 @@ NfStabilizer *nf_stabilizer_new (void);
 void nf_stabilizer_free (NfStabilizer * s);
 /* The next frame starts afresh (passed through, becomes the state). */
 void nf_stabilizer_reset (NfStabilizer * s);
+
+/* The translation the last frame's state was moved by (0, 0 without one). */
+void nf_stabilizer_last_shift (const NfStabilizer * s, int *dx, int *dy);
 
 /* One frame. x: the network input, 3 planes (R, G, B) of x_plane floats, rows xw
  * floats apart, w x h used; x * x_to_levels is in levels of 0..255 up to an offset

@@ -40,12 +40,13 @@
 #include "nf-recipe.h"
 #include "nf-resize.h"
 #include "nf-stabilize.h"
+#include "nf-stabilize-motion.h"
 
 static gchar *opt_stabilize = NULL, *opt_format = NULL, *opt_backend = NULL;
 static gchar **opt_images = NULL, **opt_clips = NULL;
 static gint opt_frames = 40, opt_size = 256, opt_jpeg = 90, opt_photos = 3;
 static gdouble opt_noise = 1.0, opt_lo = NF_STABILIZE_LO, opt_hi = NF_STABILIZE_HI;
-static gboolean opt_direct = FALSE;
+static gboolean opt_direct = FALSE, opt_motion = TRUE;
 
 static GOptionEntry entries[] = {
   {"stabilize", 0, 0, G_OPTION_ARG_STRING, &opt_stabilize,
@@ -60,6 +61,8 @@ static GOptionEntry entries[] = {
   {"noise", 0, 0, G_OPTION_ARG_DOUBLE, &opt_noise, "sensor noise sigma, levels (1.0)", "S"},
   {"jpeg", 0, 0, G_OPTION_ARG_INT, &opt_jpeg, "JPEG quality per frame (90; 0: none)", "Q"},
   {"format", 0, 0, G_OPTION_ARG_STRING, &opt_format, "RGB (default) or I420", "F"},
+  {"no-motion", 0, G_OPTION_FLAG_REVERSE, G_OPTION_ARG_NONE, &opt_motion,
+      "stabilize-motion=false (the element) / no motion search (--direct)", NULL},
   {"direct", 0, 0, G_OPTION_ARG_NONE, &opt_direct,
       "the model and nf-stabilize.c without GStreamer", NULL},
   {"backend", 0, 0, G_OPTION_ARG_STRING, &opt_backend,
@@ -108,9 +111,9 @@ filter_open (Filter * f, const gchar * model, gdouble strength)
     return;
   }
   gboolean i420 = opt_format && g_str_equal (opt_format, "I420");
-  gchar *line = g_strdup_printf ("%sneuralstyle model=\"%s\" stabilize=%g%s",
-      i420 ? "videoconvert ! video/x-raw,format=I420 ! " : "", model, strength,
-      i420 ? " ! videoconvert" : "");
+  gchar *line = g_strdup_printf ("%sneuralstyle model=\"%s\" stabilize=%g "
+      "stabilize-motion=%s%s", i420 ? "videoconvert ! video/x-raw,format=I420 ! " : "",
+      model, strength, opt_motion ? "true" : "false", i420 ? " ! videoconvert" : "");
   f->h = gst_harness_new_parse (line);
   g_free (line);
 }
@@ -139,7 +142,9 @@ direct_run (Filter * f, const float *in, int w, int h, float **out, int *ow, int
     x[i] = in[i] * a + m->in_lo;
   gboolean ok = nf_engine_run_host (f->eng, x, s, y, error);
   if (ok && f->strength > 0) {
-    NfStabilizeParams p = { (float) f->strength, (float) opt_lo, (float) opt_hi };
+    NfStabilizeParams p = { (float) f->strength, (float) opt_lo, (float) opt_hi,
+      opt_motion ? NF_MOTION_SEARCH : 0
+    };
     ok = nf_stabilizer_apply (f->stab, &p, x, w, (gsize) w * h, w, h, 1.0f / a, y,
         w * m->scale, (gsize) w * h * m->scale * m->scale, m->scale);
   }
