@@ -19,7 +19,9 @@
  *    made here (a still, noisy background with a square moving over it, read by
  *    filesrc ! rawvideoparse), each option on three of RGB, BGRA, I420 and NV12: fp32,
  *    fp16, and fp32 in CUDA memory (through cudaupload); the clip is first checked to
- *    be one where the options change the output.
+ *    be one where the options change the output; and stabilize on a panning clip (the
+ *    motion search and the moved state, nf-cuda-steps.cu) likewise, first checked to be
+ *    one where stabilize-motion changes the output on the CPU.
  * Exit: 0 pass, 1 fail, 77 no usable GPU.
  * Does not: check the network arithmetic beyond the CPU comparison (test-gpu-ops does).
  */
@@ -36,7 +38,7 @@
 #include "nf-graph.h"
 #include "nf-model.h"
 
-static gchar *model_dir, *m_identity, *m_slim, *m_sr2, *clip_raw;
+static gchar *model_dir, *m_identity, *m_slim, *m_sr2, *clip_raw, *pan_raw;
 
 static gchar *
 save_model (NfModel * m, const gchar * name)
@@ -406,17 +408,56 @@ make_clip (void)
   g_free (bytes);
 }
 
-/* The clip as format, through neuralstyle with opts, as in_caps (CUDA memory: through
- * cudaupload/cudadownload). */
+#define PAN_W 160
+#define PAN_H 120
+#define PAN_N 10
+#define PAN_PAD 24
+
+/* PAN_N RGB frames of a camera panning over a seeded random scene: the scene moves 2
+ * pixels right and 1 down per frame, +-2 levels of noise per frame (the stabiliser's
+ * motion search, nf-stabilize-motion.h, needs frames this large). */
+static void
+make_pan_clip (void)
+{
+  gint sw = PAN_W + 2 * PAN_PAD, sh = PAN_H + 2 * PAN_PAD;
+  gsize frame = (gsize) PAN_W * PAN_H * 3;
+  guint8 *bytes = g_malloc (frame * PAN_N), *scene = g_malloc ((gsize) sw * sh * 3);
+  GRand *r = g_rand_new_with_seed (12);
+  for (gsize i = 0; i < (gsize) sw * sh * 3; i++)
+    scene[i] = g_rand_int_range (r, 40, 200);
+  for (gint t = 0; t < PAN_N; t++) {
+    guint8 *f = bytes + t * frame;
+    gint ox = PAN_PAD - 2 * t, oy = PAN_PAD - t;
+    for (gint y = 0; y < PAN_H; y++)
+      for (gint x = 0; x < PAN_W * 3; x++)
+        f[(gsize) y * PAN_W * 3 + x] = scene[(gsize) (oy + y) * sw * 3 + ox * 3 + x]
+            + g_rand_int_range (r, -2, 3);
+  }
+  pan_raw = g_build_filename (model_dir, "pan.rgb", NULL);
+  g_assert (g_file_set_contents (pan_raw, (const gchar *) bytes, frame * PAN_N, NULL));
+  g_rand_free (r);
+  g_free (scene);
+  g_free (bytes);
+}
+
+/* A clip (raw RGB w x h frames) as format, through neuralstyle with opts, as in_caps
+ * (CUDA memory: through cudaupload/cudadownload). */
 static gchar *
-clip_pipeline (const gchar * format, gboolean cuda_memory, const gchar * opts)
+raw_pipeline (const gchar * path, gint w, gint h, const gchar * format,
+    gboolean cuda_memory, const gchar * opts)
 {
   return g_strdup_printf ("filesrc location=%s blocksize=%d ! rawvideoparse format=rgb "
       "width=%d height=%d framerate=30/1 ! videoconvert ! video/x-raw,format=%s ! %s"
       "neuralstyle name=nf model=%s %s ! %svideo/x-raw,format=%s ! appsink name=out "
-      "sync=false", clip_raw, CLIP_W * CLIP_H * 3, CLIP_W, CLIP_H, format,
+      "sync=false", path, w * h * 3, w, h, format,
       cuda_memory ? "cudaupload ! " : "", m_slim, opts, cuda_memory ? "cudadownload ! " : "",
       format);
+}
+
+static gchar *
+clip_pipeline (const gchar * format, gboolean cuda_memory, const gchar * opts)
+{
+  return raw_pipeline (clip_raw, CLIP_W, CLIP_H, format, cuda_memory, opts);
 }
 
 /* Mean byte difference between two runs. */
@@ -487,6 +528,37 @@ GST_START_TEST (test_frame_steps)
     g_free (g);
     g_free (c);
   }
+
+  /* stabilize with the camera's motion on the panning clip: on the CPU the motion
+   * search changes the output; the GPU's search and moved state give the CPU's */
+  gchar *on = raw_pipeline (pan_raw, PAN_W, PAN_H, "RGB", FALSE,
+      "device=cpu precision=fp32 stabilize=1");
+  gchar *off = raw_pipeline (pan_raw, PAN_W, PAN_H, "RGB", FALSE,
+      "device=cpu precision=fp32 stabilize=1 stabilize-motion=false");
+  double d = mean_difference (on, off);
+  g_print ("  CPU, pan, stabilize=1: stabilize-motion changes the output by %.3f\n", d);
+  fail_unless (d > 0.5, "stabilize-motion changes the panning clip's output by %.3f only",
+      d);
+  g_free (on);
+  g_free (off);
+  static const struct {
+    const gchar *format;
+    int mode;
+  } pans[] = { {"RGB", 0}, {"NV12", 1}, {"I420", 2} };
+  for (guint i = 0; i < G_N_ELEMENTS (pans); i++) {
+    int mode = pans[i].mode;
+    if (mode == 2 && !cuda_memory_ok)
+      continue;
+    gchar *gopts = g_strdup_printf ("device=cuda precision=%s stabilize=0.8",
+        mode == 1 ? "fp16" : "fp32");
+    gchar *g = raw_pipeline (pan_raw, PAN_W, PAN_H, pans[i].format, mode == 2, gopts);
+    gchar *c = raw_pipeline (pan_raw, PAN_W, PAN_H, pans[i].format, FALSE,
+        "device=cpu precision=fp32 stabilize=0.8");
+    compare (g, c, mode == 1 ? 12 : 3, mode == 1 ? 1.0 : 0.1, mode == 2);
+    g_free (gopts);
+    g_free (g);
+    g_free (c);
+  }
 }
 
 GST_END_TEST;
@@ -520,11 +592,13 @@ main (int argc, char **argv)
   g_assert (model_dir);
   make_models ();
   make_clip ();
+  make_pan_clip ();
   int failed = gst_check_run_suite (gpu_elements_suite (), "gpu-elements", __FILE__);
   g_unlink (m_identity);
   g_unlink (m_slim);
   g_unlink (m_sr2);
   g_unlink (clip_raw);
+  g_unlink (pan_raw);
   g_rmdir (model_dir);
   return failed ? 1 : 0;
 }
