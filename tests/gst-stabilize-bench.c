@@ -13,6 +13,10 @@
  *    (nf_flicker_static_clip); measured: the static flicker ratio (nf-flicker.h) and
  *    the warping error of nf_flicker_warp (its frames x, T1 x, T2 x, ... go through the
  *    element in that order, so a held output would show as an error);
+ *  - pan: the same photo seen by a camera panning 1 pixel per frame (each frame with
+ *    its own noise and JPEG); measured: the static flicker ratio in the camera's frame
+ *    of reference (frame t's pixel against frame t-1's one pixel to the left, where
+ *    that input changed by less than 2 levels in every channel);
  *  - object: the same background with a 1/3-size patch of another photo sliding 3
  *    pixels per frame across it; measured: the static flicker ratio (the background),
  *    and the ghosting: the mean |y_S - y_0| against the unstabilised output (S = 0)
@@ -277,6 +281,72 @@ noisy (const float *img, int w, int h, guint64 seed)
   return f;
 }
 
+/* The pan clip: a camera panning over img by PAN_DX pixels per frame (the scene moves
+ * right), frames (w - PAN_DX * (n - 1)) x h, each with its own noise and JPEG. */
+#define PAN_DX 1
+static float **
+pan_clip (const float *img, int w, int h, int n, int *fw)
+{
+  *fw = w - PAN_DX * (n - 1);
+  if (*fw < 32)
+    return NULL;
+  size_t plane = (size_t) w * h, fplane = (size_t) *fw * h;
+  float **frames = g_new0 (float *, n);
+  float *win = nf_alloc_floats (3 * fplane);
+  for (int t = 0; t < n; t++) {
+    int ox = PAN_DX * (n - 1 - t);
+    for (int c = 0; c < 3; c++)
+      for (int i = 0; i < h; i++)
+        memcpy (win + c * fplane + (size_t) i * *fw, img + c * plane + (size_t) i * w + ox,
+            sizeof (float) * *fw);
+    frames[t] = noisy (win, *fw, h, 5000 + t);
+  }
+  nf_free (win);
+  return frames;
+}
+
+/* The static flicker ratio in the camera's frame of reference: pixel (i, j) of frame t
+ * against (i, j - PAN_DX) of frame t - 1, static where every input channel changed by
+ * less than 2 levels; the mean output change over the input's there. */
+static double
+pan_ratio (float **x, float **y, int n, int w, int h, int s, double *static_share,
+    double *in_change, double *out_change)
+{
+  double din = 0, dout = 0;
+  long cnt = 0, all = 0;
+  size_t plane = (size_t) w * h, oplane = plane * s * s;
+  int ow = w * s;
+  for (int t = 1; t < n; t++)
+    for (int i = 0; i < h; i++)
+      for (int j = PAN_DX; j < w; j++) {
+        size_t a = (size_t) i * w + j, b = a - PAN_DX;
+        gboolean still = TRUE;
+        double dx = 0;
+        for (int c = 0; c < 3; c++) {
+          double d = fabs (x[t][c * plane + a] - x[t - 1][c * plane + b]);
+          still &= d < 2.0;
+          dx += d;
+        }
+        all++;
+        if (!still)
+          continue;
+        cnt++;
+        din += dx / 3;
+        double dy = 0;
+        for (int c = 0; c < 3; c++)
+          for (int u = 0; u < s; u++)
+            for (int v = 0; v < s; v++) {
+              size_t oa = (size_t) (i * s + u) * ow + j * s + v, ob = oa - PAN_DX * s;
+              dy += fabs (y[t][c * oplane + oa] - y[t - 1][c * oplane + ob]);
+            }
+        dout += dy / (3 * s * s);
+      }
+  *static_share = all ? (double) cnt / all : 0;
+  *in_change = cnt ? din / cnt : NAN;
+  *out_change = cnt ? dout / cnt : NAN;
+  return din > 0 ? dout / din : NAN;
+}
+
 /* The object clip: patch (pw x ph, from src at its centre) sliding over bg by 3 px per
  * frame from the left third; rect[t] = its x, y. */
 #define OBJECT_SPEED 3
@@ -525,6 +595,21 @@ main (int argc, char **argv)
       printf ("  %-22s %5.2f | %7.3f %7.3f %6.2f | warp shift %.3f zoom %.3f\n", "still",
           svals[k], st.input_change, st.output_change, st.ratio, ws.translate_error,
           ws.zoom_error);
+    }
+    int pw;
+    float **pan = pan_clip (img, w, h, opt_frames, &pw);
+    if (pan) {
+      print_header ("pan 1 px/frame");
+      for (int k = 0; k <= ns; k++) {
+        int ow, oh;
+        float **out = run_clip (model, svals[k], pan, opt_frames, pw, h, &ow, &oh);
+        double share, din, dout;
+        double ratio = pan_ratio (pan, out, opt_frames, pw, h, ow / pw, &share, &din, &dout);
+        printf ("  %-22s %5.2f | %7.3f %7.3f %6.2f | static after the pan %.0f%%\n",
+            "pan", svals[k], din, dout, ratio, 100 * share);
+        free_frames (out, opt_frames);
+      }
+      free_frames (pan, opt_frames);
     }
     print_header ("moving patch");
     int ow, oh;
