@@ -15,7 +15,8 @@
  *     and style terms of either style as they were, and steps run with it;
  *   - --style-weights: a style's total grows by (factor - 1) x style weight x its style
  *     loss and nothing else changes, the list survives the JSON round trip, and bad lists
- *     (wrong count, 0, negative, not a number, one style) are refused with a message.
+ *     (wrong count, 0, negative, not a number, one style) are refused with a message;
+ *     --stability-still-weights likewise with the still part's MSE.
  * Does not: the op's arithmetic (test-condnorm.c), the GPU trainer (refused for now).
  */
 #include <glib/gstdio.h>
@@ -147,6 +148,7 @@ held (NfTrainer *t, int s)
     m.content += L.content / 3;
     m.style += L.style / 3;
     m.stability += L.stability / 3;
+    m.stability_still += L.stability_still / 3;
   }
   return m;
 }
@@ -396,6 +398,38 @@ test_style_weights (void)
   r->style_weights = g_strdup ("2");
   CHECK (!nf_recipe_finalize (r, &e) && e && strstr (e->message, "style-rt-multi"),
       "--style-weights for one style is refused: %s", e ? e->message : "accepted");
+  g_clear_error (&e);
+  nf_recipe_free (r);
+
+  /* --stability-still-weights: the still part's weight per style, likewise */
+  const double S = 200.0, g[2] = { 1.0, 2.5 };
+  NfTrainLosses M[2][2];
+  for (int k = 0; k < 2; k++) {
+    char *run = g_strdup_printf ("still-weights-%d", k);
+    r = recipe ("style-rt-multi", run, paint[1]);
+    r->stability_still_weight = S;
+    r->still_weights = k ? g_strdup ("1,2.5") : NULL;
+    NfTrainer *t = nf_recipe_finalize (r, &e) ? nf_trainer_new (r, NULL, &e) : NULL;
+    CHECK (t, "trainer: %s", e ? e->message : "");
+    g_clear_error (&e);
+    for (int s = 0; t && s < 2; s++)
+      M[k][s] = held (t, s);
+    nf_trainer_free (t);
+    nf_recipe_free (r);
+    g_free (run);
+  }
+  for (int s = 0; s < 2; s++) {
+    NfTrainLosses *plain = &M[0][s], *w = &M[1][s];
+    double want = plain->total + (g[s] - 1.0) * S * plain->stability_still;
+    CHECK (plain->stability_still > 0 && fabs (w->stability_still - plain->stability_still)
+        <= 1e-6 * plain->stability_still && fabs (w->total - want) <= 1e-5 * want,
+        "still factor %g: total %g, want %g (still MSE %g)", g[s], w->total, want,
+        plain->stability_still);
+  }
+  r = recipe ("style-rt-multi", "still-weights-bad", paint[1]);
+  r->still_weights = g_strdup ("1,2,3");
+  CHECK (!nf_recipe_finalize (r, &e) && e && strstr (e->message, "--stability-still-weights"),
+      "--stability-still-weights 1,2,3 is refused: %s", e ? e->message : "accepted");
   g_clear_error (&e);
   nf_recipe_free (r);
 }

@@ -88,6 +88,10 @@ const Field nf_recipe_fields[] = {
       "style-rt-multi: a factor on --style-weight for each painting, in --style-image order "
       "(all 1), so that each painting can be given its own balance of style and content; the "
       "progress line's style term stays --style-weight times the plain mean", "F1,F2,..."},
+  {"stability-still-weights", F_STR, OFF (still_weights), G_RECIPE,
+      "style-rt-multi: a factor on --stability-still-weight for each painting, in "
+      "--style-image order (all 1): the paintings whose texture flickers most can be held "
+      "harder without costing the others style", "F1,F2,..."},
   {"tv-strength", F_DOUBLE, OFF (tv_strength), G_RECIPE,
       "Total variation as Johnson's tv_strength: weight of the SUM of squared neighbour "
       "differences of the 0..255 output over the batch (1e-6; sr: from --loss)", "W"},

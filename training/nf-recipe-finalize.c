@@ -95,17 +95,20 @@ check_style_images (NfRecipe *r, GError **error)
 }
 
 gboolean
-nf_recipe_style_weight_factors (const NfRecipe *r, int n, double *out, GError **error)
+nf_recipe_style_factors (const NfRecipe *r, gboolean still, int n, double *out,
+    GError **error)
 {
+  const char *list = still ? r->still_weights : r->style_weights;
+  const char *option = still ? "--stability-still-weights" : "--style-weights";
+  const char *single = still ? "--stability-still-weight" : "--style-weight";
   for (int i = 0; i < n; i++)
     out[i] = 1.0;
-  if (!r->style_weights)
+  if (!list)
     return TRUE;
   if (!r->arch || !g_str_equal (r->arch, "style-rt-multi") || n < 2)
-    return bad (error, "--style-weights %s: a factor per painting is for a network of "
-        "several styles (--arch style-rt-multi, --style-image repeated); use --style-weight",
-        r->style_weights);
-  char **v = g_strsplit (r->style_weights, ",", -1);
+    return bad (error, "%s %s: a factor per painting is for a network of several styles "
+        "(--arch style-rt-multi, --style-image repeated); use %s", option, list, single);
+  char **v = g_strsplit (list, ",", -1);
   int got = (int) g_strv_length (v);
   gboolean ok = got == n;
   for (int i = 0; ok && i < n; i++) {
@@ -116,8 +119,8 @@ nf_recipe_style_weight_factors (const NfRecipe *r, int n, double *out, GError **
   }
   g_strfreev (v);
   if (!ok)
-    return bad (error, "--style-weights %s: %d factors above 0 (at most 1000), one per "
-        "--style-image in order, separated by commas (%d given)", r->style_weights, n, got);
+    return bad (error, "%s %s: %d factors above 0 (at most 1000), one per --style-image in "
+        "order, separated by commas (%d given)", option, list, n, got);
   return TRUE;
 }
 
@@ -194,10 +197,11 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
       return FALSE;
     if (!r->style_image)
       return bad (error, "style training needs --style-image");
-    if (r->style_weights) {
+    if (r->style_weights || r->still_weights) {
       int n = r->style_images ? (int) g_strv_length (r->style_images) : 1;
       double *f = g_new (double, n);
-      gboolean ok = nf_recipe_style_weight_factors (r, n, f, error);
+      gboolean ok = nf_recipe_style_factors (r, FALSE, n, f, error)
+          && nf_recipe_style_factors (r, TRUE, n, f, error);
       g_free (f);
       if (!ok)
         return FALSE;
@@ -249,6 +253,7 @@ nf_recipe_finalize (NfRecipe *r, GError **error)
     g_clear_pointer (&r->style_image, g_free);
     g_clear_pointer (&r->style_images, g_strfreev);
     g_clear_pointer (&r->style_weights, g_free);
+    g_clear_pointer (&r->still_weights, g_free);
   }
   if (r->content_weight < 0 || r->style_weight < 0 || r->tv_strength < 0 || r->pixel_weight < 0)
     return bad (error, "loss weights cannot be negative");

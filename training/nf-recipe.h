@@ -76,6 +76,7 @@ typedef struct {
   double style_weight;
   char *style_weights;          /* style-rt-multi: a factor on style_weight per painting,
                                  * "W1,W2,..." in style order (NULL: all 1) */
+  char *still_weights;          /* style-rt-multi: the same on stability_still_weight */
   double tv_strength;           /* < 0: from --loss (sr) */
   char *loss;                   /* sr: pixel | perceptual | mix */
   double pixel_weight;          /* < 0: from --loss */
@@ -110,11 +111,12 @@ NfRecipe *nf_recipe_copy (const NfRecipe *r);
  * absolute, default data/lossnet folders) and checks everything, with a message that
  * names the option. */
 gboolean nf_recipe_finalize (NfRecipe *r, GError **error);
-/* The factor on style_weight of each of the n styles of a finalized style recipe
- * (--style-weights; all 1 without it) into out (n). FALSE, with the reason, when the
+/* The factors of each of the n styles of a finalized style recipe into out (n): on
+ * style_weight (still FALSE: --style-weights) or on stability_still_weight (still TRUE:
+ * --stability-still-weights); all 1 without the list. FALSE, with the reason, when the
  * list does not parse, is not one positive number per painting, or is given for a
  * network of one style. */
-gboolean nf_recipe_style_weight_factors (const NfRecipe *r, int n, double *out,
+gboolean nf_recipe_style_factors (const NfRecipe *r, gboolean still, int n, double *out,
     GError **error);
 
 /* The option of a loss term only the CPU trainer computes (the stability term and its

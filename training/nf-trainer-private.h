@@ -60,6 +60,7 @@ struct NfTrainer {
   int cur_style;                /* the style the losses and the model are set to */
   NfStyleTargets **loss_targets, **eval_targets;        /* (n_styles) */
   double *style_weight;         /* (n_styles) the training loss's style weight per style */
+  double *still_weight;         /* (n_styles) the still part's weight per style */
 };
 
 

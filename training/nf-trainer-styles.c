@@ -1,6 +1,7 @@
 /* nf-trainer-styles.c — one network for several styles in training (see
  * nf-trainer-styles.h): the paintings' Gram targets, the style of each batch, the
- * style names, and each painting's style weight (--style-weights).
+ * style names, and each painting's style and still weights (--style-weights,
+ * --stability-still-weights).
  *
  * What it does: at the start, every painting through the training loss and the preview
  * loss (nf_perceptual_set_style), their targets kept (nf-perceptual-styles.h) and the
@@ -63,6 +64,7 @@ nf_trainer_styles_free (NfTrainer *t)
   g_clear_pointer (&t->loss_targets, g_free);
   g_clear_pointer (&t->eval_targets, g_free);
   g_clear_pointer (&t->style_weight, g_free);
+  g_clear_pointer (&t->still_weight, g_free);
   t->n_styles = 0;
 }
 
@@ -99,10 +101,14 @@ nf_trainer_styles_setup (NfTrainer *t, GError **error)
   t->loss_targets = g_new0 (NfStyleTargets *, n);
   t->eval_targets = g_new0 (NfStyleTargets *, n);
   t->style_weight = g_new (double, n);
-  if (!nf_recipe_style_weight_factors (r, n, t->style_weight, error))
+  t->still_weight = g_new (double, n);
+  if (!nf_recipe_style_factors (r, FALSE, n, t->style_weight, error)
+      || !nf_recipe_style_factors (r, TRUE, n, t->still_weight, error))
     return FALSE;
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
     t->style_weight[i] *= r->style_weight;
+    t->still_weight[i] *= r->stability_still_weight;
+  }
   for (int i = 0; ok && i < n; i++) {
     int w, h;
     float *rgb = nf_trainer_load_fit (paths[i], r->style_size, 1, &w, &h, error);

@@ -7,7 +7,8 @@
  * (cycling: every style as often, the same sequence after a resume), with that
  * painting's Gram targets (computed once, at the start) and the network run on that
  * style's one-hot mix, and the style weight --style-weight times that painting's factor
- * of --style-weights (all 1 without it); the content loss, TV and the stability term
+ * of --style-weights (all 1 without it), the stability term's still weight likewise
+ * (--stability-still-weights); the content loss, TV and the stability term
  * (--stability-weight, nf-stability.h) are those of single-style training. The model's
  * "styles" metadata lists the paintings' file stems ("starry_night" for
  * .../starry_night.jpg), so the weight file names its styles. Previews show the style of

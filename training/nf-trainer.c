@@ -485,6 +485,16 @@ fail:
 /* ---- a step ------------------------------------------------------------------------------ */
 
 
+/* The stability term's still weight for the batch now (per style in a multi-style
+ * network: --stability-still-weights). */
+static double
+still_weight (const NfTrainer *t)
+{
+  if (t->n_styles > 0 && t->still_weight && t->cur_style >= 0)
+    return t->still_weight[t->cur_style];
+  return t->r->stability_still_weight;
+}
+
 /* The stability term of batch b (nf-stability.h): the second half of t->y255 holds
  * f(T(x) + n) for the draws d, still[i] saying which crops had no shift; the shifted and
  * the still crops' means go to L->stability and L->stability_still, each weighted by its
@@ -500,7 +510,7 @@ stability_loss (NfTrainer *t, const NfStabilityDraw *d, const gboolean *still,
     n_still += still[i] ? 1 : 0;
   for (int i = 0; i < n; i++) {
     int s = still[i] ? 1 : 0, m = s ? n_still : n - n_still;
-    double w = s ? t->r->stability_still_weight : t->r->stability_weight;
+    double w = s ? still_weight (t) : t->r->stability_weight;
     sum[s] += nf_stability_loss (t->y255 + per * i, t->y255 + half + per * i, c, c, &d[i],
         STABILITY_MARGIN, w / m, grad ? t->dy + per * i : NULL,
         grad ? t->dy + half + per * i : NULL) / m;
@@ -593,8 +603,7 @@ nf_trainer_host_batch_losses (NfTrainer *t, const NfBatch *b, gboolean pinned,
   }
   if (k == 2) {
     stability_loss (t, draws, still, grad, &L);
-    L.total += r->stability_weight * L.stability
-        + r->stability_still_weight * L.stability_still;
+    L.total += r->stability_weight * L.stability + still_weight (t) * L.stability_still;
   }
   g_free (draws);
   g_free (still);
