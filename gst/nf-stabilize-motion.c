@@ -132,3 +132,28 @@ nf_motion_sad_cpu (const float *a, const float *b, int w, const NfMotionRegion *
   }
   return sum;
 }
+
+typedef struct {
+  const NfMotionPlan *plan;
+  const float *ga, *gb, *ca, *cb;
+} CpuPlanes;
+
+static gboolean
+sad_cpu (gpointer user, gboolean coarse, const int *dxy, int n, double *sums, GError **error)
+{
+  const CpuPlanes *p = user;
+  NfMotionRegion r;
+  nf_motion_region (p->plan, coarse, &r);
+  for (int k = 0; k < n; k++)
+    sums[k] = nf_motion_sad_cpu (coarse ? p->ca : p->ga, coarse ? p->cb : p->gb,
+        coarse ? p->plan->cw : p->plan->w, &r, dxy[2 * k], dxy[2 * k + 1]);
+  return TRUE;
+}
+
+void
+nf_motion_find_cpu (const NfMotionPlan *plan, const float *ga, const float *gb,
+    const float *ca, const float *cb, int *dx, int *dy)
+{
+  CpuPlanes p = { plan, ga, gb, ca, cb };
+  nf_motion_find (plan, sad_cpu, &p, dx, dy, NULL);     /* the CPU's sums do not fail */
+}

@@ -16,7 +16,7 @@
  *      pixels at least R * NF_MOTION_COARSE + NF_MOTION_REFINE from every border;
  *   3. the fine best is taken when its sum is below NF_MOTION_GAIN x that of (0, 0);
  *      else (0, 0) (a static camera's noise, flat or repetitive content: no shift).
- * The caller gives the sums (nf_motion_sad_cpu here, a kernel on the GPU), so the two
+ * The caller gives the sums (nf_motion_find_cpu makes them here, a kernel on the GPU), so the two
  * paths make the same decision from sums that differ only by float rounding.
  * What it does not: rotation, zoom, subpixel shifts or several moving layers (a shift
  * that does not fit a region leaves its input change large there, and the stabiliser
@@ -73,5 +73,9 @@ void nf_motion_coarsen (const float *g, int w, int h, float *c, int cw, int ch);
 /* The sum over r of |a(i, j) - b(i - dy, j - dx)|, planes of row length w. */
 double nf_motion_sad_cpu (const float *a, const float *b, int w, const NfMotionRegion * r,
     int dx, int dy);
+/* nf_motion_find on the CPU: ga, gb the grey planes (plan->w x plan->h) of the new frame
+ * and the reference, ca, cb their coarse planes. */
+void nf_motion_find_cpu (const NfMotionPlan * plan, const float *ga, const float *gb,
+    const float *ca, const float *cb, int *dx, int *dy);
 
 G_END_DECLS

@@ -99,43 +99,25 @@ take_frame (NfStabilizer * s, const float *x, int xw, gsize x_plane, float k,
 
 /* ---- the camera's motion ---------------------------------------------------------------- */
 
-typedef struct {
-  NfStabilizer *s;
-  NfMotionPlan plan;
-} SadCtx;
-
-static gboolean
-sad_cpu (gpointer user, gboolean coarse, const int *dxy, int n, double *sums, GError ** error)
-{
-  SadCtx *c = user;
-  NfMotionRegion r;
-  nf_motion_region (&c->plan, coarse, &r);
-  const float *a = coarse ? c->s->cx : c->s->gx, *b = coarse ? c->s->cr : c->s->gr;
-  int w = coarse ? c->plan.cw : c->plan.w;
-  for (int k = 0; k < n; k++)
-    sums[k] = nf_motion_sad_cpu (a, b, w, &r, dxy[2 * k], dxy[2 * k + 1]);
-  return TRUE;
-}
-
 /* s->dx, s->dy: x's translation against ref (0, 0 when the frame is too small, the search
  * off or out of memory: then the stabiliser works as on a still camera). */
 static void
 find_motion (NfStabilizer * s, const NfStabilizeParams * p, const float *x, int xw,
     gsize x_plane, float k)
 {
-  SadCtx c = {.s = s };
+  NfMotionPlan plan;
   s->dx = s->dy = 0;
-  if (!nf_motion_plan (s->w, s->h, p->search, &c.plan))
+  if (!nf_motion_plan (s->w, s->h, p->search, &plan))
     return;
-  gsize n = (gsize) s->w * s->h, cn = (gsize) c.plan.cw * c.plan.ch;
+  gsize n = (gsize) s->w * s->h, cn = (gsize) plan.cw * plan.ch;
   if (!grow (&s->gx, &s->gx_len, n) || !grow (&s->gr, &s->gr_len, n)
       || !grow (&s->cx, &s->cx_len, cn) || !grow (&s->cr, &s->cr_len, cn))
     return;
   nf_motion_grey (x, xw, x_plane, s->w, s->h, k, s->gx);
   nf_motion_grey (s->ref, s->w, n, s->w, s->h, 1.0f, s->gr);
-  nf_motion_coarsen (s->gx, s->w, s->h, s->cx, c.plan.cw, c.plan.ch);
-  nf_motion_coarsen (s->gr, s->w, s->h, s->cr, c.plan.cw, c.plan.ch);
-  nf_motion_find (&c.plan, sad_cpu, &c, &s->dx, &s->dy, NULL);
+  nf_motion_coarsen (s->gx, s->w, s->h, s->cx, plan.cw, plan.ch);
+  nf_motion_coarsen (s->gr, s->w, s->h, s->cr, plan.cw, plan.ch);
+  nf_motion_find_cpu (&plan, s->gx, s->gr, s->cx, s->cr, &s->dx, &s->dy);
 }
 
 /* ---- one frame -------------------------------------------------------------------------- */

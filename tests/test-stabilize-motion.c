@@ -93,46 +93,26 @@ view (const float *tex, int tw, int th, int ox, int oy, int w, int h, double sig
   return v;
 }
 
-typedef struct {
-  NfMotionPlan plan;
-  float *ga, *gb, *ca, *cb;
-} Planes;
-
-static gboolean
-sad (gpointer user, gboolean coarse, const int *dxy, int n, double *sums, GError **error)
-{
-  Planes *p = user;
-  NfMotionRegion r;
-  nf_motion_region (&p->plan, coarse, &r);
-  for (int k = 0; k < n; k++)
-    sums[k] = nf_motion_sad_cpu (coarse ? p->ca : p->ga, coarse ? p->cb : p->gb,
-        coarse ? p->plan.cw : p->plan.w, &r, dxy[2 * k], dxy[2 * k + 1]);
-  return TRUE;
-}
-
 /* The shift found from frame b (the reference) to frame a, both (3, h, w). */
 static void
 find (const float *a, const float *b, int w, int h, int *dx, int *dy)
 {
-  Planes p;
+  NfMotionPlan plan;
   *dx = *dy = 99;
-  if (!nf_motion_plan (w, h, NF_MOTION_SEARCH, &p.plan))
+  if (!nf_motion_plan (w, h, NF_MOTION_SEARCH, &plan))
     return;
-  gsize n = (gsize) w * h;
-  p.ga = g_new (float, n);
-  p.gb = g_new (float, n);
-  p.ca = g_new (float, (gsize) p.plan.cw * p.plan.ch);
-  p.cb = g_new (float, (gsize) p.plan.cw * p.plan.ch);
-  nf_motion_grey (a, w, n, w, h, 1.0f, p.ga);
-  nf_motion_grey (b, w, n, w, h, 1.0f, p.gb);
-  nf_motion_coarsen (p.ga, w, h, p.ca, p.plan.cw, p.plan.ch);
-  nf_motion_coarsen (p.gb, w, h, p.cb, p.plan.cw, p.plan.ch);
-  GError *e = NULL;
-  CHECK (nf_motion_find (&p.plan, sad, &p, dx, dy, &e), "find: %s", e ? e->message : "");
-  g_free (p.ga);
-  g_free (p.gb);
-  g_free (p.ca);
-  g_free (p.cb);
+  gsize n = (gsize) w * h, cn = (gsize) plan.cw * plan.ch;
+  float *ga = g_new (float, n), *gb = g_new (float, n);
+  float *ca = g_new (float, cn), *cb = g_new (float, cn);
+  nf_motion_grey (a, w, n, w, h, 1.0f, ga);
+  nf_motion_grey (b, w, n, w, h, 1.0f, gb);
+  nf_motion_coarsen (ga, w, h, ca, plan.cw, plan.ch);
+  nf_motion_coarsen (gb, w, h, cb, plan.cw, plan.ch);
+  nf_motion_find_cpu (&plan, ga, gb, ca, cb, dx, dy);
+  g_free (ga);
+  g_free (gb);
+  g_free (ca);
+  g_free (cb);
 }
 
 static void
