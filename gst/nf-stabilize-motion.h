@@ -16,8 +16,8 @@
  *      pixels at least R * NF_MOTION_COARSE + NF_MOTION_REFINE from every border;
  *   3. the fine best is taken when its sum is below NF_MOTION_GAIN x that of (0, 0);
  *      else (0, 0) (a static camera's noise, flat or repetitive content: no shift).
- * The caller gives the sums (nf_motion_find_cpu makes them here, a kernel on the GPU), so the two
- * paths make the same decision from sums that differ only by float rounding.
+ * The caller gives the sums (nf_motion_find_cpu makes them here, a kernel on the GPU),
+ * so the two paths make the same decision from sums that differ only by float rounding.
  * What it does not: rotation, zoom, subpixel shifts or several moving layers (a shift
  * that does not fit a region leaves its input change large there, and the stabiliser
  * then passes that region through fresh, as it does for any motion).
