@@ -3,7 +3,7 @@
  *
  *   gst-stabilize-bench MODEL [--stabilize 0.5,0.8,1] [--image FILE]... [--clip DIR]...
  *       [--frames 40] [--size 256] [--noise 1.0] [--jpeg 90] [--format RGB|I420]
- *       [--direct [--backend cpu] [--lo 3 --hi 12]]
+ *       [--style NAME] [--no-motion] [--direct [--backend cpu] [--lo 3 --hi 12]]
  *
  * Clips, each run once per stabilize value through a fresh element (GstHarness around
  * "neuralstyle model=MODEL stabilize=S", frames as RGB bytes with 30 fps timestamps,
@@ -46,7 +46,7 @@
 #include "nf-stabilize.h"
 #include "nf-stabilize-motion.h"
 
-static gchar *opt_stabilize = NULL, *opt_format = NULL, *opt_backend = NULL;
+static gchar *opt_stabilize = NULL, *opt_format = NULL, *opt_backend = NULL, *opt_style = NULL;
 static gchar **opt_images = NULL, **opt_clips = NULL;
 static gint opt_frames = 40, opt_size = 256, opt_jpeg = 90, opt_photos = 3;
 static gdouble opt_noise = 1.0, opt_lo = NF_STABILIZE_LO, opt_hi = NF_STABILIZE_HI;
@@ -65,6 +65,9 @@ static GOptionEntry entries[] = {
   {"noise", 0, 0, G_OPTION_ARG_DOUBLE, &opt_noise, "sensor noise sigma, levels (1.0)", "S"},
   {"jpeg", 0, 0, G_OPTION_ARG_INT, &opt_jpeg, "JPEG quality per frame (90; 0: none)", "Q"},
   {"format", 0, 0, G_OPTION_ARG_STRING, &opt_format, "RGB (default) or I420", "F"},
+  {"style", 0, 0, G_OPTION_ARG_STRING, &opt_style,
+      "multi-style models: the element's style property (a name or index; not with --direct)",
+      "NAME"},
   {"no-motion", 0, G_OPTION_FLAG_REVERSE, G_OPTION_ARG_NONE, &opt_motion,
       "stabilize-motion=false (the element) / no motion search (--direct)", NULL},
   {"direct", 0, 0, G_OPTION_ARG_NONE, &opt_direct,
@@ -115,9 +118,11 @@ filter_open (Filter * f, const gchar * model, gdouble strength)
     return;
   }
   gboolean i420 = opt_format && g_str_equal (opt_format, "I420");
+  gchar *style = opt_style ? g_strdup_printf (" style=\"%s\"", opt_style) : g_strdup ("");
   gchar *line = g_strdup_printf ("%sneuralstyle model=\"%s\" stabilize=%g "
-      "stabilize-motion=%s%s", i420 ? "videoconvert ! video/x-raw,format=I420 ! " : "",
-      model, strength, opt_motion ? "true" : "false", i420 ? " ! videoconvert" : "");
+      "stabilize-motion=%s%s%s", i420 ? "videoconvert ! video/x-raw,format=I420 ! " : "",
+      model, strength, opt_motion ? "true" : "false", style, i420 ? " ! videoconvert" : "");
+  g_free (style);
   f->h = gst_harness_new_parse (line);
   g_free (line);
 }
@@ -535,6 +540,8 @@ main (int argc, char **argv)
   const gchar *model = argv[1];
   if (opt_lo < 0 || opt_hi <= opt_lo || opt_frames < 3)
     die ("--lo >= 0, --hi > --lo, --frames >= 3", NULL);
+  if (opt_style && opt_direct)
+    die ("--style is the element's property: not with --direct", NULL);
   /* svals[0] = 0: the reference, every frame on its own; then the list, less zeros */
   gchar **sv = g_strsplit (opt_stabilize ? opt_stabilize : "0.5,0.8,1", ",", -1);
   gdouble *svals = g_new0 (gdouble, g_strv_length (sv) + 1);
