@@ -487,7 +487,8 @@ static void
 crop_sample (const NfImage *img, const NfBatchSpec *s, NfRng *rng, float *out)
 {
   int W = img->width, H = img->height, shorter = MIN (W, H), crop = s->crop;
-  /* always four draws, so every sample consumes the same amount of its stream */
+  /* the same draws for every sample (four, three with neither flip nor transpose), so
+   * every sample consumes the same amount of its stream */
   float u = nf_rng_uniform (rng);
   guint32 rx = nf_rng_u32 (rng), ry = nf_rng_u32 (rng);
   guint32 rb = s->flip || s->transpose ? nf_rng_u32 (rng) : 0u;

@@ -113,7 +113,8 @@ make_spec (NfTrainer *t, GError **error)
 {
   const NfRecipe *r = t->r;
   NfBatchSpec s = {.batch = r->batch,.crop = r->crop,.zoom_min = (float) r->zoom_min,
-    .zoom_max = (float) r->zoom_max,.flip = r->flip,.transpose = r->transpose,.seed = (guint64) r->seed,
+    .zoom_max = (float) r->zoom_max,.flip = r->flip,.transpose = r->transpose,
+    .seed = (guint64) r->seed,
     .sr_scale = t->style ? 0 : r->scale
   };
   nf_crop_mode_from_name (r->crop_mode, &s.mode);
