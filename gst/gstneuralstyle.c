@@ -4,7 +4,8 @@
  * Real-Time Style Transfer and Super-Resolution": a feed-forward image transformation
  * network trained for one style) on every frame, same caps in and out, and blends the
  * result with the input frame by the strength property; asks the base class for
- * temporal stabilisation (stabilize) and the input's colours (preserve-color); with a
+ * temporal stabilisation (stabilize, following the camera with stabilize-motion) and
+ * the input's colours (preserve-color); with a
  * multi-style model, runs the style or blend of styles its style, style-mix and
  * style-position properties ask for (gstneuralstyle-mix.c).
  * What it does not: anything of the model, the pixel formats or the device (the
