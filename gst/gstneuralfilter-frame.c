@@ -429,6 +429,12 @@ frame_steps (GstNeuralFilterPrivate * priv, const FrameJob * job, gboolean * chr
           255.0f / (model->in_hi - model->in_lo), priv->out_planes, opw,
           (gsize) opw * oph, job->s))
     return FALSE;
+  if (job->stab.strength > 0.0f && job->stab.search > 0) {
+    gint dx, dy;
+    nf_stabilizer_last_shift (priv->stabilizer, &dx, &dy);
+    if (dx || dy)
+      GST_LOG ("stabilize: the camera moved (%d, %d) px", dx, dy);
+  }
   if (!job->preserve_color)
     return TRUE;
   color_params (priv, job, &xm, &xb, &kr, &kb, chroma_copy);
