@@ -35,11 +35,6 @@ G_BEGIN_DECLS
 #define NF_MOTION_STEP 2        /* the fine sums read every second row and column */
 #define NF_MOTION_GAIN 0.8f     /* a shift must beat no shift by this factor */
 #define NF_MOTION_MAX_CANDIDATES 81     /* (2 R + 1)^2 for R = NF_MOTION_SEARCH / 4 */
-/* The stabiliser moves a pixel's past with the camera only where that explains the pixel
- * better than its own past by this many levels (3x3 mean of the max-channel change):
- * what stays put in the frame (a letterbox, an overlay) and flat regions, where both
- * pasts fit, keep their own and do not slide. */
-#define NF_MOTION_PREFER 1.5f
 
 typedef struct {
   int w, h;                     /* grey plane */

@@ -24,12 +24,11 @@ struct NfStabilizer {
   float *ref;                   /* (3, h, w), levels */
   float *prev;                  /* (3, h * scale, w * scale), output units */
   float *ref2, *prev2;          /* where a moved state is written (then swapped in) */
-  float *d;                     /* (h, w): the change against the still past, its mean */
-  float *d1;                    /* (h, w): the same against the moved past */
-  float *a;                     /* (h, w): the weight of the past (negated: the moved one) */
+  float *d;                     /* (h, w): the change, then its row sums */
+  float *a;                     /* (h, w): the weight of the past */
   float *gx, *gr;               /* (h, w): grey planes of x and ref (the motion search) */
   float *cx, *cr;               /* their coarse planes */
-  gsize ref_len, prev_len, ref2_len, prev2_len, d_len, d1_len, a_len;     /* floats allocated */
+  gsize ref_len, prev_len, ref2_len, prev2_len, d_len, a_len;   /* floats allocated */
   gsize gx_len, gr_len, cx_len, cr_len;
 };
 
@@ -49,7 +48,6 @@ nf_stabilizer_free (NfStabilizer * s)
   g_free (s->ref2);
   g_free (s->prev2);
   g_free (s->d);
-  g_free (s->d1);
   g_free (s->a);
   g_free (s->gx);
   g_free (s->gr);
@@ -124,82 +122,54 @@ find_motion (NfStabilizer * s, const NfStabilizeParams * p, const float *x, int 
 
 /* ---- one frame -------------------------------------------------------------------------- */
 
-/* d (h, w) = its 3x3 mean over the pixels inside the frame, in place (row sums of
- * three keeping the left neighbour's old value, then column sums through tmp). */
+/* a (h, w) = weight of the 3x3 mean of the max-channel |x - ref moved by (dx, dy)|
+ * (levels); a pixel whose source lies outside the frame counts as changed by hi and
+ * gets weight 0. */
 static void
-box3_mean (float *d, float *tmp, int w, int h)
+weights (NfStabilizer * s, const NfStabilizeParams * p, const float *x, int xw,
+    gsize x_plane, float k)
 {
-  for (int i = 0; i < h; i++) {
-    float *row = d + (gsize) i * w, left = 0.0f;
-    for (int j = 0; j < w; j++) {
-      float v = row[j];
-      row[j] = left + v + (j + 1 < w ? row[j + 1] : 0.0f);
-      left = v;
-    }
-  }
-  for (int i = 0; i < h; i++) {
-    const float *up = i > 0 ? d + (gsize) (i - 1) * w : NULL;
-    const float *mid = d + (gsize) i * w;
-    const float *down = i + 1 < h ? d + (gsize) (i + 1) * w : NULL;
-    int rows = 1 + (up != NULL) + (down != NULL);
-    for (int j = 0; j < w; j++) {
-      int cols = 1 + (j > 0) + (j + 1 < w);
-      float sum = mid[j] + (up ? up[j] : 0.0f) + (down ? down[j] : 0.0f);
-      tmp[(gsize) i * w + j] = sum / (float) (rows * cols);
-    }
-  }
-  memcpy (d, tmp, sizeof (float) * w * h);
-}
-
-/* d (h, w) = the max-channel |x - ref(i - dy, j - dx)| (levels); hi where that source
- * lies outside the frame. */
-static void
-change (NfStabilizer * s, const NfStabilizeParams * p, const float *x, int xw,
-    gsize x_plane, float k, int dx, int dy, float *d)
-{
-  int w = s->w, h = s->h;
+  int w = s->w, h = s->h, dx = s->dx, dy = s->dy;
   gsize plane = (gsize) w * h;
+
   for (int i = 0; i < h; i++)
     for (int j = 0; j < w; j++) {
       gsize r = (gsize) i * w + j, xi = (gsize) i * xw + j;
       int si = i - dy, sj = j - dx;
       if (si < 0 || si >= h || sj < 0 || sj >= w) {
-        d[r] = p->hi;
+        s->d[r] = p->hi;
         continue;
       }
       gsize sr = (gsize) si * w + sj;
       float m = 0.0f;
       for (int c = 0; c < 3; c++)
         m = fmaxf (m, fabsf (x[c * x_plane + xi] * k - s->ref[c * plane + sr]));
-      d[r] = m;
+      s->d[r] = m;
     }
-}
-
-/* a (h, w) = the weight of the past of each pixel from the 3x3 mean of its change. With
- * a camera motion, each pixel takes the better of two pasts: its own (still against the
- * frame: a letterbox, an overlay, a flat region) or the one the motion brings (moved
- * with the scene), the moved one only where its change is smaller by NF_MOTION_PREFER;
- * a pixel that takes the moved past has its weight stored negated. */
-static void
-weights (NfStabilizer * s, const NfStabilizeParams * p, const float *x, int xw,
-    gsize x_plane, float k)
-{
-  int w = s->w, h = s->h;
-  change (s, p, x, xw, x_plane, k, 0, 0, s->d);
-  box3_mean (s->d, s->a, w, h);
-  if (s->dx || s->dy) {
-    change (s, p, x, xw, x_plane, k, s->dx, s->dy, s->d1);
-    box3_mean (s->d1, s->a, w, h);
-  }
-  for (int i = 0; i < h; i++)
+  /* row sums of three, in place (keeping the left neighbour's old value) */
+  for (int i = 0; i < h; i++) {
+    float *row = s->d + (gsize) i * w, left = 0.0f;
     for (int j = 0; j < w; j++) {
-      gsize r = (gsize) i * w + j;
-      int si = i - s->dy, sj = j - s->dx;
-      gboolean moved = (s->dx || s->dy) && si >= 0 && si < h && sj >= 0 && sj < w
-          && s->d1[r] + NF_MOTION_PREFER < s->d[r];
-      float a = nf_stabilize_weight (p, moved ? s->d1[r] : s->d[r]);
-      s->a[r] = moved ? -a : a;
+      float v = row[j];
+      row[j] = left + v + (j + 1 < w ? row[j + 1] : 0.0f);
+      left = v;
     }
+  }
+  /* column sums of three, divided by the count of pixels inside the frame */
+  for (int i = 0; i < h; i++) {
+    const float *up = i > 0 ? s->d + (gsize) (i - 1) * w : NULL;
+    const float *mid = s->d + (gsize) i * w;
+    const float *down = i + 1 < h ? s->d + (gsize) (i + 1) * w : NULL;
+    int rows = 1 + (up != NULL) + (down != NULL);
+    gboolean row_in = i - dy >= 0 && i - dy < h;
+    for (int j = 0; j < w; j++) {
+      int cols = 1 + (j > 0) + (j + 1 < w);
+      float sum = mid[j] + (up ? up[j] : 0.0f) + (down ? down[j] : 0.0f);
+      gboolean in = row_in && j - dx >= 0 && j - dx < w;
+      s->a[(gsize) i * w + j] = in ? nf_stabilize_weight (p, sum / (float) (rows * cols))
+          : 0.0f;
+    }
+  }
 }
 
 gboolean
@@ -231,39 +201,35 @@ nf_stabilizer_apply (NfStabilizer * s, const NfStabilizeParams * p,
   find_motion (s, p, x, xw, x_plane, x_to_levels);
   gboolean moved = s->dx || s->dy;
   if (moved && (!grow (&s->ref2, &s->ref2_len, 3 * plane)
-          || !grow (&s->prev2, &s->prev2_len, 3 * oplane)
-          || !grow (&s->d1, &s->d1_len, plane)))
+          || !grow (&s->prev2, &s->prev2_len, 3 * oplane)))
     s->dx = s->dy = moved = 0;  /* no memory to move the state: as if still */
   weights (s, p, x, xw, x_plane, x_to_levels);
 
-  /* ref = a * (its past) + (1 - a) * x, the past moved where a < 0 */
+  /* ref = a * ref(moved) + (1 - a) * x; a is 0 where the source is outside */
   int dx = s->dx, dy = s->dy;
   float *nref = moved ? s->ref2 : s->ref;
   for (int c = 0; c < 3; c++)
     for (int i = 0; i < h; i++) {
-      const float *own = s->ref + c * plane + (gsize) i * w;
-      const float *mv = s->ref + c * plane + (gsize) CLAMP (i - dy, 0, h - 1) * w - dx;
+      const float *src = s->ref + c * plane + (gsize) CLAMP (i - dy, 0, h - 1) * w;
       float *r = nref + c * plane + (gsize) i * w;
       const float *xr = x + c * x_plane + (gsize) i * xw, *ar = s->a + (gsize) i * w;
       for (int j = 0; j < w; j++) {
-        float a = fabsf (ar[j]);
-        float past = ar[j] < 0.0f ? mv[j] : a > 0.0f ? own[j] : 0.0f;
-        r[j] = a * past + (1.0f - a) * (xr[j] * x_to_levels);
+        float past = ar[j] > 0.0f ? src[j - dx] : 0.0f;
+        r[j] = ar[j] * past + (1.0f - ar[j]) * (xr[j] * x_to_levels);
       }
     }
-  /* prev = a * (its past, moved by (dx, dy) x scale where a < 0) + (1 - a) * y */
+  /* prev = a * prev(moved by dx, dy x scale) + (1 - a) * y */
   int odx = dx * scale, ody = dy * scale;
   float *nprev = moved ? s->prev2 : s->prev;
   for (int c = 0; c < 3; c++)
     for (int i = 0; i < oh; i++) {
-      const float *own = s->prev + c * oplane + (gsize) i * ow;
-      const float *mv = s->prev + c * oplane + (gsize) CLAMP (i - ody, 0, oh - 1) * ow - odx;
+      const float *src = s->prev + c * oplane + (gsize) CLAMP (i - ody, 0, oh - 1) * ow;
       float *pr = nprev + c * oplane + (gsize) i * ow;
       float *yr = y + c * y_plane + (gsize) i * yw;
       const float *ar = s->a + (gsize) (i / scale) * w;
       for (int j = 0; j < ow; j++) {
-        float as = ar[j / scale], a = fabsf (as);
-        float past = as < 0.0f ? mv[j] : a > 0.0f ? own[j] : 0.0f;
+        float a = ar[j / scale];
+        float past = a > 0.0f ? src[j - odx] : 0.0f;
         pr[j] = a * past + (1.0f - a) * yr[j];
         yr[j] = pr[j];
       }

@@ -14,9 +14,7 @@
  *    frame; with the search off under half are (26 % measured: where the pan changes
  *    little); at scale 2 (y = x upscaled by 2) the output moves by twice
  *    the pan;
- *  - a still camera gives the shift (0, 0) and the same output as with the search off;
- *  - a pan over a letterboxed picture: the flat bars, fixed in the frame, keep their own
- *    past (their textured output does not slide with the pan), the pan is still found.
+ *  - a still camera gives the shift (0, 0) and the same output as with the search off.
  * Does not: the element's property (test-gst-stabilize.c) or the CUDA path
  * (tests/gpu/test-gpu-elements.c).
  */
@@ -224,11 +222,8 @@ check_pan (int px, int py, int s, int search)
           float v = y[(gsize) c * op + (gsize) i * ow + j];
           float xv = x[((gsize) c * h + i / s) * w + j / s];
           if (!in && search) {
-            /* no moved past there: the input, or a blend with the pixel's own past */
-            float pv = prev[(gsize) c * op + (gsize) i * ow + j];
-            CHECK (v >= fminf (xv, pv) - 1e-3f && v <= fmaxf (xv, pv) + 1e-3f, "pan (%d, %d) "
-                "x%d t %d: the new strip (%d, %d) is %g, outside the input %g and its own "
-                "past %g", px, py, s, t, j, i, v, xv, pv);
+            CHECK (v == xv, "pan (%d, %d) x%d t %d: the new strip (%d, %d) is %g, not the "
+                "input %g", px, py, s, t, j, i, v, xv);
             fresh++;
           } else if (interior) {
             inner++;
@@ -254,57 +249,6 @@ check_pan (int px, int py, int s, int search)
   CHECK (fresh > 0 || !search, "pan (%d, %d): no new strip", px, py);
   printf ("pan (%d, %d) x%d, search %d: %d of %d interior values held\n", px, py, s, search,
       held, inner);
-  g_free (prev);
-  nf_stabilizer_free (st);
-  g_rand_free (r);
-  g_free (tex);
-}
-
-/* A pan over a letterboxed picture (flat dark bars of BAR rows, fixed in the frame, with
- * noise): the bars' output must not slide with the picture. The "network" adds a fixed
- * texture (what a style network does to flat regions), so a slid output would show. */
-#define BAR 16
-static void
-check_letterbox (void)
-{
-  int w = 160, h = 120, pad = 40, tw = w + 2 * pad, th = h + 2 * pad, px = 3, py = 1;
-  gsize n = (gsize) w * h;
-  float *tex = texture (tw, th, 41);
-  GRand *r = g_rand_new_with_seed (42);
-  NfStabilizer *st = nf_stabilizer_new ();
-  NfStabilizeParams p = { 1.0f, NF_STABILIZE_LO, NF_STABILIZE_HI, NF_MOTION_SEARCH };
-  float *prev = NULL;
-  long bar = 0, bar_same = 0, moved_ok = 0;
-  for (int t = 0; t < 6; t++) {
-    float *x = view (tex, tw, th, pad - px * t, pad - py * t, w, h, 0.0, r);
-    for (int c = 0; c < 3; c++)
-      for (int i = 0; i < h; i++)
-        if (i < BAR || i >= h - BAR)
-          for (int j = 0; j < w; j++)
-            x[c * n + (gsize) i * w + j] = 16.0f + (float) g_rand_int_range (r, -1, 2);
-    float *y = g_memdup2 (x, 3 * n * sizeof (float));
-    for (gsize k = 0; k < 3 * n; k++)   /* a texture fixed to the frame: +-20 levels */
-      y[k] += (float) ((k * 2654435761u >> 7) % 41) - 20.0f;
-    CHECK (nf_stabilizer_apply (st, &p, x, w, n, w, h, 1.0f, y, w, n, 1), "apply");
-    int dx, dy;
-    nf_stabilizer_last_shift (st, &dx, &dy);
-    moved_ok += t > 0 && dx == px && dy == py;
-    for (int c = 0; prev && c < 3; c++)
-      for (int i = 1; i < h - 1; i++)
-        if (i < BAR - 1 || i >= h - BAR + 1)
-          for (int j = 1; j < w - 1; j++) {
-            bar++;
-            bar_same += y[c * n + (gsize) i * w + j] == prev[c * n + (gsize) i * w + j];
-          }
-    g_free (x);
-    g_free (prev);
-    prev = y;
-  }
-  printf ("letterbox: the pan found in %ld of 5 frames, %ld of %ld bar values held in place\n",
-      moved_ok, bar_same, bar);
-  CHECK (moved_ok == 5, "letterbox: the pan found in %ld of 5 frames", moved_ok);
-  CHECK (bar_same >= 0.99 * bar, "letterbox: %ld of %ld bar values held in place (slid with "
-      "the pan?)", bar_same, bar);
   g_free (prev);
   nf_stabilizer_free (st);
   g_rand_free (r);
@@ -352,7 +296,6 @@ main (void)
   check_pan (3, -2, 1, 0);
   check_pan (2, 3, 2, NF_MOTION_SEARCH);
   check_still ();
-  check_letterbox ();
   if (failures) {
     printf ("%d failure(s)\n", failures);
     return 1;
