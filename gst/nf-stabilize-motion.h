@@ -20,7 +20,10 @@
  * so the two paths make the same decision from sums that differ only by float rounding.
  * What it does not: rotation, zoom, subpixel shifts or several moving layers (a shift
  * that does not fit a region leaves its input change large there, and the stabiliser
- * then passes that region through fresh, as it does for any motion).
+ * then passes that region through fresh, as it does for any motion); nor tell what is
+ * fixed in the frame from the scene where both are flat: during a pan, the held output
+ * of a letterbox bar or a flat logo moves with the camera (textured ones are passed
+ * through fresh). stabilize-motion=false is for such video.
  */
 #pragma once
 
