@@ -80,6 +80,17 @@ grow (float **buf, gsize * len, gsize n)
   return *buf != NULL;
 }
 
+static void
+swap_buffers (float **a, gsize * a_len, float **b, gsize * b_len)
+{
+  float *t = *a;
+  gsize l = *a_len;
+  *a = *b;
+  *a_len = *b_len;
+  *b = t;
+  *b_len = l;
+}
+
 /* The first frame: ref = x (levels), prev = y. */
 static void
 take_frame (NfStabilizer * s, const float *x, int xw, gsize x_plane, float k,
@@ -234,19 +245,9 @@ nf_stabilizer_apply (NfStabilizer * s, const NfStabilizeParams * p,
         yr[j] = pr[j];
       }
     }
-  if (moved) {
-    float *t = s->ref;
-    s->ref = s->ref2;
-    s->ref2 = t;
-    t = s->prev;
-    s->prev = s->prev2;
-    s->prev2 = t;
-    gsize l = s->ref_len;
-    s->ref_len = s->ref2_len;
-    s->ref2_len = l;
-    l = s->prev_len;
-    s->prev_len = s->prev2_len;
-    s->prev2_len = l;
+  if (moved) {                  /* the new state becomes the state */
+    swap_buffers (&s->ref, &s->ref_len, &s->ref2, &s->ref2_len);
+    swap_buffers (&s->prev, &s->prev_len, &s->prev2, &s->prev2_len);
   }
   return TRUE;
 }
